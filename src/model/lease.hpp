@@ -1,0 +1,64 @@
+// A lease: one host's subnet and what peers need to reach it. Key and JSON codecs match
+// flannel byte for byte (docs: ../shared/docs/flannel-compat.md sections 2 and 3).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+#include "net/ip.hpp"
+
+namespace tartan::model {
+
+// The subnet(s) a lease covers, which is also the last segment of its etcd key:
+// "10.5.52.0-24" or, dual-stack, "10.12.13.0-24&fd00:12:13::-56".
+struct SubnetKey {
+  net::Ip4Net ipv4;                  // canonical
+  std::optional<net::Ip6Net> ipv6;  // canonical, dual-stack only
+
+  // Parses the last key segment (no prefix). Rejects non-canonical networks and anything
+  // else flannel's key pattern would not accept.
+  static Result<SubnetKey> Parse(std::string_view key_segment);
+  std::string ToString() const;
+
+  auto operator<=>(const SubnetKey&) const = default;
+};
+
+// The JSON value stored under a subnet key.
+struct LeaseAttrs {
+  std::optional<net::Ip4> public_ip;
+  std::optional<net::Ip6> public_ipv6;
+  std::string backend_type;     // "" when absent (udp leases carry none)
+  std::string backend_data;     // compact JSON text of BackendData, "" when absent
+  std::string backend_v6_data;  // compact JSON text of BackendV6Data, "" when absent
+
+  // Accepts every era's shape (v0.11 without PublicIPv6, udp without BackendType, ...).
+  // Garbage gives an error value; never throws.
+  static Result<LeaseAttrs> Parse(std::string_view json_text);
+  // What current flannel writes:
+  // {"PublicIP":"…","PublicIPv6":null,"BackendType":"…","BackendData":{…},"BackendV6Data":{…}}
+  // with PublicIPv6 always present (null when unset) and the other three omitted when empty.
+  std::string ToJson() const;
+
+  bool operator==(const LeaseAttrs&) const = default;
+};
+
+struct Lease {
+  SubnetKey subnet;
+  LeaseAttrs attrs;
+  // The etcd lease the key is attached to; 0 for a reservation (a key without a lease,
+  // pinned by an operator, which never expires and is never handed to another host).
+  int64_t etcd_lease_id = 0;
+  // When the lease runs out; unset for reservations.
+  std::optional<std::chrono::system_clock::time_point> expiration;
+  // etcd's mod_revision of the key, so watchers can order events.
+  int64_t revision = 0;
+
+  bool is_reservation() const { return etcd_lease_id == 0; }
+  bool operator==(const Lease&) const = default;
+};
+
+}  // namespace tartan::model

@@ -1,0 +1,1 @@
+#include "model/network_config.hpp"

@@ -1,0 +1,1 @@
+#include "model/subnet_env.hpp"
