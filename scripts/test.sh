@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The README's test command: installs the dependencies, builds, and runs every suite.
+#   scripts/test.sh            everything: unit, integration (real etcd), kernel and e2e
+#                              (root; private network namespaces), sanitizer build, fuzzers
+#   TARTAN_TEST_QUICK=1        unit tests of the release build only
+#   TARTAN_FUZZ_SECONDS=N      seconds per fuzz target (default 20; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+jobs=$(nproc)
+summary=()
+failed=0
+
+run_ctest() {  # run_ctest <name> <build dir> [ctest args...]
+  local name=$1 dir=$2
+  shift 2
+  echo "== ctest ($name)"
+  local log
+  log=$(mktemp)
+  if ctest --test-dir "$dir" --output-on-failure --timeout 600 -j "$jobs" "$@" 2>&1 | tee "$log"; then :; fi
+  local line
+  line=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n1 || true)
+  if [ -z "$line" ] || ! grep -q ' 0 tests failed' <<<"$line"; then
+    failed=1
+  fi
+  summary+=("$name: ${line:-no summary (ctest did not run)}")
+  if [[ $line =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
+    total_fail=$((total_fail + BASH_REMATCH[1]))
+    total_pass=$((total_pass + BASH_REMATCH[2] - BASH_REMATCH[1]))
+  fi
+  rm -f "$log"
+}
+total_pass=0
+total_fail=0
+
+echo "== build (release)"
+cmake --preset release >/dev/null
+cmake --build build/release -j "$jobs"
+
+if [ "${TARTAN_TEST_QUICK:-0}" = 1 ]; then
+  run_ctest unit build/release -L unit
+else
+  run_ctest "release: all suites" build/release
+
+  echo "== build (address+undefined sanitizers)"
+  cmake --preset asan >/dev/null
+  cmake --build build/asan -j "$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_ctest "asan: unit" build/asan -L unit
+
+  if [ "${TARTAN_FUZZ_SECONDS:-20}" != 0 ]; then
+    echo "== fuzz"
+    if bash scripts/fuzz.sh "${TARTAN_FUZZ_SECONDS:-20}"; then
+      summary+=("fuzz: all targets ran clean")
+    else
+      summary+=("fuzz: a target FAILED")
+      failed=1
+    fi
+  fi
+fi
+
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+echo "tests: $total_pass passed, $total_fail failed"
+exit "$failed"

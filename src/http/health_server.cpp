@@ -1,0 +1,147 @@
+#include "http/health_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace tartan::http {
+namespace {
+
+std::string Errno(int err) { return std::strerror(err); }
+
+void WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+std::string Response(int code, const std::string& body) {
+  const char* status = code == 200   ? "OK"
+                       : code == 404 ? "Not Found"
+                       : code == 503 ? "Service Unavailable"
+                                     : "Bad Request";
+  return "HTTP/1.1 " + std::to_string(code) + " " + status +
+         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+}  // namespace
+
+std::string HandleRequest(const std::string& request, bool ready,
+                          const std::string& not_ready_reason) {
+  size_t sp1 = request.find(' ');
+  size_t sp2 = sp1 == std::string::npos ? sp1 : request.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos) return Response(400, "bad request\n");
+  std::string method = request.substr(0, sp1);
+  std::string path = request.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
+  bool head = method == "HEAD";
+  if (method != "GET" && !head) return Response(400, "only GET and HEAD\n");
+  std::string response;
+  if (path == "/healthz") {
+    response = Response(200, "ok\n");
+  } else if (path == "/readyz") {
+    response =
+        ready ? Response(200, "ok\n") : Response(503, "not ready: " + not_ready_reason + "\n");
+  } else {
+    response = Response(404, "not found; try /healthz or /readyz\n");
+  }
+  if (head) response.resize(response.find("\r\n\r\n") + 4);
+  return response;
+}
+
+Status HealthServer::Start(net::Ip4 ip, uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return Error::Internal("health server: socket: " + Errno(errno));
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = ip.network_order();
+  std::string where = ip.ToString() + ":" + std::to_string(port);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return Error::Unavailable("health server: bind " + where + ": " + Errno(errno));
+  }
+  if (::listen(fd.get(), 64) != 0) {
+    return Error::Unavailable("health server: listen " + where + ": " + Errno(errno));
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  wake_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_) return Error::Internal("health server: eventfd: " + Errno(errno));
+  listen_fd_ = std::move(fd);
+  thread_ = std::thread([this] { Serve(); });
+  return Status::Ok();
+}
+
+void HealthServer::Stop() {
+  if (!thread_.joinable()) return;
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+  thread_.join();
+  listen_fd_.reset();
+  wake_fd_.reset();
+}
+
+void HealthServer::SetReady() {
+  std::lock_guard lock(mu_);
+  not_ready_reason_.clear();
+  ready_ = true;
+}
+
+void HealthServer::SetNotReady(std::string reason) {
+  std::lock_guard lock(mu_);
+  not_ready_reason_ = std::move(reason);
+  ready_ = false;
+}
+
+void HealthServer::Serve() {
+  pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+  while (true) {
+    int n = ::poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents) return;
+    if (fds[0].revents & POLLIN) {
+      UniqueFd client(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (client) Answer(client.get());
+    }
+  }
+}
+
+void HealthServer::Answer(int client_fd) {
+  // A probe sends a small request; wait briefly for its first line, never block the loop long.
+  timeval tv{1, 0};
+  ::setsockopt(client_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string request;
+  char buf[1024];
+  while (request.find("\r\n") == std::string::npos && request.size() < 8192) {
+    ssize_t n = ::recv(client_fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    request.append(buf, static_cast<size_t>(n));
+  }
+  std::string reason;
+  bool ready = false;
+  {
+    std::lock_guard lock(mu_);
+    ready = ready_;
+    reason = not_ready_reason_;
+  }
+  WriteAll(client_fd, HandleRequest(request, ready, reason));
+}
+
+}  // namespace tartan::http

@@ -1,0 +1,54 @@
+// /healthz and /readyz for supervisors and orchestrators (compat doc section 11).
+//
+// /healthz answers 200 as soon as the process serves; /readyz answers 200 once the agent says
+// it is ready, else 503 with the reason (e.g. "waiting for a lease: etcd unreachable"), so an
+// operator's `curl` shows what is wrong. One thread, poll()-driven, woken by an eventfd to stop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+#include "net/ip.hpp"
+
+namespace tartan::http {
+
+// The whole HTTP exchange as a pure function: request text in, response text out.
+std::string HandleRequest(const std::string& request, bool ready,
+                          const std::string& not_ready_reason);
+
+class HealthServer {
+ public:
+  HealthServer() = default;
+  HealthServer(const HealthServer&) = delete;
+  HealthServer& operator=(const HealthServer&) = delete;
+  ~HealthServer() { Stop(); }
+
+  // Binds ip:port (port 0 picks a free one, see port()) and starts serving.
+  Status Start(net::Ip4 ip, uint16_t port);
+  void Stop();
+  uint16_t port() const { return port_; }
+
+  // Ready with no reason, or not ready with the reason shown by /readyz.
+  void SetReady();
+  void SetNotReady(std::string reason);
+  bool ready() const { return ready_.load(); }
+
+ private:
+  void Serve();
+  void Answer(int client_fd);
+
+  UniqueFd listen_fd_;
+  UniqueFd wake_fd_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+  std::atomic<bool> ready_{false};
+  std::mutex mu_;
+  std::string not_ready_reason_ = "starting";
+};
+
+}  // namespace tartan::http

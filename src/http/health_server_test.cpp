@@ -1,0 +1,48 @@
+#include "http/health_server.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace tartan::http {
+namespace {
+
+struct Case {
+  const char* request;
+  bool ready;
+  const char* status_line;
+  const char* body;  // nullptr: no body expected
+};
+
+TEST(HandleRequest, RoutesAndStatus) {
+  const Case cases[] = {
+      {"GET /healthz HTTP/1.1\r\n\r\n", false, "HTTP/1.1 200 OK", "ok\n"},
+      {"GET /readyz HTTP/1.1\r\n\r\n", true, "HTTP/1.1 200 OK", "ok\n"},
+      {"GET /readyz HTTP/1.1\r\n\r\n", false, "HTTP/1.1 503 Service Unavailable",
+       "not ready: waiting for a lease\n"},
+      {"GET /readyz?verbose=1 HTTP/1.0\r\n\r\n", true, "HTTP/1.1 200 OK", "ok\n"},
+      {"HEAD /healthz HTTP/1.1\r\n\r\n", true, "HTTP/1.1 200 OK", nullptr},
+      {"GET /metrics HTTP/1.1\r\n\r\n", true, "HTTP/1.1 404 Not Found", nullptr},
+      {"POST /healthz HTTP/1.1\r\n\r\n", true, "HTTP/1.1 400 Bad Request", nullptr},
+      {"garbage", true, "HTTP/1.1 400 Bad Request", nullptr},
+      {"", true, "HTTP/1.1 400 Bad Request", nullptr},
+  };
+  for (const auto& c : cases) {
+    std::string r = HandleRequest(c.request, c.ready, "waiting for a lease");
+    EXPECT_EQ(r.substr(0, r.find("\r\n")), c.status_line) << c.request;
+    size_t header_end = r.find("\r\n\r\n");
+    ASSERT_NE(header_end, std::string::npos);
+    std::string body = r.substr(header_end + 4);
+    if (c.body) {
+      EXPECT_EQ(body, c.body) << c.request;
+    }
+    if (std::string(c.request).rfind("HEAD", 0) == 0) {
+      EXPECT_EQ(body, "");
+    }
+    EXPECT_NE(r.find("Content-Length: "), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace tartan::http
