@@ -18,8 +18,11 @@ using RandomIndex = std::function<uint64_t(uint64_t n)>;
 
 // `taken` holds every existing lease's subnet, reservations included. For a dual-stack
 // config (enable_ipv6) the result carries an IPv6 subnet too, chosen in step with the IPv4
-// one as flannel does. Fails with Error::Code::kExhausted ("out of subnets ...") when no
-// subnet is free.
+// one as flannel does: random_index is called once for IPv4, then once for IPv6, and not at
+// all on failure. IPv6-only (enable_ipv4 false) gives ipv4 0.0.0.0/0, flannel's key form,
+// and taken keys of that form do not hold IPv4 space. Fails with Error::Code::kExhausted
+// ("out of subnets ...", naming the range) when no subnet is free, kInvalidArgument when
+// the config lacks a network or its subnet length does not fit.
 Result<SubnetKey> AllocateSubnet(const NetworkConfig& config, std::span<const SubnetKey> taken,
                                  const RandomIndex& random_index);
 

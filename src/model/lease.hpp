@@ -16,11 +16,13 @@ namespace tartan::model {
 // The subnet(s) a lease covers, which is also the last segment of its etcd key:
 // "10.5.52.0-24" or, dual-stack, "10.12.13.0-24&fd00:12:13::-56".
 struct SubnetKey {
-  net::Ip4Net ipv4;                  // canonical
+  net::Ip4Net ipv4;                 // canonical
   std::optional<net::Ip6Net> ipv6;  // canonical, dual-stack only
 
   // Parses the last key segment (no prefix). Rejects non-canonical networks and anything
-  // else flannel's key pattern would not accept.
+  // else flannel's key pattern would not accept; unlike flannel's unanchored pattern, the
+  // whole segment must match. The IPv6 part may be written uncompressed (flannel's pattern
+  // allows lowercase hex and colons); ToString always writes it compressed.
   static Result<SubnetKey> Parse(std::string_view key_segment);
   std::string ToString() const;
 
@@ -29,14 +31,21 @@ struct SubnetKey {
 
 // The JSON value stored under a subnet key.
 struct LeaseAttrs {
+  // nullopt when absent or "0.0.0.0" (flannel's zero value); ToJson then writes "0.0.0.0",
+  // as flannel does, so the field is always present for flanneld to decode.
   std::optional<net::Ip4> public_ip;
-  std::optional<net::Ip6> public_ipv6;
-  std::string backend_type;     // "" when absent (udp leases carry none)
-  std::string backend_data;     // compact JSON text of BackendData, "" when absent
-  std::string backend_v6_data;  // compact JSON text of BackendV6Data, "" when absent
+  std::optional<net::Ip6> public_ipv6;  // never IPv4-mapped (Parse rejects those)
+  std::string backend_type;             // "" when absent (udp leases carry none)
+  std::string backend_data;             // compact JSON text of BackendData, "" when absent
+  std::string backend_v6_data;          // compact JSON text of BackendV6Data, "" when absent
 
   // Accepts every era's shape (v0.11 without PublicIPv6, udp without BackendType, ...).
-  // Garbage gives an error value; never throws.
+  // Field names match case-insensitively, unknown fields are ignored, the last duplicate
+  // wins (Go's encoding/json). A present PublicIP must be a dotted-quad string (null is an
+  // error, as in flannel); null PublicIPv6/BackendType/BackendData/BackendV6Data count as
+  // absent. BackendData is kept as Go would re-emit it: compacted, key order, duplicates
+  // and number spelling preserved, <, >, & escaped. Garbage, or nesting deeper than 64,
+  // gives an error value; never throws.
   static Result<LeaseAttrs> Parse(std::string_view json_text);
   // What current flannel writes:
   // {"PublicIP":"…","PublicIPv6":null,"BackendType":"…","BackendData":{…},"BackendV6Data":{…}}

@@ -45,6 +45,17 @@ struct NetworkConfig {
   // SubnetLen, between SubnetMin and SubnetMax. Used to decide whether a lease is reusable.
   bool Fits(const net::Ip4Net& subnet) const;
   bool Fits(const net::Ip6Net& subnet) const;
+
+  // The member of `backend` named `name` (e.g. "VNI"), matched the way flannel's Go decoder
+  // matches struct fields: case-insensitively. nullptr when absent. Parse already dropped
+  // spellings that a later one in the document overrides ({"vni":1,"VNI":2} keeps only "VNI"),
+  // so at most one member matches.
+  const nlohmann::json* BackendField(std::string_view name) const;
 };
+
+// True when JSON member name `key` selects the Go struct field `field` (ASCII case folding,
+// plus the two non-ASCII runes Go folds onto ASCII letters: U+212A KELVIN SIGN for 'k' and
+// U+017F LONG S for 's').
+bool JsonNameMatches(std::string_view key, std::string_view field);
 
 }  // namespace tartan::model

@@ -20,10 +20,14 @@ struct SubnetEnv {
   bool ipmasq = false;                      // FLANNEL_IPMASQ
 
   // flannel's exact text and order. FLANNEL_SUBNET / FLANNEL_IPV6_SUBNET carry the first
-  // usable address (.1), the gateway docker and the CNI bridge take.
+  // usable address (.1), the gateway docker and the CNI bridge take; a /32 (/128) subnet,
+  // which has no such address, is written as its network address.
   std::string Format() const;
-  // Reads flannel's format back (FLANNEL_SUBNET's .1 becomes .0). Unknown lines are ignored;
-  // a malformed known line is an error naming it.
+  // Reads flannel's format back (FLANNEL_SUBNET's .1 becomes .0; networks are canonicalised).
+  // Blank lines, # comments and unknown keys are ignored; "export ", spaces around '=', CRLF
+  // and quoted values are tolerated, as dotenv readers do; the last duplicate wins.
+  // FLANNEL_IPMASQ takes Go's strconv.ParseBool spellings. A malformed known line, or a line
+  // without '=', is an error naming its number.
   static Result<SubnetEnv> Parse(std::string_view text);
 
   bool operator==(const SubnetEnv&) const = default;
