@@ -1,0 +1,389 @@
+#include "agent/agent.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include "agent/iface_select.hpp"
+#include "agent/reconciler.hpp"
+#include "backend/factory.hpp"
+#include "common/log.hpp"
+#include "common/unique_fd.hpp"
+#include "http/health_server.hpp"
+#include "kernel/monitor.hpp"
+#include "kernel/netlink_rtnl.hpp"
+#include "model/subnet_env.hpp"
+
+namespace tartan::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Routes are checked against the kernel at least this often, besides every netlink event.
+constexpr auto kResyncPeriod = 10s;
+// Wait between attempts when the config is missing, invalid or names an unusable backend.
+constexpr auto kConfigRetry = 5s;
+
+struct Revoked {
+  Error why;
+};
+struct WatchFailed {
+  Error why;
+};
+using InboxItem = std::variant<store::LeaseBatch, Revoked, WatchFailed>;
+
+// What the store threads hand to the agent's thread; readable through an eventfd for poll().
+class Inbox {
+ public:
+  Inbox() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  int fd() const { return fd_.get(); }
+  void Push(InboxItem item) {
+    {
+      std::lock_guard lock(mu_);
+      items_.push_back(std::move(item));
+    }
+    Wake();
+  }
+  void Wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
+  }
+  std::deque<InboxItem> Take() {
+    uint64_t count;
+    [[maybe_unused]] ssize_t n = ::read(fd_.get(), &count, sizeof count);
+    std::lock_guard lock(mu_);
+    return std::exchange(items_, {});
+  }
+
+ private:
+  UniqueFd fd_;
+  std::mutex mu_;
+  std::deque<InboxItem> items_;
+};
+
+class Agent {
+ public:
+  Agent(const cmd::Options& options, const StoreFactory& make_store, std::stop_source stop)
+      : opts_(options), make_store_(make_store), stop_(std::move(stop)) {}
+  int Run();
+
+ private:
+  bool Setup();         // interface, store, config, backend; false on fatal error or stop
+  bool AcquireLease();  // lease + subnet.env; false on fatal error or stop
+  void StartThreads();
+  void StopThreads();
+  void Loop();
+  void Handle(InboxItem& item);
+  void Reconcile();
+  void NotReady(const std::string& reason);
+  bool Wait(std::chrono::milliseconds d) { return store::SleepFor(d, stop_.get_token()); }
+
+  const cmd::Options& opts_;
+  const StoreFactory& make_store_;
+  std::stop_source stop_;
+
+  http::HealthServer health_;
+  std::unique_ptr<kernel::NetlinkRtnl> rtnl_;
+  std::unique_ptr<Reconciler> reconciler_;
+  backend::ExternalInterface ext_;
+  std::unique_ptr<store::SubnetStore> store_;
+  model::NetworkConfig config_;
+  std::unique_ptr<backend::Backend> backend_;
+  model::Lease lease_;
+
+  Inbox inbox_;
+  std::stop_source threads_stop_;
+  std::jthread watch_thread_;
+  std::jthread keeper_thread_;
+
+  std::map<model::SubnetKey, model::Lease> peers_;
+  bool have_snapshot_ = false;
+  bool dirty_ = false;
+  bool ready_ = false;
+};
+
+void Agent::NotReady(const std::string& reason) {
+  health_.SetNotReady(reason);
+  ready_ = false;
+}
+
+int Agent::Run() {
+  log::Info("tartand v" + std::string(cmd::Version()) + " starting");
+  if (opts_.healthz_port != 0) {
+    if (!std::holds_alternative<net::Ip4>(opts_.healthz_ip)) {
+      log::Error("--healthz-ip: only an IPv4 address is supported, got " +
+                 cmd::ToString(opts_.healthz_ip));
+      return 1;
+    }
+    Status s = health_.Start(std::get<net::Ip4>(opts_.healthz_ip), opts_.healthz_port);
+    if (!s.ok()) {
+      log::Error(s.error().message);
+      return 1;
+    }
+    log::Info("serving /healthz and /readyz on " + cmd::ToString(opts_.healthz_ip) + ":" +
+              std::to_string(health_.port()));
+  }
+  if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
+  StartThreads();
+  Loop();
+  StopThreads();
+  log::Info("stopped; routes, devices and the lease stay in place for the next start");
+  return 0;
+}
+
+bool Agent::Setup() {
+  auto rtnl = kernel::NetlinkRtnl::Open();
+  if (!rtnl.ok()) {
+    log::Error("opening netlink: " + rtnl.error().message);
+    return false;
+  }
+  rtnl_ = std::make_unique<kernel::NetlinkRtnl>(std::move(*rtnl));
+  reconciler_ = std::make_unique<Reconciler>(*rtnl_);
+
+  IfaceChoice choice;
+  choice.iface = opts_.iface;
+  choice.iface_regex = opts_.iface_regex;
+  if (opts_.iface_can_reach) {
+    if (auto* v4 = std::get_if<net::Ip4>(&*opts_.iface_can_reach)) choice.can_reach = *v4;
+  }
+  choice.public_ip = opts_.public_ip;
+  auto ext = SelectExternalInterface(*rtnl_, choice);
+  if (!ext.ok()) {
+    log::Error("choosing the external interface: " + ext.error().message);
+    return false;
+  }
+  ext_ = *ext;
+  log::Info("using interface " + ext_.name + " (index " + std::to_string(ext_.index) +
+            ", address " + ext_.iface_addr.ToString() + ", mtu " + std::to_string(ext_.mtu) +
+            "), public IP " + ext_.public_ip.ToString());
+
+  auto st = make_store_();
+  if (!st.ok()) {
+    log::Error("connecting to the store: " + st.error().message);
+    return false;
+  }
+  store_ = std::move(*st);
+
+  while (!stop_.stop_requested()) {
+    NotReady("waiting for the network config in etcd");
+    auto config = store_->GetNetworkConfig(stop_.get_token());
+    if (!config.ok()) {
+      if (config.error().code == Error::Code::kCancelled) return false;
+      log::Error("network config: " + config.error().message + "; retrying in 5s");
+      NotReady("network config: " + config.error().message);
+      Wait(kConfigRetry);
+      continue;
+    }
+    auto be = backend::MakeBackend(*config, ext_, *rtnl_);
+    if (!be.ok()) {
+      log::Error("backend: " + be.error().message + "; retrying in 5s");
+      NotReady("backend: " + be.error().message);
+      Wait(kConfigRetry);
+      continue;
+    }
+    config_ = std::move(*config);
+    backend_ = std::move(*be);
+    log::Info("network " + (config_.network ? config_.network->ToString() : std::string("-")) +
+              ", backend " + std::string(backend_->name()));
+    return true;
+  }
+  return false;
+}
+
+bool Agent::AcquireLease() {
+  store::AcquireRequest req;
+  req.attrs.public_ip = ext_.public_ip;
+  req.attrs.backend_type = std::string(backend_->lease_type());
+  req.attrs.backend_data = backend_->backend_data();
+  if (auto prev = model::ReadSubnetEnv(opts_.subnet_file); prev.ok() && prev->subnet) {
+    req.previous_subnet = model::SubnetKey{*prev->subnet, prev->ipv6_subnet};
+  }
+  while (!stop_.stop_requested()) {
+    NotReady("acquiring a lease");
+    auto lease = store_->AcquireLease(config_, req, stop_.get_token());
+    if (!lease.ok()) {
+      if (lease.error().code == Error::Code::kCancelled) return false;
+      log::Error("acquiring a lease: " + lease.error().message + "; retrying in 5s");
+      NotReady("acquiring a lease: " + lease.error().message);
+      Wait(kConfigRetry);
+      continue;
+    }
+    lease_ = *lease;
+    break;
+  }
+  if (stop_.stop_requested()) return false;
+  log::Info("lease acquired: subnet=" + lease_.subnet.ipv4.ToString() +
+            (lease_.is_reservation() ? " (reservation)" : "") +
+            " public_ip=" + ext_.public_ip.ToString());
+
+  model::SubnetEnv env;
+  env.network = config_.network;
+  env.subnet = lease_.subnet.ipv4;
+  if (config_.enable_ipv6) {
+    env.ipv6_network = config_.ipv6_network;
+    env.ipv6_subnet = lease_.subnet.ipv6;
+  }
+  env.mtu = static_cast<int>(backend_->mtu());
+  env.ipmasq = opts_.ip_masq;
+  if (Status s = model::WriteSubnetEnv(opts_.subnet_file, env); !s.ok()) {
+    log::Error("writing " + opts_.subnet_file + ": " + s.error().message);
+    return false;
+  }
+  log::Info(
+      "wrote " + opts_.subnet_file + " (FLANNEL_SUBNET " +
+      net::Ip4Net(net::Ip4(lease_.subnet.ipv4.ip().value() + 1), lease_.subnet.ipv4.prefix_len())
+          .ToString() +
+      ", FLANNEL_MTU " + std::to_string(env.mtu) + ")");
+  NotReady("waiting for the peers' leases");
+  return true;
+}
+
+void Agent::StartThreads() {
+  threads_stop_ = std::stop_source();
+  watch_thread_ = std::jthread([this, token = threads_stop_.get_token()] {
+    auto watch = store_->WatchLeases(token);
+    while (!token.stop_requested()) {
+      auto batch = watch->Next();
+      if (!batch.ok()) {
+        if (batch.error().code == Error::Code::kCancelled) return;
+        inbox_.Push(WatchFailed{batch.error()});
+        return;
+      }
+      inbox_.Push(std::move(*batch));
+    }
+  });
+  keeper_thread_ = std::jthread([this, lease = lease_, token = threads_stop_.get_token()] {
+    Status s = store::KeepLeaseAlive(
+        *store_, lease, std::chrono::minutes(opts_.subnet_lease_renew_margin_minutes), token,
+        [](const model::Lease& l) {
+          log::Debug(1, "lease renewed: subnet=" + l.subnet.ipv4.ToString());
+        },
+        [](std::string_view line) { log::Info(line); });
+    if (!s.ok() && s.error().code != Error::Code::kCancelled) inbox_.Push(Revoked{s.error()});
+  });
+}
+
+void Agent::StopThreads() {
+  threads_stop_.request_stop();
+  if (watch_thread_.joinable()) watch_thread_.join();
+  if (keeper_thread_.joinable()) keeper_thread_.join();
+}
+
+void Agent::Loop() {
+  auto monitor = kernel::NetlinkMonitor::Open();
+  if (!monitor.ok()) {
+    log::Warning("kernel notifications unavailable (" + monitor.error().message +
+                 "); repairs happen on the periodic check only");
+  }
+  // Wake the loop when a stop is requested.
+  std::stop_callback wake(stop_.get_token(), [this] { inbox_.Wake(); });
+
+  auto next_resync = Clock::now() + kResyncPeriod;
+  while (!stop_.stop_requested()) {
+    pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor.ok() ? monitor->fd() : -1, POLLIN, 0}};
+    auto timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(next_resync - Clock::now());
+    int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
+    if (n < 0 && errno != EINTR) {
+      log::Error("poll: " + std::string(std::strerror(errno)));
+      return;
+    }
+    if (stop_.stop_requested()) break;
+    if (fds[0].revents & POLLIN) {
+      for (auto& item : inbox_.Take()) Handle(item);
+    }
+    if (monitor.ok() && (fds[1].revents & POLLIN)) {
+      auto events = monitor->Drain();
+      // Our own changes come back as events too; a pass that finds nothing to do is one dump.
+      if (!events.ok() || !events->empty()) dirty_ = true;
+    }
+    if (Clock::now() >= next_resync) {
+      dirty_ = true;
+      next_resync = Clock::now() + kResyncPeriod;
+    }
+    if (dirty_ && have_snapshot_) Reconcile();
+  }
+  log::Info("stop requested");
+}
+
+void Agent::Handle(InboxItem& item) {
+  if (auto* batch = std::get_if<store::LeaseBatch>(&item)) {
+    if (batch->is_snapshot) {
+      peers_.clear();
+      for (auto& l : batch->snapshot) peers_[l.subnet] = l;
+      log::Info("peers: " + std::to_string(peers_.size()) + " leases in the network");
+      have_snapshot_ = true;
+    }
+    for (auto& e : batch->events) {
+      const std::string what =
+          e.lease.subnet.ipv4.ToString() +
+          " public_ip=" + (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-") +
+          " backend=" + (e.lease.attrs.backend_type.empty() ? "udp" : e.lease.attrs.backend_type);
+      switch (e.type) {
+        case store::LeaseEvent::Type::kAdded:
+        case store::LeaseEvent::Type::kChanged:
+          if (e.lease.subnet != lease_.subnet) {
+            log::Info(std::string(e.type == store::LeaseEvent::Type::kAdded ? "peer added: "
+                                                                            : "peer changed: ") +
+                      what);
+          }
+          peers_[e.lease.subnet] = e.lease;
+          break;
+        case store::LeaseEvent::Type::kRemoved:
+          if (e.lease.subnet != lease_.subnet) log::Info("peer removed: " + what);
+          peers_.erase(e.lease.subnet);
+          break;
+      }
+    }
+    dirty_ = true;
+  } else if (auto* revoked = std::get_if<Revoked>(&item)) {
+    log::Error("lease " + lease_.subnet.ipv4.ToString() + " was revoked (" + revoked->why.message +
+               "); acquiring it again");
+    StopThreads();
+    NotReady("lease revoked; acquiring a new one");
+    if (AcquireLease()) StartThreads();
+  } else if (auto* failed = std::get_if<WatchFailed>(&item)) {
+    log::Error("watching the peers' leases failed: " + failed->why.message +
+               "; restarting the watch");
+    StopThreads();
+    have_snapshot_ = false;
+    StartThreads();
+  }
+}
+
+void Agent::Reconcile() {
+  dirty_ = false;
+  std::vector<model::Lease> peers;
+  peers.reserve(peers_.size());
+  for (const auto& [key, l] : peers_) peers.push_back(l);
+  auto desired = backend_->Desired(lease_, peers);
+  auto stats = reconciler_->Apply(desired, backend_->owned_links());
+  if (!stats.ok()) {
+    log::Error("reconciling: " + stats.error().message);
+    NotReady("programming routes: " + stats.error().message);
+    return;
+  }
+  if (!ready_ && stats->failed == 0) {
+    ready_ = true;
+    health_.SetReady();
+    log::Info("ready: " + std::to_string(desired.routes.size()) + " peer routes programmed");
+  }
+}
+
+}  // namespace
+
+int RunAgent(const cmd::Options& options, const StoreFactory& make_store, std::stop_source stop) {
+  Agent agent(options, make_store, std::move(stop));
+  return agent.Run();
+}
+
+}  // namespace tartan::agent

@@ -1,0 +1,44 @@
+// Makes the kernel match a backend's desired state: dump, plan (route_plan.hpp), apply, and
+// say what changed. Stateless between passes but for what it has already told the operator,
+// so a problem is logged when it appears, not on every pass.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "common/result.hpp"
+#include "kernel/rtnl.hpp"
+
+namespace tartan::agent {
+
+struct ReconcileStats {
+  int added = 0;
+  int repaired = 0;
+  int removed = 0;
+  int failed = 0;
+};
+
+class Reconciler {
+ public:
+  // `link_name` turns an index into a device name for log lines.
+  explicit Reconciler(kernel::Rtnl& rtnl) : rtnl_(rtnl) {}
+
+  // One pass. Fails only when the kernel's state could not be read; individual changes that
+  // fail are counted in `failed`, logged once each, and retried on the next pass.
+  Result<ReconcileStats> Apply(const backend::DesiredState& desired,
+                               const std::vector<int>& owned_links);
+
+ private:
+  void Report(bool ok, const std::string& what, const Status& status, ReconcileStats& stats);
+  std::string Dev(int index);
+
+  kernel::Rtnl& rtnl_;
+  std::set<std::string> problems_logged_;
+  std::set<std::string> failures_logged_;
+  std::set<std::string> failures_now_;
+};
+
+}  // namespace tartan::agent

@@ -1,0 +1,54 @@
+#include "backend/hostgw/hostgw.hpp"
+
+#include <algorithm>
+
+namespace tartan::backend {
+
+bool ExternalInterface::OnLink(net::Ip4 peer) const {
+  return std::any_of(connected.begin(), connected.end(),
+                     [&](const net::Ip4Net& n) { return n.Contains(peer); });
+}
+
+Result<std::unique_ptr<HostGwBackend>> HostGwBackend::Create(const ExternalInterface& ext) {
+  if (ext.public_ip != ext.iface_addr) {
+    return Error::InvalidArgument("host-gw: the public IP " + ext.public_ip.ToString() +
+                                  " is not an address of " + ext.name + " (" +
+                                  ext.iface_addr.ToString() +
+                                  "); host-gw needs peers to route to this host's own "
+                                  "interface address, so drop --public-ip or use vxlan");
+  }
+  return std::unique_ptr<HostGwBackend>(new HostGwBackend(ext));
+}
+
+DesiredState HostGwBackend::Desired(const model::Lease& own,
+                                    const std::vector<model::Lease>& peers) const {
+  DesiredState out;
+  for (const model::Lease& peer : peers) {
+    if (peer.subnet == own.subnet) continue;
+    // Like flannel, a host-gw host routes only to peers that announced host-gw: a vxlan or udp
+    // peer expects encapsulated traffic it would not get from a plain route.
+    if (peer.attrs.backend_type != "host-gw") continue;
+    const std::string subnet = peer.subnet.ipv4.ToString();
+    if (!peer.attrs.public_ip) {
+      out.problems.push_back("peer " + subnet + " has no PublicIP in its lease; no route");
+      continue;
+    }
+    const net::Ip4 gw = *peer.attrs.public_ip;
+    if (gw == ext_.public_ip) {
+      out.problems.push_back("peer " + subnet + " announces our own public IP " + gw.ToString() +
+                             " (a stale lease of this host?); no route");
+      continue;
+    }
+    if (!ext_.OnLink(gw)) {
+      out.problems.push_back("peer " + subnet + " at " + gw.ToString() + " is not on-link from " +
+                             ext_.name +
+                             ": host-gw needs every host on one L2 segment (use vxlan with "
+                             "DirectRouting for routed networks); no route");
+      continue;
+    }
+    out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, gw, ext_.index));
+  }
+  return out;
+}
+
+}  // namespace tartan::backend

@@ -1,0 +1,33 @@
+#include "backend/vxlan/ethtool.hpp"
+
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/unique_fd.hpp"
+
+namespace tartan::backend {
+
+Status SetTxChecksumOffload(const std::string& dev, bool on) {
+  if (dev.size() >= IFNAMSIZ) return Error::InvalidArgument("interface name too long: " + dev);
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Error::Internal(std::string("socket: ") + std::strerror(errno));
+  ethtool_value value{};
+  value.cmd = ETHTOOL_STXCSUM;
+  value.data = on ? 1 : 0;
+  ifreq req{};
+  std::memcpy(req.ifr_name, dev.c_str(), dev.size() + 1);
+  req.ifr_data = reinterpret_cast<char*>(&value);
+  if (::ioctl(fd.get(), SIOCETHTOOL, &req) != 0) {
+    return Error::Unavailable("ethtool -K " + dev + " tx " + (on ? "on" : "off") + ": " +
+                              std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace tartan::backend

@@ -1,0 +1,189 @@
+// Runs the built tartand and tartanctl binaries and checks exit codes and output streams.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef TARTAND_PATH
+#error "TARTAND_PATH must name the built tartand binary"
+#endif
+#ifndef TARTANCTL_PATH
+#error "TARTANCTL_PATH must name the built tartanctl binary"
+#endif
+
+namespace {
+
+struct RunResult {
+  int exit_code = -1;  // -1: did not exit normally
+  std::string out;
+  std::string err;
+};
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A private scratch directory, removed when the test ends whatever happens.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "tartan-cmd-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs `binary args...` with exactly the environment `env` (so FLANNELD_* variables of
+// whoever runs the tests cannot leak in); stdout and stderr go to files, which cannot
+// deadlock the way two pipes read in turn can.
+RunResult RunBinary(const std::string& binary, const std::vector<std::string>& args,
+                    const std::vector<std::string>& env = {}) {
+  RunResult result;
+  ScratchDir dir;
+  if (dir.path().empty()) {
+    ADD_FAILURE() << "mkdtemp failed";
+    return result;
+  }
+  const std::string out_path = (dir.path() / "stdout").string();
+  const std::string err_path = (dir.path() / "stderr").string();
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+  std::vector<std::string> argv_store = {binary};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store = env;
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn " << binary << ": " << rc;
+    return result;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      ADD_FAILURE() << "waitpid: " << errno;
+      return result;
+    }
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST(TartandBinary, VersionPrintsToStdoutAndExitsZero) {
+  const RunResult r = RunBinary(TARTAND_PATH, {"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("tartand v")) << r.out;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(TartandBinary, HelpPrintsUsageToStdoutAndExitsZero) {
+  for (const char* flag : {"--help", "-h", "-help"}) {
+    SCOPED_TRACE(flag);
+    const RunResult r = RunBinary(TARTAND_PATH, {flag});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(Contains(r.out, "--etcd-endpoints")) << r.out;
+    EXPECT_TRUE(Contains(r.out, "FLANNELD_PUBLIC_IP")) << r.out;
+    EXPECT_EQ(r.err, "");
+  }
+}
+
+TEST(TartandBinary, UsageErrorsExitTwoWithAHintOnStderr) {
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string want;
+  };
+  const Case cases[] = {
+      {{"--bogus"}, {}, "unknown flag --bogus"},
+      {{"--ip-masq", "false"}, {}, "unexpected argument \"false\""},
+      {{"--healthz-port=70000"}, {}, "--healthz-port"},
+      {{}, {"FLANNELD_HEALTHZ_PORT=abc"}, "FLANNELD_HEALTHZ_PORT"},
+      {{"--kube-subnet-mgr"}, {}, "--kube-subnet-mgr is not supported"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.want);
+    const RunResult r = RunBinary(TARTAND_PATH, c.args, c.env);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_TRUE(r.err.starts_with("tartand: ")) << r.err;
+    EXPECT_TRUE(Contains(r.err, c.want)) << r.err;
+    EXPECT_TRUE(Contains(r.err, "Try 'tartand --help'")) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+TEST(TartanctlBinary, VersionAndHelpExitZero) {
+  const RunResult v = RunBinary(TARTANCTL_PATH, {"--version"});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_TRUE(v.out.starts_with("tartanctl v")) << v.out;
+  // Both binaries report the one build version.
+  const RunResult d = RunBinary(TARTAND_PATH, {"--version"});
+  EXPECT_EQ(v.out.substr(std::string("tartanctl").size()),
+            d.out.substr(std::string("tartand").size()));
+
+  const RunResult h = RunBinary(TARTANCTL_PATH, {"--help"});
+  EXPECT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_TRUE(Contains(h.out, "tartanctl")) << h.out;
+  EXPECT_TRUE(Contains(h.out, "--version")) << h.out;
+}
+
+TEST(TartanctlBinary, UnknownSubcommandOrFlagExitsTwo) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  const Case cases[] = {
+      {{"frobnicate"}, "unknown subcommand \"frobnicate\""},
+      {{"--bogus"}, "unknown flag --bogus"},
+      {{}, "no subcommand given"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.want);
+    const RunResult r = RunBinary(TARTANCTL_PATH, c.args);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_TRUE(Contains(r.err, c.want)) << r.err;
+    EXPECT_TRUE(Contains(r.err, "Try 'tartanctl --help'")) << r.err;
+  }
+}
+
+}  // namespace

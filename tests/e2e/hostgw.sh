@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# End-to-end: tartand with the host-gw backend on hosts in network namespaces.
+#   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+require_root
+[ -x "$TARTAND" ] || fail "tartand not built at $TARTAND"
+
+HOSTGW_CONFIG='{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
+
+# cluster <n hosts>: underlay, etcd, config, n hosts with tartand ready and one pod each.
+cluster() {
+  underlay_create
+  etcd_start
+  network_config_put "$HOSTGW_CONFIG"
+  local n
+  for n in $(seq "$1"); do
+    host_create "$n"
+    tartand_start "$n"
+  done
+  for n in $(seq "$1"); do
+    wait_ready "$n"
+    pod_create "$n"
+  done
+}
+
+has_route_to() {  # has_route_to <host n> <subnet> <via ip>
+  routes_of "$1" | grep -q "^$2 via $3 dev eth0 proto 84"
+}
+no_route_to() { ! routes_of "$1" | grep -q "^$2 "; }
+
+scenario_connectivity() {
+  cluster 3
+  local a b
+  # Every host leased a distinct /24 of the network and wrote flannel's subnet.env.
+  [ "$(for a in 1 2 3; do subnet_of $a; done | sort -u | wc -l)" = 3 ] || fail "subnets not distinct"
+  for a in 1 2 3; do
+    subnet_env_of $a | grep -qx 'FLANNEL_NETWORK=10.244.0.0/16' || fail "h$a FLANNEL_NETWORK"
+    subnet_env_of $a | grep -qE '^FLANNEL_SUBNET=10\.244\.[0-9]+\.1/24$' || fail "h$a FLANNEL_SUBNET"
+    subnet_env_of $a | grep -qx 'FLANNEL_MTU=1500' || fail "h$a FLANNEL_MTU"
+    subnet_env_of $a | grep -qx 'FLANNEL_IPMASQ=false' || fail "h$a FLANNEL_IPMASQ"
+    tcp_echo_server_start $a
+  done
+  for a in 1 2 3; do
+    for b in 1 2 3; do
+      [ $a = $b ] && continue
+      wait_for 5 "route on h$a to h$b" has_route_to $a "$(subnet_of $b)" "$(host_ip $b)"
+      pod_ping $a $b >/dev/null || fail "ping pod h$a -> pod h$b"
+      local seen
+      seen=$(tcp_source_seen $a $b) || fail "TCP pod h$a -> pod h$b"
+      [ "$seen" = "$(pod_ip_of $a)" ] || fail "pod h$b saw $seen, not pod h$a's $(pod_ip_of $a)"
+      log "h$a -> h$b: ping ok, TCP ok, receiver saw $seen"
+    done
+    # Exactly one route per peer, none for its own subnet or the whole network.
+    [ "$(routes_of $a | grep -c 'proto 84')" = 2 ] || { routes_of $a; fail "h$a: not 2 routes"; }
+  done
+  # The leases are flannel's exact JSON.
+  etcdctl_v3 get --prefix /coreos.com/network/subnets --print-value-only |
+    grep -E '^\{"PublicIP":"192\.0\.2\.1[1-3]","PublicIPv6":null,"BackendType":"host-gw"\}$' |
+    wc -l | grep -qx 3 || fail "lease JSON is not flannel's"
+}
+
+scenario_join_leave() {
+  cluster 3
+  host_create 4
+  tartand_start 4
+  wait_for 10 "h4's lease in etcd" test -s "$E2E_WORK/h4/subnet.env"
+  local t0 s4 b
+  t0=$(now_ms)
+  s4=$(subnet_of 4)
+  for b in 1 2 3; do
+    wait_for 2 "route on h$b to joining h4" has_route_to $b "$s4" "$(host_ip 4)"
+  done
+  local join_ms=$(($(now_ms) - t0))
+  log "join: every host had the route ${join_ms} ms after h4 wrote subnet.env"
+  [ "$join_ms" -le 1000 ] || fail "join took ${join_ms} ms (> 1000)"
+
+  kill -TERM "${TARTAND_PID[4]}"
+  wait "${TARTAND_PID[4]}" || fail "h4 did not exit 0 on SIGTERM"
+  etcdctl_v3 del "/coreos.com/network/subnets/${s4/\//-}" | grep -qx 1 || fail "lease key not deleted"
+  t0=$(now_ms)
+  for b in 1 2 3; do
+    wait_for 2 "route on h$b to departed h4 removed" no_route_to $b "$s4"
+  done
+  local leave_ms=$(($(now_ms) - t0))
+  log "leave: every route to h4 gone ${leave_ms} ms after its lease was deleted"
+  [ "$leave_ms" -le 1000 ] || fail "leave took ${leave_ms} ms (> 1000)"
+}
+
+scenario_restart() {
+  cluster 3
+  local before
+  before=$(subnet_of 2)
+  in_ns "$P-h2-pod" iperf3 -s -1 -D --logfile "$E2E_WORK/iperf-server.log"
+  wait_for 5 "iperf3 server" in_ns "$P-h2-pod" sh -c "ss -ltn | grep -q :5201"
+  # A 6 s stream pod h1 -> pod h2 across h2's agent, which is killed and restarted meanwhile.
+  in_ns "$P-h1-pod" iperf3 -c "$(pod_ip_of 2)" -t 6 -i 1 >"$E2E_WORK/iperf-client.log" 2>&1 &
+  local client=$!
+  E2E_PIDS+=("$client")
+  wait_for 5 "the stream's first second" grep -qE '0\.00-1\.0' "$E2E_WORK/iperf-client.log"
+  kill -KILL "${TARTAND_PID[2]}"
+  wait "${TARTAND_PID[2]}" 2>/dev/null || true
+  routes_of 1 | grep -q "^$before via" || fail "h1 lost its route to h2 while h2's agent was down"
+  tartand_start 2
+  wait_ready 2
+  [ "$(subnet_of 2)" = "$before" ] || fail "h2 came back with $(subnet_of 2), not $before"
+  wait "$client" || { cat "$E2E_WORK/iperf-client.log"; fail "the TCP stream broke"; }
+  log "restart: same subnet $before; stream: $(grep -E 'receiver' "$E2E_WORK/iperf-client.log" | tail -n1)"
+}
+
+scenario_repair() {
+  cluster 2
+  local s2 t0
+  s2=$(subnet_of 2)
+  wait_for 5 "route on h1 to h2" has_route_to 1 "$s2" "$(host_ip 2)"
+  ip -n "$P-h1" route del "$s2"
+  t0=$(now_ms)
+  wait_for 12 "route repaired" has_route_to 1 "$s2" "$(host_ip 2)"
+  log "repair: route deleted by hand back after $(($(now_ms) - t0)) ms"
+  # A route changed by hand is repaired too.
+  ip -n "$P-h1" route replace "$s2" via "$E2E_UNDERLAY_NET.99" dev eth0
+  t0=$(now_ms)
+  wait_for 12 "changed route repaired" has_route_to 1 "$s2" "$(host_ip 2)"
+  log "repair: route changed by hand restored after $(($(now_ms) - t0)) ms"
+  # A route tartan did not create is never touched.
+  ip -n "$P-h1" route add 10.99.0.0/16 via "$(host_ip 2)"
+  pod_ping 1 2 >/dev/null || fail "ping after repair"
+  routes_of 1 | grep -q '^10.99.0.0/16 via' || fail "a foreign route was removed"
+}
+
+scenario_signals() {
+  cluster 2
+  local sig s2
+  s2=$(subnet_of 2)
+  for sig in TERM INT QUIT; do
+    kill -"$sig" "${TARTAND_PID[1]}"
+    local rc=0
+    wait "${TARTAND_PID[1]}" || rc=$?
+    [ "$rc" = 0 ] || fail "SIG$sig: exit code $rc, want 0"
+    has_route_to 1 "$s2" "$(host_ip 2)" || fail "SIG$sig removed the routes"
+    pod_ping 1 2 >/dev/null || fail "traffic stopped after SIG$sig"
+    log "SIG$sig: exit 0, routes kept, pods still talk"
+    tartand_start 1
+    wait_ready 1
+  done
+}
+
+scenario_startup_errors() {
+  underlay_create
+  host_create 1
+  # etcd not running yet: the agent waits and says why; healthz is up, readyz is not.
+  tartand_start 1
+  wait_for 10 "healthz" in_ns "$P-h1" curl -fsS -m 1 http://127.0.0.1:2401/healthz
+  local body
+  body=$(in_ns "$P-h1" curl -sS -m 1 http://127.0.0.1:2401/readyz || true)
+  log "readyz while etcd is down: $body"
+  readyz 1 && fail "ready without etcd"
+  kill -0 "${TARTAND_PID[1]}" || fail "tartand exited while etcd was down"
+  etcd_start
+  # No config yet: the hint about the v2 API must be logged.
+  wait_for 15 "the missing-config hint" grep -q "v3" "$E2E_WORK/tartand-h1.log"
+  network_config_put '{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"host-gw"}}'
+  wait_for 15 "the bad-config message" grep -q "SubnetLen 31" "$E2E_WORK/tartand-h1.log"
+  readyz 1 && fail "ready with a bad config"
+  network_config_put "$HOSTGW_CONFIG"
+  wait_ready 1 30
+}
+
+case "${1:-}" in
+  connectivity) scenario_connectivity ;;
+  join-leave) scenario_join_leave ;;
+  restart) scenario_restart ;;
+  repair) scenario_repair ;;
+  signals) scenario_signals ;;
+  startup-errors) scenario_startup_errors ;;
+  *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors" >&2; exit 2 ;;
+esac
+log "PASS hostgw $1"

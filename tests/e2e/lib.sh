@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Shared harness for the end-to-end suites and the demo: a simulated cluster built only from
+# network namespaces this run creates.
+#
+#   underlay namespace  <P>-ul : bridge br0 (192.0.2.1/24), etcd listening on 192.0.2.1:2379
+#   host namespaces     <P>-hN : eth0 (192.0.2.1N/24) on br0, tartand, bridge cni0 for pods
+#   pod namespaces      <P>-hN-pod : eth0 on the host's cni0, <subnet>.2, default via <subnet>.1
+#
+# Every name carries a per-run prefix <P>; cleanup (on every exit path, via trap) deletes only
+# the namespaces this run created, by exact name, and stops only the processes it started, by
+# PID. Nothing touches the root namespace: veth pairs are created directly inside our namespaces.
+set -euo pipefail
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+P=${E2E_PREFIX:-tt$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')}
+E2E_WORK=$(mktemp -d "/tmp/${P}.XXXX")
+E2E_NAMESPACES=()
+E2E_PIDS=()
+E2E_UNDERLAY_NET=192.0.2
+E2E_ETCD=http://${E2E_UNDERLAY_NET}.1:2379
+E2E_NETWORK=${E2E_NETWORK:-10.244.0.0/16}
+: "${TARTAND:=$E2E_ROOT/build/release/src/cmd/tartand}"
+
+log() { printf '%s [%s] %s\n' "$(date +%H:%M:%S.%3N)" "$P" "$*" >&2; }
+fail() {
+  log "FAIL: $*"
+  exit 1
+}
+
+e2e_cleanup() {
+  local rc=$?
+  set +e
+  for pid in "${E2E_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for pid in "${E2E_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  local i
+  for ((i = ${#E2E_NAMESPACES[@]} - 1; i >= 0; i--)); do
+    ip netns delete "${E2E_NAMESPACES[i]}" 2>/dev/null
+  done
+  if [ "$rc" -ne 0 ] && [ -d "$E2E_WORK" ]; then
+    log "logs of the failed run:"
+    for f in "$E2E_WORK"/*.log; do
+      [ -f "$f" ] || continue
+      echo "---- $f (last 40 lines)" >&2
+      tail -n 40 "$f" >&2
+    done
+  fi
+  rm -rf "$E2E_WORK"
+  return "$rc"
+}
+trap e2e_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+require_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "skipped: end-to-end tests need root (network namespaces)" >&2
+    exit 77
+  fi
+}
+
+# wait_for <seconds> <description> <command...>: polls until the command succeeds.
+wait_for() {
+  local timeout=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${timeout}s waiting for: $what"
+    sleep 0.05
+  done
+}
+
+# now_ms: monotonic-enough wall clock in milliseconds, for measured delays.
+now_ms() { date +%s%3N; }
+
+new_ns() {
+  ip netns add "$1"
+  E2E_NAMESPACES+=("$1")
+  ip -n "$1" link set lo up
+}
+
+in_ns() {
+  local ns=$1
+  shift
+  ip netns exec "$ns" "$@"
+}
+
+# Background process inside a namespace; its PID goes to LAST_PID and the cleanup list.
+# Output to $E2E_WORK/<name>.log. (Never call it inside $(...): the PID would be lost.)
+start_in_ns() {
+  local ns=$1 name=$2
+  shift 2
+  ip netns exec "$ns" "$@" >>"$E2E_WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  E2E_PIDS+=("$LAST_PID")
+}
+
+underlay_create() {
+  new_ns "$P-ul"
+  ip -n "$P-ul" link add br0 type bridge
+  ip -n "$P-ul" addr add "$E2E_UNDERLAY_NET.1/24" dev br0
+  ip -n "$P-ul" link set br0 up
+}
+
+etcd_start() {
+  start_in_ns "$P-ul" etcd etcd --name e2e --data-dir "$E2E_WORK/etcd" \
+    --listen-client-urls "$E2E_ETCD" --advertise-client-urls "$E2E_ETCD" \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster e2e=http://127.0.0.1:2380 --enable-v2=true
+  E2E_ETCD_PID=$LAST_PID
+  wait_for 20 "etcd to serve" etcdctl_v3 endpoint health
+}
+
+etcdctl_v3() { in_ns "$P-ul" env ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD" "$@"; }
+
+# network_config_put <json>
+network_config_put() { etcdctl_v3 put /coreos.com/network/config "$1" >/dev/null; }
+
+# host_create <n>: host namespace <P>-h<n> with eth0 = 192.0.2.(10+n)/24 on the underlay.
+host_create() {
+  local n=$1 ns="$P-h$1"
+  new_ns "$ns"
+  ip -n "$ns" link add eth0 type veth peer name "h$n" netns "$P-ul"
+  ip -n "$P-ul" link set "h$n" master br0 up
+  ip -n "$ns" addr add "$E2E_UNDERLAY_NET.$((10 + n))/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route add default via "$E2E_UNDERLAY_NET.1"
+  in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
+}
+
+host_ip() { echo "$E2E_UNDERLAY_NET.$((10 + $1))"; }
+
+# tartand_start <n> [extra flags...]: starts tartand in host n; PID in TARTAND_PID[n].
+declare -A TARTAND_PID
+tartand_start() {
+  local n=$1
+  shift
+  mkdir -p "$E2E_WORK/h$n"
+  start_in_ns "$P-h$n" "tartand-h$n" "$TARTAND" \
+    --etcd-endpoints="$E2E_ETCD" --iface=eth0 --subnet-file="$E2E_WORK/h$n/subnet.env" \
+    --healthz-ip=127.0.0.1 --healthz-port=2401 "$@"
+  TARTAND_PID[$n]=$LAST_PID
+}
+
+subnet_env_of() { cat "$E2E_WORK/h$1/subnet.env"; }
+# subnet_of <n>: the host's FLANNEL_SUBNET as a network (10.244.7.0/24).
+subnet_of() {
+  local s
+  s=$(sed -n 's/^FLANNEL_SUBNET=//p' "$E2E_WORK/h$1/subnet.env")
+  echo "${s%.*/*}.0/${s#*/}"
+}
+# pod_ip_of <n>: the address the pod behind host n gets (<subnet>.2).
+pod_ip_of() {
+  local s
+  s=$(sed -n 's/^FLANNEL_SUBNET=//p' "$E2E_WORK/h$1/subnet.env")
+  echo "${s%.*/*}.2"
+}
+
+readyz() { in_ns "$P-h$1" curl -fsS -m 1 "http://127.0.0.1:2401/readyz"; }
+wait_ready() { wait_for "${2:-30}" "tartand on h$1 ready" readyz "$1"; }
+
+# pod_create <n>: bridge cni0 = FLANNEL_SUBNET (.1) in host n, as docker0 or the CNI bridge
+# plugin would make it, and one pod namespace <P>-h<n>-pod on it at <subnet>.2.
+pod_create() {
+  local n=$1 ns="$P-h$1" pod="$P-h$1-pod" gw
+  gw=$(sed -n 's/^FLANNEL_SUBNET=//p' "$E2E_WORK/h$n/subnet.env")
+  new_ns "$pod"
+  ip -n "$ns" link add cni0 type bridge
+  ip -n "$ns" addr add "$gw" dev cni0
+  ip -n "$ns" link set cni0 up
+  ip -n "$ns" link add veth0 type veth peer name eth0 netns "$pod"
+  ip -n "$ns" link set veth0 master cni0 up
+  ip -n "$pod" addr add "$(pod_ip_of "$n")/${gw#*/}" dev eth0
+  ip -n "$pod" link set eth0 up
+  ip -n "$pod" route add default via "${gw%/*}"
+}
+
+pod_ping() {  # pod_ping <from n> <to n>
+  in_ns "$P-h$1-pod" ping -c 1 -W 1 "$(pod_ip_of "$2")"
+}
+
+# tcp_source_seen <from n> <to n>: connects from pod <from> to a listener in pod <to> that
+# replies with the peer address it saw; prints that address.
+tcp_echo_server_start() {  # tcp_echo_server_start <n> [port]
+  local port=${2:-5000}
+  start_in_ns "$P-h$1-pod" "echo-h$1" socat "TCP-LISTEN:$port,reuseaddr,fork" \
+    'SYSTEM:echo $SOCAT_PEERADDR'
+  wait_for 5 "echo server in pod h$1" in_ns "$P-h$1-pod" sh -c "ss -ltn | grep -q :$port"
+}
+tcp_source_seen() {
+  in_ns "$P-h$1-pod" socat -T 3 - "TCP:$(pod_ip_of "$2"):${3:-5000},connect-timeout=3" </dev/null
+}
+
+# routes_of <n>: host n's routes as "dst via gw dev" lines (main table).
+routes_of() { ip -n "$P-h$1" -4 route show table main; }
