@@ -109,6 +109,7 @@ class Agent {
   bool have_snapshot_ = false;
   bool dirty_ = false;
   bool ready_ = false;
+  std::string device_error_;
 };
 
 void Agent::NotReady(const std::string& reason) {
@@ -362,6 +363,22 @@ void Agent::Handle(InboxItem& item) {
 
 void Agent::Reconcile() {
   dirty_ = false;
+  bool republish = false;
+  if (Status s = backend_->EnsureDevices(lease_, republish); !s.ok()) {
+    if (device_error_ != s.error().message) log::Error("backend devices: " + s.error().message);
+    device_error_ = s.error().message;
+    NotReady("backend devices: " + s.error().message);
+    return;
+  }
+  if (!device_error_.empty()) log::Info("backend devices recovered");
+  device_error_.clear();
+  if (republish) {
+    // The device could not keep its MAC: peers must learn the new one from our lease.
+    log::Warning("backend data changed to " + backend_->backend_data() + "; updating the lease");
+    StopThreads();
+    if (!AcquireLease()) return;
+    StartThreads();
+  }
   std::vector<model::Lease> peers;
   peers.reserve(peers_.size());
   for (const auto& [key, l] : peers_) peers.push_back(l);

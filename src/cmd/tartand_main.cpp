@@ -1,21 +1,68 @@
 // tartand: parse flanneld-compatible options, then hand over to the agent.
+#include <pthread.h>
+#include <signal.h>
+
+#include <csignal>
+#include <cstring>
 #include <exception>
 #include <iostream>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "agent/agent.hpp"
 #include "cmd/options.hpp"
 #include "common/log.hpp"
+#include "store/etcd3/etcd_registry.hpp"
 
 namespace {
 
 // Exit code for a usage error, as GNU tools and Go's flag package (ExitOnError) use.
 constexpr int kUsageError = 2;
 
-// Stands in for the agent's entry point (src/agent) until it exists.
-int RunAgent(const tartan::cmd::Options& /*options*/) {
-  std::cerr << "tartand: the agent is not built yet\n";
-  return 1;
+// SIGTERM, SIGINT and SIGQUIT (supervisord's stopsignal=QUIT) all mean "stop cleanly": they
+// are blocked in every thread and taken by one thread with sigwait(), which asks the agent to
+// stop. Blocking happens before any thread starts, so every thread inherits the mask.
+int RunWithSignals(const tartan::cmd::Options& options) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::stop_source stop;
+  std::thread signals([set, stop]() mutable {
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {
+    }
+    if (!stop.stop_requested()) {
+      tartan::log::Info(std::string("received SIG") + sigabbrev_np(sig) + ": stopping");
+      stop.request_stop();
+    }
+  });
+
+  const tartan::store::etcd3::ClientOptions client{
+      .endpoints = options.etcd_endpoints,
+      .ca_file = options.etcd_cafile,
+      .cert_file = options.etcd_certfile,
+      .key_file = options.etcd_keyfile,
+      .username = options.etcd_username,
+      .password = options.etcd_password,
+  };
+  tartan::store::StoreOptions store_options;
+  store_options.prefix = options.etcd_prefix;
+  store_options.log = [](std::string_view line) { tartan::log::Info(line); };
+  auto make_store = [&] { return tartan::store::etcd3::NewEtcdSubnetStore(client, store_options); };
+
+  int rc = tartan::agent::RunAgent(options, make_store, stop);
+  if (!stop.stop_requested()) {
+    // The agent gave up on its own: release the signal thread so the process can exit.
+    stop.request_stop();
+    pthread_kill(signals.native_handle(), SIGTERM);
+  }
+  signals.join();
+  return rc;
 }
 
 int UsageError(const std::string& message) {
@@ -41,7 +88,7 @@ int Main(const std::vector<std::string>& args) {
     return UsageError(st.error().message);
   }
   tartan::log::SetVerbosity(parsed->options.verbosity);
-  return RunAgent(parsed->options);
+  return RunWithSignals(parsed->options);
 }
 
 }  // namespace

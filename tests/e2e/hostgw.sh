@@ -94,7 +94,7 @@ scenario_restart() {
   in_ns "$P-h2-pod" iperf3 -s -1 -D --logfile "$E2E_WORK/iperf-server.log"
   wait_for 5 "iperf3 server" in_ns "$P-h2-pod" sh -c "ss -ltn | grep -q :5201"
   # A 6 s stream pod h1 -> pod h2 across h2's agent, which is killed and restarted meanwhile.
-  in_ns "$P-h1-pod" iperf3 -c "$(pod_ip_of 2)" -t 6 -i 1 >"$E2E_WORK/iperf-client.log" 2>&1 &
+  in_ns "$P-h1-pod" iperf3 -c "$(pod_ip_of 2)" -t 6 -i 1 --forceflush >"$E2E_WORK/iperf-client.log" 2>&1 &
   local client=$!
   E2E_PIDS+=("$client")
   wait_for 5 "the stream's first second" grep -qE '0\.00-1\.0' "$E2E_WORK/iperf-client.log"
