@@ -121,19 +121,36 @@ etcdctl_v3() { in_ns "$P-ul" env ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD" "
 # network_config_put <json>
 network_config_put() { etcdctl_v3 put /coreos.com/network/config "$1" >/dev/null; }
 
-# host_create <n>: host namespace <P>-h<n> with eth0 = 192.0.2.(10+n)/24 on the underlay.
+# underlay_add_segment_b: a second L2 segment (bridge br1, 198.51.100.1/24) routed to the
+# first by the underlay namespace, for tests of hosts that are not on-link with each other.
+E2E_SEGMENT_B=198.51.100
+underlay_add_segment_b() {
+  ip -n "$P-ul" link add br1 type bridge
+  ip -n "$P-ul" addr add "$E2E_SEGMENT_B.1/24" dev br1
+  ip -n "$P-ul" link set br1 up
+  in_ns "$P-ul" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# host_create <n> [a|b]: host namespace <P>-h<n> with eth0 on segment a (192.0.2.(10+n)/24,
+# the default) or b (198.51.100.(10+n)/24), default route via the segment's router address.
+declare -A HOST_IP
 host_create() {
-  local n=$1 ns="$P-h$1"
+  local n=$1 seg=${2:-a} ns="$P-h$1" net=$E2E_UNDERLAY_NET bridge=br0
+  if [ "$seg" = b ]; then
+    net=$E2E_SEGMENT_B
+    bridge=br1
+  fi
+  HOST_IP[$n]=$net.$((10 + n))
   new_ns "$ns"
   ip -n "$ns" link add eth0 type veth peer name "h$n" netns "$P-ul"
-  ip -n "$P-ul" link set "h$n" master br0 up
-  ip -n "$ns" addr add "$E2E_UNDERLAY_NET.$((10 + n))/24" dev eth0
+  ip -n "$P-ul" link set "h$n" master "$bridge" up
+  ip -n "$ns" addr add "${HOST_IP[$n]}/24" dev eth0
   ip -n "$ns" link set eth0 up
-  ip -n "$ns" route add default via "$E2E_UNDERLAY_NET.1"
+  ip -n "$ns" route add default via "$net.1"
   in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
 }
 
-host_ip() { echo "$E2E_UNDERLAY_NET.$((10 + $1))"; }
+host_ip() { echo "${HOST_IP[$1]}"; }
 
 # tartand_start <n> [extra flags...]: starts tartand in host n; PID in TARTAND_PID[n].
 declare -A TARTAND_PID
@@ -167,13 +184,15 @@ wait_ready() { wait_for "${2:-30}" "tartand on h$1 ready" readyz "$1"; }
 # pod_create <n>: bridge cni0 = FLANNEL_SUBNET (.1) in host n, as docker0 or the CNI bridge
 # plugin would make it, and one pod namespace <P>-h<n>-pod on it at <subnet>.2.
 pod_create() {
-  local n=$1 ns="$P-h$1" pod="$P-h$1-pod" gw
+  local n=$1 ns="$P-h$1" pod="$P-h$1-pod" gw mtu
   gw=$(sed -n 's/^FLANNEL_SUBNET=//p' "$E2E_WORK/h$n/subnet.env")
+  mtu=$(sed -n 's/^FLANNEL_MTU=//p' "$E2E_WORK/h$n/subnet.env")
   new_ns "$pod"
   ip -n "$ns" link add cni0 type bridge
   ip -n "$ns" addr add "$gw" dev cni0
   ip -n "$ns" link set cni0 up
-  ip -n "$ns" link add veth0 type veth peer name eth0 netns "$pod"
+  # The pod's MTU comes from FLANNEL_MTU, as the CNI plugin sets it.
+  ip -n "$ns" link add veth0 mtu "$mtu" type veth peer name eth0 mtu "$mtu" netns "$pod"
   ip -n "$ns" link set veth0 master cni0 up
   ip -n "$pod" addr add "$(pod_ip_of "$n")/${gw#*/}" dev eth0
   ip -n "$pod" link set eth0 up
