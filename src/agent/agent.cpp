@@ -133,6 +133,10 @@ int Agent::Run() {
     log::Info("serving /healthz and /readyz on " + cmd::ToString(opts_.healthz_ip) + ":" +
               std::to_string(health_.port()));
   }
+  if (opts_.ip_masq) {
+    log::Warning("--ip-masq: masquerade rules are not implemented in this tartand yet; "
+                 "FLANNEL_IPMASQ=true is written so the CNI bridge does not masquerade either");
+  }
   if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
   StartThreads();
   Loop();
