@@ -1,0 +1,69 @@
+// An etcd v3 client over gRPC: the Registry primitives plus the few raw operations tests and
+// tools need. Speaks to one member at a time and fails over to the next endpoint when a call
+// finds its member unreachable, leaderless or timing out. Presents a client certificate and
+// verifies the server against --etcd-cafile for https:// endpoints; authenticates with
+// --etcd-username/--etcd-password and re-authenticates when etcd says the token expired.
+//
+// No gRPC or protobuf type appears here: everything crossing this header is a tartan value, and
+// every failure is an Error whose message names the endpoint and the cause.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "store/etcd3/endpoint.hpp"
+#include "store/registry.hpp"
+
+namespace tartan::store::etcd3 {
+
+struct ClientOptions {
+  std::string endpoints = "http://127.0.0.1:4001,http://127.0.0.1:2379";  // flannel's default
+  std::string ca_file;    // PEM; verifies https:// servers (system roots when empty)
+  std::string cert_file;  // PEM client certificate, presented when set
+  std::string key_file;   // PEM key of cert_file
+  std::string username;   // etcd auth, off when empty
+  std::string password;
+  // Deadline of each unary call. Bounds how long a stop request can wait on a call in flight.
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+class Client : public Registry {
+ public:
+  // Parses endpoints and reads the TLS files; does not connect (gRPC connects lazily).
+  static Result<std::shared_ptr<Client>> Create(const ClientOptions& options);
+  ~Client() override;
+
+  Result<std::optional<KeyValue>> Get(const std::string& key) override;
+  Result<RangeResult> List(const std::string& prefix) override;
+  Result<LeaseGrant> GrantLease(std::chrono::seconds ttl) override;
+  Status RevokeLease(int64_t id) override;
+  Result<std::chrono::seconds> KeepAlive(int64_t id) override;
+  Result<std::optional<int64_t>> PutIf(const std::string& key, const std::string& value,
+                                       int64_t lease, int64_t expected_mod_revision) override;
+  Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
+                                               int64_t start_revision) override;
+  std::string Describe() const override;
+
+  // Raw operations. Put returns the new revision; Delete the revision and how many keys went.
+  Result<int64_t> Put(const std::string& key, const std::string& value, int64_t lease = 0);
+  Result<int64_t> Delete(const std::string& key, bool prefix = false);
+  Status Compact(int64_t revision);
+  // Remaining TTL of an etcd lease; kNotFound when it has expired or was revoked.
+  Result<std::chrono::seconds> TimeToLive(int64_t id);
+  // The endpoint the next call goes to first (the last one that answered).
+  std::string CurrentEndpoint() const;
+
+  struct Impl;  // opaque; public only so the watch stream in client.cpp can share it
+
+ private:
+  explicit Client(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+// "prefix" -> the smallest key greater than every key starting with prefix (etcd range_end).
+std::string PrefixRangeEnd(const std::string& prefix);
+
+}  // namespace tartan::store::etcd3

@@ -1,0 +1,226 @@
+#include "store/lease_logic.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace tartan::store {
+
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// A granted etcd lease not yet attached to a key is revoked on every exit path, so a failed
+// attempt leaves nothing behind in etcd.
+class PendingGrant {
+ public:
+  PendingGrant(Registry& registry, std::chrono::seconds ttl) : registry_(registry), ttl_(ttl) {}
+  ~PendingGrant() {
+    if (grant_.id != 0) (void)registry_.RevokeLease(grant_.id);
+  }
+  Result<LeaseGrant> Get() {
+    if (grant_.id != 0) return grant_;
+    auto g = registry_.GrantLease(ttl_);
+    if (!g) return g.error();
+    grant_ = *g;
+    return grant_;
+  }
+  LeaseGrant Release() { return std::exchange(grant_, LeaseGrant{}); }
+
+ private:
+  Registry& registry_;
+  std::chrono::seconds ttl_;
+  LeaseGrant grant_;
+};
+
+model::Lease MakeLease(const model::SubnetKey& subnet, const model::LeaseAttrs& attrs,
+                       const LeaseGrant& grant, int64_t revision) {
+  model::Lease lease;
+  lease.subnet = subnet;
+  lease.attrs = attrs;
+  lease.etcd_lease_id = grant.id;
+  if (grant.id != 0) lease.expiration = Clock::now() + grant.ttl;
+  lease.revision = revision;
+  return lease;
+}
+
+bool Overlaps(const model::SubnetKey& a, const model::SubnetKey& b) {
+  if (a.ipv4.Overlaps(b.ipv4)) return true;
+  return a.ipv6 && b.ipv6 && a.ipv6->Overlaps(*b.ipv6);
+}
+
+}  // namespace
+
+std::string SubnetsDir(std::string_view prefix) {
+  std::string dir(prefix);
+  while (!dir.empty() && dir.back() == '/') dir.pop_back();
+  return dir + "/subnets/";
+}
+
+std::string LeaseKeyPath(std::string_view prefix, const model::SubnetKey& subnet) {
+  return SubnetsDir(prefix) + subnet.ToString();
+}
+
+Result<model::SubnetKey> ParseLeaseKey(std::string_view key, std::string_view subnets_dir) {
+  if (key.substr(0, subnets_dir.size()) != subnets_dir) {
+    return Error::InvalidArgument("key \"" + std::string(key) + "\" is not under " +
+                                  std::string(subnets_dir));
+  }
+  auto subnet = model::SubnetKey::Parse(key.substr(subnets_dir.size()));
+  if (!subnet) return subnet.error().Context("key \"" + std::string(key) + "\"");
+  return subnet;
+}
+
+Result<model::Lease> ParseLease(const KeyValue& kv, std::string_view subnets_dir) {
+  auto subnet = ParseLeaseKey(kv.key, subnets_dir);
+  if (!subnet) return subnet.error();
+  auto attrs = model::LeaseAttrs::Parse(kv.value);
+  if (!attrs) return attrs.error().Context("value of \"" + kv.key + "\"");
+  model::Lease lease;
+  lease.subnet = *subnet;
+  lease.attrs = std::move(attrs).value();
+  lease.etcd_lease_id = kv.lease;
+  lease.revision = kv.mod_revision;
+  return lease;
+}
+
+bool LeaseFits(const model::NetworkConfig& config, const model::SubnetKey& subnet) {
+  if (config.enable_ipv4 && !config.Fits(subnet.ipv4)) return false;
+  if (config.enable_ipv6) return subnet.ipv6 && config.Fits(*subnet.ipv6);
+  return !subnet.ipv6;
+}
+
+bool SameHost(const model::LeaseAttrs& existing, const model::LeaseAttrs& ours) {
+  if (ours.public_ip) return existing.public_ip == ours.public_ip;
+  return ours.public_ipv6 && existing.public_ipv6 == ours.public_ipv6;
+}
+
+void GarbageLog::Report(const KeyValue& kv, const Error& why) {
+  {
+    std::lock_guard lock(mu_);
+    if (!seen_.emplace(kv.key, kv.value).second) return;
+  }
+  if (log_) log_("skipping unparseable lease entry (other peers are unaffected): " + why.message);
+}
+
+Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefix,
+                                      const model::NetworkConfig& config,
+                                      const AcquireRequest& request,
+                                      const model::RandomIndex& random_index, int max_attempts,
+                                      const LogFn& log, GarbageLog& garbage) {
+  const std::string dir = SubnetsDir(prefix);
+  const std::string value = request.attrs.ToJson();
+  PendingGrant grant(registry, request.ttl);
+
+  for (int attempt = 0; attempt < max_attempts; ++attempt) {
+    auto listing = registry.List(dir);
+    if (!listing) return listing.error();
+
+    std::vector<model::SubnetKey> taken;
+    std::vector<model::Lease> ours;
+    for (const KeyValue& kv : listing->kvs) {
+      auto subnet = ParseLeaseKey(kv.key, dir);
+      if (!subnet) {
+        garbage.Report(kv, subnet.error());
+        continue;
+      }
+      // A key whose value is garbage still occupies its subnet.
+      taken.push_back(*subnet);
+      auto lease = ParseLease(kv, dir);
+      if (!lease) {
+        garbage.Report(kv, lease.error());
+        continue;
+      }
+      if (SameHost(lease->attrs, request.attrs)) {
+        if (LeaseFits(config, lease->subnet)) {
+          ours.push_back(*lease);
+        } else if (log) {
+          log("ignoring lease " + kv.key + " with our public IP: it does not fit the config");
+        }
+      }
+    }
+
+    // (1) Our own lease. A reservation wins: it is what the operator pinned for this host.
+    if (!ours.empty()) {
+      auto it = std::find_if(ours.begin(), ours.end(),
+                             [](const model::Lease& l) { return l.is_reservation(); });
+      const model::Lease& existing = it != ours.end() ? *it : ours.front();
+      const std::string key = LeaseKeyPath(prefix, existing.subnet);
+      if (existing.is_reservation()) {
+        // Never attach a TTL to a reservation (flannel v3 does, and the pin silently expires).
+        int64_t revision = existing.revision;
+        if (existing.attrs != request.attrs) {
+          auto put = registry.PutIf(key, value, 0, existing.revision);
+          if (!put) return put.error();
+          if (!*put) continue;  // changed under us: look again
+          revision = **put;
+        }
+        if (log) log("using reservation " + key);
+        return MakeLease(existing.subnet, request.attrs, LeaseGrant{}, revision);
+      }
+      auto g = grant.Get();
+      if (!g) return g.error();
+      auto put = registry.PutIf(key, value, g->id, existing.revision);
+      if (!put) return put.error();
+      if (!*put) continue;
+      if (existing.etcd_lease_id != g->id) (void)registry.RevokeLease(existing.etcd_lease_id);
+      if (log) log("reusing lease " + key);
+      return MakeLease(existing.subnet, request.attrs, grant.Release(), **put);
+    }
+
+    // (2) The subnet a previous run wrote to subnet.env, (3) a new one.
+    std::optional<model::SubnetKey> candidate;
+    bool from_previous = false;
+    if (request.previous_subnet && attempt == 0 && LeaseFits(config, *request.previous_subnet) &&
+        std::none_of(taken.begin(), taken.end(), [&](const model::SubnetKey& t) {
+          return Overlaps(t, *request.previous_subnet);
+        })) {
+      candidate = request.previous_subnet;
+      from_previous = true;
+    } else {
+      auto allocated = model::AllocateSubnet(config, taken, random_index);
+      if (!allocated) return allocated.error();
+      candidate = *allocated;
+    }
+    const std::string key = LeaseKeyPath(prefix, *candidate);
+    auto g = grant.Get();
+    if (!g) return g.error();
+    auto put = registry.PutIf(key, value, g->id, 0);
+    if (!put) return put.error();
+    if (!*put) {
+      // flannel exits here; another node won this subnet, so pick again from a fresh listing.
+      if (log) log("lost the race for " + key + " to another node; trying another subnet");
+      continue;
+    }
+    if (log)
+      log(std::string(from_previous ? "reacquired previous subnet " : "acquired new lease ") + key);
+    return MakeLease(*candidate, request.attrs, grant.Release(), **put);
+  }
+  return Error::Unavailable("gave up acquiring a lease under " + dir + " after " +
+                            std::to_string(max_attempts) +
+                            " attempts: other nodes kept taking the chosen subnets");
+}
+
+Result<model::Lease> RenewLeaseOnce(Registry& registry, std::string_view prefix,
+                                    const model::Lease& lease) {
+  const std::string key = LeaseKeyPath(prefix, lease.subnet);
+  auto current = registry.Get(key);
+  if (!current) return current.error();
+  if (!*current) return Error::NotFound("lease " + key + " has been revoked (key deleted)");
+  if ((*current)->lease != lease.etcd_lease_id) {
+    return Error::NotFound("lease " + key + " has been revoked (re-written by someone else)");
+  }
+  model::Lease renewed = lease;
+  renewed.revision = (*current)->mod_revision;
+  if (lease.is_reservation()) return renewed;
+  auto ttl = registry.KeepAlive(lease.etcd_lease_id);
+  if (!ttl) {
+    if (ttl.error().code == Error::Code::kNotFound) {
+      return Error::NotFound("lease " + key + " has been revoked (etcd lease expired)");
+    }
+    return ttl.error();
+  }
+  renewed.expiration = Clock::now() + *ttl;
+  return renewed;
+}
+
+}  // namespace tartan::store

@@ -1,0 +1,181 @@
+#include "store/lease_watcher.hpp"
+
+#include <algorithm>
+
+namespace tartan::store {
+
+namespace {
+
+// Only what a backend acts on: address, backend data, or a reservation turning into a lease.
+// A renewal re-put with a new etcd lease id is not news to peers.
+bool Differs(const model::Lease& a, const model::Lease& b) {
+  return a.attrs != b.attrs || a.is_reservation() != b.is_reservation();
+}
+
+}  // namespace
+
+RegistryLeaseWatch::RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix,
+                                       LogFn log, Backoff backoff, std::stop_token stop)
+    : registry_(std::move(registry)),
+      prefix_(std::move(prefix)),
+      dir_(SubnetsDir(prefix_)),
+      log_(std::move(log)),
+      backoff_(backoff),
+      stop_(stop),
+      garbage_(log_),
+      delay_(backoff.initial),
+      on_stop_(stop, std::function<void()>([this] {
+                 std::lock_guard lock(watch_mu_);
+                 if (watch_) watch_->Cancel();
+               })) {}
+
+RegistryLeaseWatch::~RegistryLeaseWatch() = default;
+
+void RegistryLeaseWatch::SetWatch(std::unique_ptr<RegistryWatch> watch) {
+  std::unique_ptr<RegistryWatch> old;
+  {
+    std::lock_guard lock(watch_mu_);
+    old = std::exchange(watch_, std::move(watch));
+    if (watch_ && stop_.stop_requested()) watch_->Cancel();
+  }
+}
+
+bool RegistryLeaseWatch::WaitBackoff() {
+  const bool slept = SleepFor(delay_, stop_);
+  delay_ = std::min(delay_ * 2, backoff_.max);
+  return slept;
+}
+
+void RegistryLeaseWatch::Apply(const WatchEvent& event, std::vector<LeaseEvent>& out) {
+  const KeyValue& kv = event.kv;
+  auto it = known_.find(kv.key);
+  if (event.type == WatchEvent::Type::kDelete) {
+    if (it == known_.end()) return;  // an entry we never reported (garbage)
+    out.push_back({LeaseEvent::Type::kRemoved, it->second});
+    known_.erase(it);
+    return;
+  }
+  auto lease = ParseLease(kv, dir_);
+  if (!lease) {
+    // Keep whatever we knew: the key still exists, so the peer is not removed.
+    garbage_.Report(kv, lease.error());
+    return;
+  }
+  if (it == known_.end()) {
+    out.push_back({LeaseEvent::Type::kAdded, *lease});
+    known_.emplace(kv.key, std::move(lease).value());
+    return;
+  }
+  if (Differs(it->second, *lease)) out.push_back({LeaseEvent::Type::kChanged, *lease});
+  it->second = std::move(lease).value();
+}
+
+void RegistryLeaseWatch::Relist(const RangeResult& listing, std::vector<LeaseEvent>& out) {
+  std::map<std::string, model::Lease> fresh;
+  for (const KeyValue& kv : listing.kvs) {
+    auto lease = ParseLease(kv, dir_);
+    if (lease) {
+      fresh.emplace(kv.key, std::move(lease).value());
+      continue;
+    }
+    garbage_.Report(kv, lease.error());
+    // A key that exists is never reported removed; keep the last good state if we had one.
+    if (auto old = known_.find(kv.key); old != known_.end()) fresh.emplace(kv.key, old->second);
+  }
+  for (const auto& [key, lease] : known_) {
+    if (!fresh.contains(key)) out.push_back({LeaseEvent::Type::kRemoved, lease});
+  }
+  for (const auto& [key, lease] : fresh) {
+    auto old = known_.find(key);
+    if (old == known_.end()) {
+      out.push_back({LeaseEvent::Type::kAdded, lease});
+    } else if (Differs(old->second, lease)) {
+      out.push_back({LeaseEvent::Type::kChanged, lease});
+    }
+  }
+  known_ = std::move(fresh);
+}
+
+Result<LeaseBatch> RegistryLeaseWatch::Next() {
+  while (true) {
+    if (stop_.stop_requested()) return Error::Cancelled("lease watch stopped");
+
+    if (need_list_) {
+      auto listing = registry_->List(dir_);
+      if (!listing) {
+        if (!outage_logged_ && log_)
+          log_("listing leases failed, retrying: " + listing.error().message);
+        outage_logged_ = true;
+        if (!WaitBackoff()) continue;
+        continue;
+      }
+      need_list_ = false;
+      revision_ = listing->revision;
+      std::vector<LeaseEvent> diff;
+      Relist(*listing, diff);
+      if (!snapshot_sent_) {
+        snapshot_sent_ = true;
+        LeaseBatch batch;
+        batch.is_snapshot = true;
+        batch.revision = revision_;
+        for (const auto& [key, lease] : known_) batch.snapshot.push_back(lease);
+        return batch;
+      }
+      if (!diff.empty()) return LeaseBatch{false, {}, std::move(diff), revision_};
+      continue;
+    }
+
+    std::unique_ptr<RegistryWatch>* current = nullptr;
+    {
+      std::lock_guard lock(watch_mu_);
+      if (watch_) current = &watch_;
+    }
+    if (!current) {
+      auto watch = registry_->Watch(dir_, revision_ + 1);
+      if (!watch) {
+        if (!outage_logged_ && log_)
+          log_("watching leases failed, retrying: " + watch.error().message);
+        outage_logged_ = true;
+        WaitBackoff();
+        continue;
+      }
+      SetWatch(std::move(watch).value());
+      continue;
+    }
+
+    // watch_ is only replaced on this thread, so reading through it without the lock is safe.
+    auto batch = (*current)->Next();
+    if (!batch) {
+      if (stop_.stop_requested()) return Error::Cancelled("lease watch stopped");
+      if (!outage_logged_ && log_) {
+        log_("lease watch interrupted, resuming from revision " + std::to_string(revision_ + 1) +
+             ": " + batch.error().message);
+      }
+      outage_logged_ = true;
+      SetWatch(nullptr);
+      WaitBackoff();
+      continue;
+    }
+    if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());
+    outage_logged_ = false;
+    delay_ = backoff_.initial;
+    if (batch->compact_revision > 0) {
+      if (log_) {
+        log_("lease watch fell behind a compaction at revision " +
+             std::to_string(batch->compact_revision) + "; listing again");
+      }
+      SetWatch(nullptr);
+      need_list_ = true;
+      continue;
+    }
+    std::vector<LeaseEvent> out;
+    for (const WatchEvent& ev : batch->events) {
+      Apply(ev, out);
+      revision_ = std::max(revision_, ev.kv.mod_revision);
+    }
+    revision_ = std::max(revision_, batch->revision);
+    if (!out.empty()) return LeaseBatch{false, {}, std::move(out), revision_};
+  }
+}
+
+}  // namespace tartan::store

@@ -1,0 +1,54 @@
+// The LeaseWatch implementation over any Registry: list, then watch from the listing's
+// revision + 1; on a broken connection resume from the last revision seen + 1; on compaction
+// list again and report only the difference against what the caller already has.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+
+#include "store/lease_logic.hpp"
+#include "store/registry.hpp"
+#include "store/subnet_store.hpp"
+
+namespace tartan::store {
+
+class RegistryLeaseWatch : public LeaseWatch {
+ public:
+  RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix, LogFn log,
+                     Backoff backoff, std::stop_token stop);
+  ~RegistryLeaseWatch() override;
+
+  Result<LeaseBatch> Next() override;
+
+ private:
+  // Applies one registry event to known_; appends what the caller must hear to `out`.
+  void Apply(const WatchEvent& event, std::vector<LeaseEvent>& out);
+  // Replaces known_ with a fresh listing; appends the difference to `out`.
+  void Relist(const RangeResult& listing, std::vector<LeaseEvent>& out);
+  bool WaitBackoff();
+  void SetWatch(std::unique_ptr<RegistryWatch> watch);
+
+  std::shared_ptr<Registry> registry_;
+  std::string prefix_;
+  std::string dir_;
+  LogFn log_;
+  Backoff backoff_;
+  std::stop_token stop_;
+  GarbageLog garbage_;
+
+  std::map<std::string, model::Lease> known_;  // by etcd key
+  int64_t revision_ = 0;                       // everything up to here has been applied
+  bool snapshot_sent_ = false;
+  bool need_list_ = true;
+  std::chrono::milliseconds delay_;
+  bool outage_logged_ = false;
+
+  std::mutex watch_mu_;  // guards watch_ against Cancel() from the stop callback
+  std::unique_ptr<RegistryWatch> watch_;
+  std::stop_callback<std::function<void()>> on_stop_;
+};
+
+}  // namespace tartan::store

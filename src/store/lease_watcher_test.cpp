@@ -1,0 +1,171 @@
+#include "store/lease_watcher.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "store/memory/memory_registry.hpp"
+#include "store/store_test_util.hpp"
+
+namespace tartan::store {
+namespace {
+
+using testing::Attrs;
+constexpr char kDir[] = "/coreos.com/network/subnets/";
+
+struct WatchFixture {
+  std::shared_ptr<MemoryRegistry> reg = MemoryRegistry::Create();
+  std::mutex log_mu;
+  std::vector<std::string> log;
+  std::stop_source stop;
+  std::unique_ptr<LeaseWatch> watch;
+
+  WatchFixture() {
+    StoreOptions o;
+    o.log = [this](std::string_view l) {
+      std::lock_guard lock(log_mu);
+      log.emplace_back(l);
+    };
+    o.backoff = {std::chrono::milliseconds(5), std::chrono::milliseconds(20)};
+    store = NewSubnetStore(reg, o);
+  }
+  void Start() { watch = store->WatchLeases(stop.get_token()); }
+  int64_t Put(const std::string& seg, const std::string& value, int64_t lease = 9) {
+    return reg->Put(kDir + seg, value, lease);
+  }
+  std::unique_ptr<SubnetStore> store;
+};
+
+std::vector<std::string> Describe(const LeaseBatch& b) {
+  std::vector<std::string> out;
+  for (const auto& l : b.snapshot) out.push_back("S " + l.subnet.ToString());
+  for (const auto& e : b.events) {
+    const char* t = e.type == LeaseEvent::Type::kAdded     ? "+ "
+                    : e.type == LeaseEvent::Type::kChanged ? "~ "
+                                                           : "- ";
+    out.push_back(t + e.lease.subnet.ToString() + " " +
+                  (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-"));
+  }
+  return out;
+}
+
+using V = std::vector<std::string>;
+
+TEST(LeaseWatch, SnapshotThenAddChangeRemove) {
+  WatchFixture f;
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.Start();
+  auto snap = f.watch->Next();
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  EXPECT_TRUE(snap->is_snapshot);
+  EXPECT_EQ(Describe(*snap), (V{"S 10.5.1.0-24", "S 10.5.2.0-24"}));
+
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
+  auto b = f.watch->Next();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.3.0-24 192.0.2.3"}));
+
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson(), 10);  // renewal: same attrs, new lease
+  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());
+  b = f.watch->Next();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Describe(*b), (V{"~ 10.5.2.0-24 192.0.2.22"}));
+
+  f.reg->Delete(std::string(kDir) + "10.5.3.0-24");
+  b = f.watch->Next();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Describe(*b), (V{"- 10.5.3.0-24 192.0.2.3"}));
+}
+
+TEST(LeaseWatch, GarbageKeyAndValueChangeNothingElse) {
+  WatchFixture f;
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Put("10.5.2.0-24", "{not json");
+  f.Put("bogus", Attrs("192.0.2.9").ToJson());
+  f.Start();
+  auto snap = f.watch->Next();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(Describe(*snap), (V{"S 10.5.1.0-24"}));
+
+  f.Put("10.5.1.0-24", "garbage now");  // a known peer's value turns bad: keep it
+  f.Put("10.5.99.0-99", "{}");
+  f.reg->Delete(std::string(kDir) + "bogus");
+  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
+  auto b = f.watch->Next();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.4.0-24 192.0.2.4"}));
+  std::lock_guard lock(f.log_mu);
+  EXPECT_GE(f.log.size(), 4u);
+}
+
+TEST(LeaseWatch, ResumesAfterAnOutageWithoutLosingOrRepeatingEvents) {
+  WatchFixture f;
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.reg->SetAvailable(false);
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.reg->SetAvailable(true);
+  auto b = next.get();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.2.0-24 192.0.2.2"}));
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
+  b = f.watch->Next();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.3.0-24 192.0.2.3"}));
+}
+
+TEST(LeaseWatch, CompactionReListsAndReportsOnlyTheDifference) {
+  WatchFixture f;
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  f.reg->SetAvailable(false);
+  f.reg->Delete(std::string(kDir) + "10.5.1.0-24");
+  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson(), 44);  // renewed only
+  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
+  f.reg->Compact(f.reg->revision());
+  f.reg->SetAvailable(true);
+  auto b = f.watch->Next();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_FALSE(b->is_snapshot);
+  EXPECT_EQ(Describe(*b),
+            (V{"- 10.5.1.0-24 192.0.2.1", "~ 10.5.2.0-24 192.0.2.22", "+ 10.5.4.0-24 192.0.2.4"}));
+}
+
+TEST(LeaseWatch, StopUnblocksNextPromptly) {
+  WatchFixture f;
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  ASSERT_EQ(next.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  f.stop.request_stop();
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(2)), std::future_status::ready);
+  auto r = next.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Error::Code::kCancelled);
+}
+
+TEST(LeaseWatch, BacksOffWhileTheStoreIsDown) {
+  WatchFixture f;
+  f.reg->SetAvailable(false);
+  f.Start();
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  const int64_t before = f.reg->call_count();
+  ASSERT_EQ(next.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  // Backoff capped at 20 ms: at most ~15 attempts in 300 ms, not a spin.
+  EXPECT_LT(f.reg->call_count() - before, 30);
+  f.reg->SetAvailable(true);
+  auto r = next.get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->is_snapshot);
+}
+
+}  // namespace
+}  // namespace tartan::store

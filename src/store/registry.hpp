@@ -1,0 +1,96 @@
+// The few primitives the lease logic needs from a key-value store with leases and a
+// revisioned watch: etcd v3 (etcd3/), or an in-memory double for unit tests (memory/).
+//
+// Revisions follow etcd's model: one counter for the whole store, bumped by every write; a
+// watch started at revision R sees every change with mod_revision >= R, unless R has been
+// compacted away, in which case the watch says so and the caller must list again.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace tartan::store {
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  int64_t lease = 0;  // 0: not attached to a lease
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+
+  bool operator==(const KeyValue&) const = default;
+};
+
+struct RangeResult {
+  std::vector<KeyValue> kvs;  // sorted by key
+  int64_t revision = 0;       // the store revision the listing reflects
+};
+
+struct WatchEvent {
+  enum class Type { kPut, kDelete };
+  Type type = Type::kPut;
+  KeyValue kv;  // for kDelete only key and mod_revision (the deletion's revision) are set
+};
+
+struct WatchBatch {
+  std::vector<WatchEvent> events;
+  // Highest revision this batch covers; a caller resuming after a failure restarts at +1.
+  int64_t revision = 0;
+  // Non-zero when the start revision was compacted: history before it is gone, the watch has
+  // ended, and the caller must list again and compute the difference itself.
+  int64_t compact_revision = 0;
+};
+
+class RegistryWatch {
+ public:
+  virtual ~RegistryWatch() = default;
+  // Blocks until events arrive, the watch is compacted, fails, or is cancelled.
+  // Errors: kCancelled after Cancel(); kUnavailable when the connection broke (re-watch from
+  // the last revision + 1); others (e.g. kPermissionDenied) are not worth retrying quickly.
+  virtual Result<WatchBatch> Next() = 0;
+  // Thread-safe, idempotent; makes a blocked or later Next() return kCancelled promptly.
+  virtual void Cancel() = 0;
+};
+
+struct LeaseGrant {
+  int64_t id = 0;
+  std::chrono::seconds ttl{0};
+};
+
+class Registry {
+ public:
+  virtual ~Registry() = default;
+
+  // std::nullopt when the key does not exist.
+  virtual Result<std::optional<KeyValue>> Get(const std::string& key) = 0;
+  // Every key starting with `prefix`, and the revision of that consistent snapshot.
+  virtual Result<RangeResult> List(const std::string& prefix) = 0;
+
+  virtual Result<LeaseGrant> GrantLease(std::chrono::seconds ttl) = 0;
+  // Deletes the lease and every key attached to it. Revoking an unknown lease is not an error.
+  virtual Status RevokeLease(int64_t id) = 0;
+  // Refreshes the lease to its granted TTL and returns that TTL; kNotFound when it expired or
+  // was revoked.
+  virtual Result<std::chrono::seconds> KeepAlive(int64_t id) = 0;
+
+  // Writes key=value attached to `lease` (0 = none) if and only if the key's mod_revision
+  // equals `expected_mod_revision`, where 0 means "the key does not exist" (etcd's
+  // Version(key)==0). Returns the write's revision, or std::nullopt when the condition failed.
+  virtual Result<std::optional<int64_t>> PutIf(const std::string& key, const std::string& value,
+                                               int64_t lease, int64_t expected_mod_revision) = 0;
+
+  // Starts watching every key under `prefix` from `start_revision` (inclusive).
+  virtual Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
+                                                       int64_t start_revision) = 0;
+
+  // Where the data lives, for log lines and error messages ("etcd http://10.0.0.1:2379").
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace tartan::store

@@ -1,0 +1,167 @@
+#include "store/subnet_store.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <random>
+
+#include "common/log.hpp"
+#include "store/lease_logic.hpp"
+#include "store/lease_watcher.hpp"
+
+namespace tartan::store {
+
+namespace {
+
+class RegistrySubnetStore : public SubnetStore {
+ public:
+  RegistrySubnetStore(std::shared_ptr<Registry> registry, StoreOptions options)
+      : registry_(std::move(registry)), opts_(std::move(options)), garbage_(opts_.log) {}
+
+  Result<model::NetworkConfig> GetNetworkConfig(std::stop_token stop,
+                                                std::chrono::milliseconds retry) override {
+    const std::string key = ConfigKey();
+    for (int tries = 0;; ++tries) {
+      auto kv = registry_->Get(key);
+      if (kv && *kv) {
+        auto config = model::NetworkConfig::Parse((*kv)->value);
+        if (!config) return config.error().Context("network config at " + key);
+        return config;
+      }
+      // Say it on the first miss and then about once a minute, not on every poll.
+      const int every = std::max<int>(1, static_cast<int>(std::chrono::seconds(60) / retry));
+      if (tries % every == 0) {
+        if (!kv) {
+          Log("cannot read network config " + key + ", retrying: " + kv.error().message);
+        } else {
+          Log("network config " + key + " not found in " + registry_->Describe() +
+              ", waiting. Did you create it with the etcd v3 API? A config written with "
+              "ETCDCTL_API=2 'etcdctl set' is invisible to v3; use ETCDCTL_API=3 'etcdctl put'.");
+        }
+      }
+      if (!SleepFor(retry, stop)) return Error::Cancelled("stopped while waiting for " + key);
+    }
+  }
+
+  Result<LeaseSnapshot> ListLeases() override {
+    const std::string dir = SubnetsDir(opts_.prefix);
+    auto listing = registry_->List(dir);
+    if (!listing) return listing.error();
+    LeaseSnapshot snap;
+    snap.revision = listing->revision;
+    for (const KeyValue& kv : listing->kvs) {
+      auto lease = ParseLease(kv, dir);
+      if (!lease) {
+        garbage_.Report(kv, lease.error());
+        continue;
+      }
+      snap.leases.push_back(std::move(lease).value());
+    }
+    return snap;
+  }
+
+  Result<model::Lease> AcquireLease(const model::NetworkConfig& config,
+                                    const AcquireRequest& request, std::stop_token stop) override {
+    if (!request.attrs.public_ip && !request.attrs.public_ipv6) {
+      return Error::InvalidArgument("acquiring a lease needs our public IP");
+    }
+    auto delay = opts_.backoff.initial;
+    while (true) {
+      auto lease = AcquireLeaseOnce(*registry_, opts_.prefix, config, request, Random(),
+                                    opts_.max_create_attempts, opts_.log, garbage_);
+      if (lease || lease.error().code != Error::Code::kUnavailable) return lease;
+      Log("acquiring a lease failed, retrying in " + std::to_string(delay.count()) +
+          " ms: " + lease.error().message);
+      if (!SleepFor(delay, stop)) return Error::Cancelled("stopped while acquiring a lease");
+      delay = std::min(delay * 2, opts_.backoff.max);
+    }
+  }
+
+  Result<model::Lease> RenewLease(const model::Lease& lease) override {
+    return RenewLeaseOnce(*registry_, opts_.prefix, lease);
+  }
+
+  std::unique_ptr<LeaseWatch> WatchLeases(std::stop_token stop) override {
+    return std::make_unique<RegistryLeaseWatch>(registry_, opts_.prefix, opts_.log, opts_.backoff,
+                                                stop);
+  }
+
+ private:
+  std::string ConfigKey() const {
+    std::string key = opts_.prefix;
+    while (!key.empty() && key.back() == '/') key.pop_back();
+    return key + "/config";
+  }
+  void Log(const std::string& line) const {
+    if (opts_.log) opts_.log(line);
+  }
+  model::RandomIndex Random() {
+    if (opts_.random_index) return opts_.random_index;
+    return [this](uint64_t n) {
+      std::lock_guard lock(rng_mu_);
+      return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng_);
+    };
+  }
+
+  std::shared_ptr<Registry> registry_;
+  StoreOptions opts_;
+  GarbageLog garbage_;
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace
+
+LogFn StderrLog() {
+  return [](std::string_view line) { log::Info(line); };
+}
+
+bool SleepFor(std::chrono::milliseconds d, const std::stop_token& stop) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  return !cv.wait_for(lock, stop, d, [] { return false; }) && !stop.stop_requested();
+}
+
+std::unique_ptr<SubnetStore> NewSubnetStore(std::shared_ptr<Registry> registry,
+                                            StoreOptions options) {
+  if (!options.log) options.log = StderrLog();
+  return std::make_unique<RegistrySubnetStore>(std::move(registry), std::move(options));
+}
+
+Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::seconds margin,
+                      std::stop_token stop,
+                      const std::function<void(const model::Lease&)>& on_renewed, const LogFn& log,
+                      Backoff backoff) {
+  using Clock = std::chrono::system_clock;
+  auto delay = backoff.initial;
+  bool failing = false;
+  while (true) {
+    std::chrono::milliseconds wait{0};
+    if (failing) {
+      wait = delay;
+      delay = std::min(delay * 2, backoff.max);
+    } else if (lease.expiration) {
+      auto due = *lease.expiration - margin;
+      wait = std::max(std::chrono::milliseconds(0),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()));
+    } else {
+      // A reservation does not expire; check it periodically so a revocation is still noticed.
+      wait = std::chrono::minutes(5);
+    }
+    if (!SleepFor(wait, stop)) return Error::Cancelled("lease renewal stopped");
+    auto renewed = store.RenewLease(lease);
+    if (renewed) {
+      if (failing && log) log("lease renewal recovered");
+      failing = false;
+      delay = backoff.initial;
+      lease = std::move(renewed).value();
+      if (on_renewed) on_renewed(lease);
+      continue;
+    }
+    if (renewed.error().code == Error::Code::kNotFound) return renewed.error();
+    if (log) log("renewing lease failed, retrying: " + renewed.error().message);
+    failing = true;
+  }
+}
+
+}  // namespace tartan::store

@@ -1,0 +1,133 @@
+// SubnetStore: what the agent needs from the cluster's shared store -- the network config, its
+// own lease, and every peer's lease as a snapshot followed by changes.
+//
+// Everything that can wait takes a std::stop_token: when the agent requests stop (SIGTERM)
+// every wait, backoff and blocked watch returns Error::Code::kCancelled promptly. While the
+// store is unreachable the retry loops sleep with capped exponential backoff; nothing spins.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+#include "model/allocator.hpp"
+#include "model/lease.hpp"
+#include "model/network_config.hpp"
+#include "store/registry.hpp"
+
+namespace tartan::store {
+
+// One line per event that matters to an operator; defaults to tartan::log::Info.
+using LogFn = std::function<void(std::string_view line)>;
+LogFn StderrLog();
+
+// Capped exponential backoff between retries while the store is unreachable.
+struct Backoff {
+  std::chrono::milliseconds initial{200};
+  std::chrono::milliseconds max{5000};
+};
+
+struct AcquireRequest {
+  model::LeaseAttrs attrs;  // our PublicIP (and/or PublicIPv6), backend type and data
+  // The subnet recorded in subnet.env by a previous run, reused when still free and fitting.
+  std::optional<model::SubnetKey> previous_subnet;
+  std::chrono::seconds ttl{86400};  // flannel's 24 h
+};
+
+struct LeaseSnapshot {
+  std::vector<model::Lease> leases;  // sorted by subnet; unparseable entries left out
+  int64_t revision = 0;
+};
+
+struct LeaseEvent {
+  enum class Type { kAdded, kChanged, kRemoved };
+  Type type = Type::kAdded;
+  model::Lease lease;  // for kRemoved: the last known state of the removed lease
+
+  bool operator==(const LeaseEvent&) const = default;
+};
+
+// What LeaseWatch::Next returns: first a full snapshot, then batches of events.
+struct LeaseBatch {
+  bool is_snapshot = false;
+  std::vector<model::Lease> snapshot;  // only when is_snapshot
+  std::vector<LeaseEvent> events;      // only when !is_snapshot; never empty then
+  int64_t revision = 0;
+};
+
+class LeaseWatch {
+ public:
+  virtual ~LeaseWatch() = default;
+  // The first call returns the snapshot. Later calls block until at least one lease changed.
+  // Reconnects (resuming at the right revision) and re-lists after a compaction internally,
+  // reporting only the difference, so a peer is never reported removed while its key exists.
+  // Returns kCancelled once the stop token passed to WatchLeases is triggered.
+  virtual Result<LeaseBatch> Next() = 0;
+};
+
+class SubnetStore {
+ public:
+  virtual ~SubnetStore() = default;
+
+  // Reads <prefix>/config. While it is absent or the store is unreachable, logs why (with the
+  // v2-vs-v3 hint) and retries every `retry` until `stop` is requested. A config that is present
+  // but invalid is returned as an error at once (an operator must fix it).
+  virtual Result<model::NetworkConfig> GetNetworkConfig(
+      std::stop_token stop, std::chrono::milliseconds retry = std::chrono::seconds(1)) = 0;
+
+  // One listing of <prefix>/subnets; unparseable keys or values are skipped (logged once).
+  virtual Result<LeaseSnapshot> ListLeases() = 0;
+
+  // Acquires our lease in flannel's reuse order: (1) an existing lease or reservation with our
+  // PublicIP that fits `config`, (2) `previous_subnet` if free and fitting, (3) a new subnet.
+  // New keys are created with a create-if-absent transaction on an etcd lease of `ttl`; a lost
+  // race is retried with another subnet. Reservations keep no TTL. Retries while the store is
+  // unreachable until `stop`. Errors: kExhausted (out of subnets), kCancelled, others.
+  virtual Result<model::Lease> AcquireLease(const model::NetworkConfig& config,
+                                            const AcquireRequest& request,
+                                            std::stop_token stop) = 0;
+
+  // One renewal attempt: refreshes the etcd lease to its full TTL and returns the lease with
+  // the new expiration (a reservation is returned unchanged). kNotFound ("revoked") when our
+  // key was deleted, re-assigned, or its etcd lease is gone; kUnavailable when the store did
+  // not answer (retry).
+  virtual Result<model::Lease> RenewLease(const model::Lease& lease) = 0;
+
+  // A watch over <prefix>/subnets. Our own lease appears in it like any other; a kRemoved
+  // event for our subnet means our lease was revoked.
+  virtual std::unique_ptr<LeaseWatch> WatchLeases(std::stop_token stop) = 0;
+};
+
+struct StoreOptions {
+  std::string prefix = "/coreos.com/network";
+  LogFn log;  // StderrLog() when empty
+  Backoff backoff;
+  model::RandomIndex random_index;  // a seeded std::mt19937_64 when empty
+  // Attempts to create a new lease before giving up when other nodes keep winning the race.
+  int max_create_attempts = 32;
+};
+
+// The SubnetStore over any Registry (etcd v3, memory).
+std::unique_ptr<SubnetStore> NewSubnetStore(std::shared_ptr<Registry> registry,
+                                            StoreOptions options);
+
+// Keeps `lease` alive until `stop`: renews at expiration minus `margin`, retries failures
+// with capped backoff, and returns when the lease was revoked (kNotFound) or `stop` was
+// requested (kCancelled). `on_renewed` sees every renewed lease. A reservation never expires;
+// it is only re-checked every 5 minutes so that its deletion is still noticed.
+Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::seconds margin,
+                      std::stop_token stop,
+                      const std::function<void(const model::Lease&)>& on_renewed,
+                      const LogFn& log = {}, Backoff backoff = {});
+
+// Sleeps `d` unless `stop` is requested first; returns false when stopped.
+bool SleepFor(std::chrono::milliseconds d, const std::stop_token& stop);
+
+}  // namespace tartan::store

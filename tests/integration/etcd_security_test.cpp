@@ -1,0 +1,102 @@
+// TLS with fixture-generated certificates and etcd user/password auth.
+#include <gtest/gtest.h>
+
+#include "fixtures/etcd_fixture.hpp"
+#include "integration/integration_util.hpp"
+
+namespace tartan::testing {
+namespace {
+
+using store::etcd3::Client;
+using store::etcd3::ClientOptions;
+
+TEST(EtcdTls, WorksWithTheRightCaAndIsRefusedOtherwise) {
+  auto cluster = EtcdCluster::Start({.tls = true});
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  auto& c = **cluster;
+  ASSERT_EQ(c.Endpoints().rfind("https://", 0), 0u);
+
+  struct Case {
+    const char* name;
+    std::string ca, cert, key;
+    bool works;
+  };
+  const Case cases[] = {
+      {"right CA and client certificate", c.ca_file(), c.cert_file(), c.key_file(), true},
+      {"wrong CA", c.wrong_ca_file(), c.cert_file(), c.key_file(), false},
+      {"no client certificate", c.ca_file(), "", "", false},
+  };
+  for (const Case& k : cases) {
+    ClientOptions o;
+    o.endpoints = c.Endpoints();
+    o.ca_file = k.ca;
+    o.cert_file = k.cert;
+    o.key_file = k.key;
+    o.request_timeout = std::chrono::milliseconds(3000);
+    auto client = Client::Create(o);
+    ASSERT_TRUE(client.ok()) << k.name << ": " << client.error().message;
+    auto put = (*client)->Put("/coreos.com/network/config", R"({"Network":"10.5.0.0/16"})");
+    if (k.works) {
+      ASSERT_TRUE(put.ok()) << k.name << ": " << put.error().message;
+      auto got = (*client)->Get("/coreos.com/network/config");
+      ASSERT_TRUE(got.ok() && *got) << k.name;
+    } else {
+      ASSERT_FALSE(put.ok()) << k.name;
+      EXPECT_NE(put.error().message.find(c.Endpoints()), std::string::npos)
+          << k.name << ": " << put.error().message;
+    }
+  }
+  ClientOptions missing;
+  missing.endpoints = c.Endpoints();
+  missing.ca_file = c.dir() + "/nonexistent.pem";
+  auto bad = Client::Create(missing);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("--etcd-cafile"), std::string::npos);
+}
+
+TEST(EtcdAuth, UserAndPasswordWorkWrongOnesAreRefusedTokensAreRenewed) {
+  auto cluster = EtcdCluster::Start({.auth = true, .auth_token_ttl_seconds = 1});
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  auto& c = **cluster;
+  auto make = [&](const std::string& user, const std::string& pw) {
+    ClientOptions o;
+    o.endpoints = c.Endpoints();
+    o.username = user;
+    o.password = pw;
+    return *Client::Create(o);
+  };
+  auto good = make(EtcdCluster::kUser, EtcdCluster::kUserPassword);
+  LogSink log;
+  auto store = store::NewSubnetStore(good, FastOptions("/coreos.com/network", log.Fn()));
+  auto cfg = ParseConfig(R"({"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}})");
+  auto lease =
+      store->AcquireLease(cfg, {VxlanAttrs("192.0.2.1", "02:00:00:00:00:01"), std::nullopt}, {});
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+
+  auto wrong = make(EtcdCluster::kUser, "nope");
+  auto r = wrong->List("/coreos.com/network/");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Error::Code::kPermissionDenied) << r.error().message;
+  EXPECT_NE(r.error().message.find(c.Endpoints()), std::string::npos) << r.error().message;
+
+  auto anonymous = make("", "");
+  auto a = anonymous->List("/coreos.com/network/");
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().code, Error::Code::kPermissionDenied) << a.error().message;
+
+  auto outside = good->Put("/elsewhere", "x");
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.error().code, Error::Code::kPermissionDenied);
+
+  // The simple token lives 1 s here; once it has certainly expired, calls still succeed
+  // because the client authenticates again. (Waiting for a TTL, not synchronising.)
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  auto renewed = store->RenewLease(*lease);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().message;
+  auto list = store->ListLeases();
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  EXPECT_EQ(list->leases.size(), 1u);
+}
+
+}  // namespace
+}  // namespace tartan::testing

@@ -1,0 +1,71 @@
+// Shared helpers for the etcd integration suites.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/lease.hpp"
+#include "model/network_config.hpp"
+#include "net/ip.hpp"
+#include "store/etcd3/client.hpp"
+#include "store/subnet_store.hpp"
+
+namespace tartan::testing {
+
+template <typename Pred>
+bool WaitUntil(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+inline model::LeaseAttrs VxlanAttrs(const std::string& ip, const std::string& mac) {
+  model::LeaseAttrs a;
+  a.public_ip = *net::Ip4::Parse(ip);
+  a.backend_type = "vxlan";
+  a.backend_data = R"({"VNI":1,"VtepMAC":")" + mac + R"("})";
+  return a;
+}
+
+inline model::NetworkConfig ParseConfig(const std::string& json) {
+  auto c = model::NetworkConfig::Parse(json);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  return c.ok() ? *c : model::NetworkConfig{};
+}
+
+// Collects log lines from any thread.
+struct LogSink {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  store::LogFn Fn() {
+    return [this](std::string_view l) {
+      std::lock_guard lock(mu);
+      lines.emplace_back(l);
+    };
+  }
+  bool Contains(const std::string& needle) {
+    std::lock_guard lock(mu);
+    for (const auto& l : lines) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+inline store::StoreOptions FastOptions(const std::string& prefix, store::LogFn log) {
+  store::StoreOptions o;
+  o.prefix = prefix;
+  o.log = std::move(log);
+  o.backoff = {std::chrono::milliseconds(50), std::chrono::milliseconds(500)};
+  return o;
+}
+
+}  // namespace tartan::testing
