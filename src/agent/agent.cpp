@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <variant>
 
@@ -17,6 +18,7 @@
 #include "backend/factory.hpp"
 #include "common/log.hpp"
 #include "common/unique_fd.hpp"
+#include "firewall/masq_manager.hpp"
 #include "http/health_server.hpp"
 #include "kernel/monitor.hpp"
 #include "kernel/netlink_rtnl.hpp"
@@ -85,6 +87,9 @@ class Agent {
   void Handle(InboxItem& item);
   void Reconcile();
   void NotReady(const std::string& reason);
+  // --ip-masq / --iptables-forward-rules: creates the rule keeper for the current lease on
+  // first use and repairs what is missing. False when the rules could not be put in.
+  bool EnsureRules();
   bool Wait(std::chrono::milliseconds d) { return store::SleepFor(d, stop_.get_token()); }
 
   const cmd::Options& opts_;
@@ -110,6 +115,8 @@ class Agent {
   bool dirty_ = false;
   bool ready_ = false;
   std::string device_error_;
+  std::optional<firewall::MasqManager> rules_;
+  std::string rules_error_;
 };
 
 void Agent::NotReady(const std::string& reason) {
@@ -132,10 +139,6 @@ int Agent::Run() {
     }
     log::Info("serving /healthz and /readyz on " + cmd::ToString(opts_.healthz_ip) + ":" +
               std::to_string(health_.port()));
-  }
-  if (opts_.ip_masq) {
-    log::Warning("--ip-masq: masquerade rules are not implemented in this tartand yet; "
-                 "FLANNEL_IPMASQ=true is written so the CNI bridge does not masquerade either");
   }
   if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
   StartThreads();
@@ -230,6 +233,10 @@ bool Agent::AcquireLease() {
             (lease_.is_reservation() ? " (reservation)" : "") +
             " public_ip=" + ext_.public_ip.ToString());
 
+  // flannel's order: the rules are in before subnet.env tells docker/CNI to start pods.
+  rules_.reset();
+  EnsureRules();
+
   model::SubnetEnv env;
   env.network = config_.network;
   env.subnet = lease_.subnet.ipv4;
@@ -293,10 +300,12 @@ void Agent::Loop() {
   std::stop_callback wake(stop_.get_token(), [this] { inbox_.Wake(); });
 
   auto next_resync = Clock::now() + kResyncPeriod;
+  const auto rules_period = std::chrono::seconds(std::max(1, opts_.iptables_resync_seconds));
+  auto next_rules = Clock::now() + rules_period;
   while (!stop_.stop_requested()) {
     pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor.ok() ? monitor->fd() : -1, POLLIN, 0}};
-    auto timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(next_resync - Clock::now());
+    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min(next_resync, next_rules) - Clock::now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
     if (n < 0 && errno != EINTR) {
       log::Error("poll: " + std::string(std::strerror(errno)));
@@ -314,6 +323,10 @@ void Agent::Loop() {
     if (Clock::now() >= next_resync) {
       dirty_ = true;
       next_resync = Clock::now() + kResyncPeriod;
+    }
+    if (Clock::now() >= next_rules) {
+      EnsureRules();
+      next_rules = Clock::now() + rules_period;
     }
     if (dirty_ && have_snapshot_) Reconcile();
   }
@@ -365,6 +378,32 @@ void Agent::Handle(InboxItem& item) {
   }
 }
 
+bool Agent::EnsureRules() {
+  if (!opts_.ip_masq && !opts_.iptables_forward_rules) return true;
+  auto fail = [this](const std::string& why) {
+    if (rules_error_ != why)
+      log::Error("iptables: " + why + "; retrying every " +
+                 std::to_string(opts_.iptables_resync_seconds) + "s");
+    rules_error_ = why;
+    return false;
+  };
+  if (!rules_) {
+    firewall::MasqOptions mo;
+    mo.masquerade = opts_.ip_masq;
+    mo.keep_pod_source = opts_.ip_masq;
+    mo.forward_rules = opts_.iptables_forward_rules;
+    auto m = firewall::MasqManager::Create(*config_.network, lease_.subnet.ipv4, mo);
+    if (!m.ok()) return fail(m.error().message);
+    rules_.emplace(std::move(*m));
+  }
+  auto report = rules_->Ensure();
+  if (!report.ok()) return fail(report.error().message);
+  if (!rules_error_.empty()) log::Info("iptables: rules are in again");
+  rules_error_.clear();
+  for (const auto& line : report->repairs) log::Info("iptables: " + line);
+  return true;
+}
+
 void Agent::Reconcile() {
   dirty_ = false;
   bool republish = false;
@@ -393,7 +432,7 @@ void Agent::Reconcile() {
     NotReady("programming routes: " + stats.error().message);
     return;
   }
-  if (!ready_ && stats->failed == 0) {
+  if (!ready_ && stats->failed == 0 && rules_error_.empty()) {
     ready_ = true;
     health_.SetReady();
     log::Info("ready: " + std::to_string(desired.routes.size()) + " peer routes programmed");

@@ -20,16 +20,22 @@ class RegistrySubnetStore : public SubnetStore {
   Result<model::NetworkConfig> GetNetworkConfig(std::stop_token stop,
                                                 std::chrono::milliseconds retry) override {
     const std::string key = ConfigKey();
-    for (int tries = 0;; ++tries) {
+    // Say why on the first miss, whenever the reason changes (etcd came up but the key is
+    // missing), and then about once a minute -- not on every poll.
+    const int every = std::max<int>(1, static_cast<int>(std::chrono::seconds(60) / retry));
+    int since_log = 0;
+    int last_reason = 0;  // 1: unreachable, 2: missing
+    while (true) {
       auto kv = registry_->Get(key);
       if (kv && *kv) {
         auto config = model::NetworkConfig::Parse((*kv)->value);
         if (!config) return config.error().Context("network config at " + key);
         return config;
       }
-      // Say it on the first miss and then about once a minute, not on every poll.
-      const int every = std::max<int>(1, static_cast<int>(std::chrono::seconds(60) / retry));
-      if (tries % every == 0) {
+      const int reason = kv ? 2 : 1;
+      if (reason != last_reason || ++since_log >= every) {
+        since_log = 0;
+        last_reason = reason;
         if (!kv) {
           Log("cannot read network config " + key + ", retrying: " + kv.error().message);
         } else {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
-#   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors
+#   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -25,9 +25,9 @@ cluster() {
 }
 
 has_route_to() {  # has_route_to <host n> <subnet> <via ip>
-  routes_of "$1" | grep -q "^$2 via $3 dev eth0 proto 84"
+  routes_of "$1" | grep >/dev/null -c "^$2 via $3 dev eth0 proto 84"
 }
-no_route_to() { ! routes_of "$1" | grep -q "^$2 "; }
+no_route_to() { ! routes_of "$1" | grep >/dev/null -c "^$2 "; }
 
 scenario_connectivity() {
   cluster 3
@@ -35,10 +35,10 @@ scenario_connectivity() {
   # Every host leased a distinct /24 of the network and wrote flannel's subnet.env.
   [ "$(for a in 1 2 3; do subnet_of $a; done | sort -u | wc -l)" = 3 ] || fail "subnets not distinct"
   for a in 1 2 3; do
-    subnet_env_of $a | grep -qx 'FLANNEL_NETWORK=10.244.0.0/16' || fail "h$a FLANNEL_NETWORK"
-    subnet_env_of $a | grep -qE '^FLANNEL_SUBNET=10\.244\.[0-9]+\.1/24$' || fail "h$a FLANNEL_SUBNET"
-    subnet_env_of $a | grep -qx 'FLANNEL_MTU=1500' || fail "h$a FLANNEL_MTU"
-    subnet_env_of $a | grep -qx 'FLANNEL_IPMASQ=false' || fail "h$a FLANNEL_IPMASQ"
+    subnet_env_of $a | grep >/dev/null -cx 'FLANNEL_NETWORK=10.244.0.0/16' || fail "h$a FLANNEL_NETWORK"
+    subnet_env_of $a | grep >/dev/null -cE '^FLANNEL_SUBNET=10\.244\.[0-9]+\.1/24$' || fail "h$a FLANNEL_SUBNET"
+    subnet_env_of $a | grep >/dev/null -cx 'FLANNEL_MTU=1500' || fail "h$a FLANNEL_MTU"
+    subnet_env_of $a | grep >/dev/null -cx 'FLANNEL_IPMASQ=false' || fail "h$a FLANNEL_IPMASQ"
     tcp_echo_server_start $a
   done
   for a in 1 2 3; do
@@ -57,7 +57,7 @@ scenario_connectivity() {
   # The leases are flannel's exact JSON.
   etcdctl_v3 get --prefix /coreos.com/network/subnets --print-value-only |
     grep -E '^\{"PublicIP":"192\.0\.2\.1[1-3]","PublicIPv6":null,"BackendType":"host-gw"\}$' |
-    wc -l | grep -qx 3 || fail "lease JSON is not flannel's"
+    wc -l | grep >/dev/null -cx 3 || fail "lease JSON is not flannel's"
 }
 
 scenario_join_leave() {
@@ -77,7 +77,7 @@ scenario_join_leave() {
 
   kill -TERM "${TARTAND_PID[4]}"
   wait "${TARTAND_PID[4]}" || fail "h4 did not exit 0 on SIGTERM"
-  etcdctl_v3 del "/coreos.com/network/subnets/${s4/\//-}" | grep -qx 1 || fail "lease key not deleted"
+  etcdctl_v3 del "/coreos.com/network/subnets/${s4/\//-}" | grep >/dev/null -cx 1 || fail "lease key not deleted"
   t0=$(now_ms)
   for b in 1 2 3; do
     wait_for 2 "route on h$b to departed h4 removed" no_route_to $b "$s4"
@@ -92,7 +92,7 @@ scenario_restart() {
   local before
   before=$(subnet_of 2)
   in_ns "$P-h2-pod" iperf3 -s -1 -D --logfile "$E2E_WORK/iperf-server.log"
-  wait_for 5 "iperf3 server" in_ns "$P-h2-pod" sh -c "ss -ltn | grep -q :5201"
+  wait_for 5 "iperf3 server" in_ns "$P-h2-pod" sh -c "ss -ltn | grep >/dev/null -c :5201"
   # A 6 s stream pod h1 -> pod h2 across h2's agent, which is killed and restarted meanwhile.
   in_ns "$P-h1-pod" iperf3 -c "$(pod_ip_of 2)" -t 6 -i 1 --forceflush >"$E2E_WORK/iperf-client.log" 2>&1 &
   local client=$!
@@ -100,7 +100,7 @@ scenario_restart() {
   wait_for 5 "the stream's first second" grep -qE '0\.00-1\.0' "$E2E_WORK/iperf-client.log"
   kill -KILL "${TARTAND_PID[2]}"
   wait "${TARTAND_PID[2]}" 2>/dev/null || true
-  routes_of 1 | grep -q "^$before via" || fail "h1 lost its route to h2 while h2's agent was down"
+  routes_of 1 | grep >/dev/null -c "^$before via" || fail "h1 lost its route to h2 while h2's agent was down"
   tartand_start 2
   wait_ready 2
   [ "$(subnet_of 2)" = "$before" ] || fail "h2 came back with $(subnet_of 2), not $before"
@@ -125,7 +125,7 @@ scenario_repair() {
   # A route tartan did not create is never touched.
   ip -n "$P-h1" route add 10.99.0.0/16 via "$(host_ip 2)"
   pod_ping 1 2 >/dev/null || fail "ping after repair"
-  routes_of 1 | grep -q '^10.99.0.0/16 via' || fail "a foreign route was removed"
+  routes_of 1 | grep >/dev/null -c '^10.99.0.0/16 via' || fail "a foreign route was removed"
 }
 
 scenario_signals() {
@@ -166,6 +166,43 @@ scenario_startup_errors() {
   wait_ready 1 30
 }
 
+scenario_ip_masq() {
+  underlay_create
+  etcd_start
+  network_config_put "$HOSTGW_CONFIG"
+  local n
+  for n in 1 2; do
+    host_create $n
+    tartand_start $n --ip-masq --iptables-resync=1
+  done
+  for n in 1 2; do
+    wait_ready $n
+    pod_create $n
+    tcp_echo_server_start $n
+    subnet_env_of $n | grep >/dev/null -cx 'FLANNEL_IPMASQ=true' || fail "h$n FLANNEL_IPMASQ"
+  done
+  wait_for 5 "route on h1 to h2" has_route_to 1 "$(subnet_of 2)" "$(host_ip 2)"
+  # docker (re)starting puts its MASQUERADE rule first in POSTROUTING, which SNATs pod-to-pod
+  # traffic to the host IP; tartand puts its keep-pod-source rule back in front.
+  for n in 1 2; do
+    in_ns "$P-h$n" iptables -t nat -I POSTROUTING 1 -s "$(subnet_of $n)" ! -o cni0 -j MASQUERADE
+  done
+  wait_for 5 "tartand's rule back in front of docker's" sh -c \
+    "ip netns exec $P-h1 iptables -t nat -S POSTROUTING | sed -n 2p | grep -q 'keep pod source'"
+  local seen
+  seen=$(tcp_source_seen 1 2) || fail "TCP pod h1 -> pod h2"
+  [ "$seen" = "$(pod_ip_of 1)" ] || fail "pod h2 saw $seen, not pod h1's $(pod_ip_of 1)"
+  log "ip-masq: with docker's MASQUERADE rule first, pod h2 still sees pod h1's $seen"
+  grep >/dev/null -c "iptables: .*position 1" "$E2E_WORK/tartand-h1.log" || fail "the repair was not logged"
+  # Traffic leaving the cluster network is masqueraded behind the host's address.
+  start_in_ns "$P-ul" echo-outside socat "TCP-LISTEN:7000,bind=$E2E_UNDERLAY_NET.1,reuseaddr,fork" \
+    'SYSTEM:echo $SOCAT_PEERADDR'
+  wait_for 5 "echo server outside" in_ns "$P-ul" sh -c "ss -ltn | grep -q :7000"
+  seen=$(in_ns "$P-h1-pod" socat -T 3 - "TCP:$E2E_UNDERLAY_NET.1:7000,connect-timeout=3" </dev/null)
+  [ "$seen" = "$(host_ip 1)" ] || fail "outside saw $seen, not h1's $(host_ip 1)"
+  log "ip-masq: traffic leaving the cluster is seen from the host address $seen"
+}
+
 case "${1:-}" in
   connectivity) scenario_connectivity ;;
   join-leave) scenario_join_leave ;;
@@ -173,6 +210,7 @@ case "${1:-}" in
   repair) scenario_repair ;;
   signals) scenario_signals ;;
   startup-errors) scenario_startup_errors ;;
+  ip-masq) scenario_ip_masq ;;
   *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors" >&2; exit 2 ;;
 esac
 log "PASS hostgw $1"

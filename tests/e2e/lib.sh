@@ -209,7 +209,7 @@ tcp_echo_server_start() {  # tcp_echo_server_start <n> [port]
   local port=${2:-5000}
   start_in_ns "$P-h$1-pod" "echo-h$1" socat "TCP-LISTEN:$port,reuseaddr,fork" \
     'SYSTEM:echo $SOCAT_PEERADDR'
-  wait_for 5 "echo server in pod h$1" in_ns "$P-h$1-pod" sh -c "ss -ltn | grep -q :$port"
+  wait_for 5 "echo server in pod h$1" in_ns "$P-h$1-pod" sh -c "ss -ltn | grep >/dev/null -c :$port"
 }
 tcp_source_seen() {
   in_ns "$P-h$1-pod" socat -T 3 - "TCP:$(pod_ip_of "$2"):${3:-5000},connect-timeout=3" </dev/null

@@ -39,12 +39,12 @@ has_vxlan_path() {  # has_vxlan_path <on host> <to host>: route, neighbour and F
   local on=$1 to=$2 mac gw
   mac=$(vtep_mac_of "$to")
   gw=$(subnet_zero_of "$to")
-  routes_of "$on" | grep -q "^$(subnet_of "$to") via $gw dev flannel.1 proto 84 onlink" &&
-    ip -n "$P-h$on" neigh show dev flannel.1 | grep -q "^$gw lladdr $mac PERMANENT" &&
-    in_ns "$P-h$on" bridge fdb show dev flannel.1 | grep -q "^$mac dst $(host_ip "$to") self permanent"
+  routes_of "$on" | grep >/dev/null -c "^$(subnet_of "$to") via $gw dev flannel.1 proto 84 onlink" &&
+    ip -n "$P-h$on" neigh show dev flannel.1 | grep >/dev/null -c "^$gw lladdr $mac PERMANENT" &&
+    in_ns "$P-h$on" bridge fdb show dev flannel.1 | grep >/dev/null -c "^$mac dst $(host_ip "$to") self permanent"
 }
 has_direct_route() {
-  routes_of "$1" | grep -q "^$(subnet_of "$2") via $(host_ip "$2") dev eth0 proto 84"
+  routes_of "$1" | grep >/dev/null -c "^$(subnet_of "$2") via $(host_ip "$2") dev eth0 proto 84"
 }
 
 check_pods_talk() {  # check_pods_talk <hosts...>: ping and TCP in every direction
@@ -69,10 +69,10 @@ scenario_connectivity() {
     grep -q "vxlan id 1 local $(host_ip "$a") dev eth0" <<<"$details" || fail "h$a: vxlan attrs: $details"
     grep -q "dstport 8472" <<<"$details" || fail "h$a: dstport: $details"
     grep -q "nolearning" <<<"$details" || fail "h$a: learning on: $details"
-    ip -n "$P-h$a" -4 addr show dev flannel.1 | grep -q "inet $(subnet_zero_of "$a")/32" ||
+    ip -n "$P-h$a" -4 addr show dev flannel.1 | grep >/dev/null -c "inet $(subnet_zero_of "$a")/32" ||
       fail "h$a: flannel.1 lacks $(subnet_zero_of "$a")/32"
-    subnet_env_of "$a" | grep -qx 'FLANNEL_MTU=1450' || fail "h$a: FLANNEL_MTU"
-    lease_json_of "$a" | grep -qE '^\{"PublicIP":"[0-9.]+","PublicIPv6":null,"BackendType":"vxlan","BackendData":\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\}\}$' ||
+    subnet_env_of "$a" | grep >/dev/null -cx 'FLANNEL_MTU=1450' || fail "h$a: FLANNEL_MTU"
+    lease_json_of "$a" | grep >/dev/null -cE '^\{"PublicIP":"[0-9.]+","PublicIPv6":null,"BackendType":"vxlan","BackendData":\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\}\}$' ||
       fail "h$a: lease is not flannel's vxlan shape: $(lease_json_of "$a")"
     [ "$(ip -n "$P-h$a" link show flannel.1 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')" = "$(vtep_mac_of "$a")" ] ||
       fail "h$a: device MAC differs from the published VtepMAC"
@@ -91,7 +91,7 @@ scenario_direct_routing() {
   wait_for 5 "h3 -> h4 direct" has_direct_route 3 4
   wait_for 5 "h1 -> h3 via vxlan" has_vxlan_path 1 3
   wait_for 5 "h4 -> h2 via vxlan" has_vxlan_path 4 2
-  ip -n "$P-h1" neigh show dev flannel.1 | grep -q "^$(subnet_zero_of 2) " &&
+  ip -n "$P-h1" neigh show dev flannel.1 | grep >/dev/null -c "^$(subnet_zero_of 2) " &&
     fail "h1 has a vxlan neighbour for the on-link h2"
   routes_of 1 | grep "proto 84" >&2
   check_pods_talk 1 2 3 4
@@ -151,7 +151,7 @@ scenario_self_heal() {
   wait_for 12 "route repaired" has_vxlan_path 1 3
   # A stale FDB entry (a MAC no peer announces) is removed.
   in_ns "$P-h1" bridge fdb append 0e:00:00:00:00:99 dev flannel.1 dst 198.51.100.99 self permanent
-  wait_for 12 "stale fdb entry removed" sh -c "! ip netns exec $P-h1 bridge fdb show dev flannel.1 | grep -q 0e:00:00:00:00:99"
+  wait_for 12 "stale fdb entry removed" sh -c "! ip netns exec $P-h1 bridge fdb show dev flannel.1 | grep >/dev/null -c 0e:00:00:00:00:99"
   check_pods_talk 1 3
 }
 

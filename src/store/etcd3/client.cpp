@@ -15,6 +15,9 @@ namespace pb = ::etcdserverpb;
 
 namespace {
 
+// How long one call waits for a member that is not connected before trying the next one.
+constexpr std::chrono::milliseconds kConnectWait{1000};
+
 const char* CodeName(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::OK:
@@ -158,6 +161,17 @@ struct Client::Impl {
     return "etcd " + c.ep.url + ": " + what;
   }
 
+  // gRPC's synchronous API advances a connection attempt only while some thread polls the
+  // channel. A fail-fast call on a channel in TRANSIENT_FAILURE returns at once and nobody
+  // polls between our calls, so a member that came back is never reconnected: its HTTP/2
+  // SETTINGS frame sits unread until the handshake times out, again and again. Waiting here,
+  // bounded, lends the attempt a poller.
+  void AwaitConnection(Conn& c) const {
+    if (c.channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) return;
+    const auto wait = std::min<std::chrono::milliseconds>(opts.request_timeout, kConnectWait);
+    c.channel->WaitForConnected(std::chrono::system_clock::now() + wait);
+  }
+
   void MarkFailed(size_t idx) {
     size_t expected = idx;
     current.compare_exchange_strong(expected, (idx + 1) % conns.size());
@@ -210,6 +224,7 @@ struct Client::Impl {
           MarkFailed(idx);
           break;
         }
+        AwaitConnection(c);
         grpc::ClientContext ctx;
         Prepare(ctx, *tok);
         grpc::Status s = fn(c, ctx);
@@ -245,6 +260,7 @@ class EtcdWatch : public RegistryWatch {
 
   Status Start(const std::string& prefix, int64_t start_revision) {
     Conn& c = impl_->conns[idx_];
+    impl_->AwaitConnection(c);
     if (!token_.empty()) ctx_.AddMetadata("token", token_);
     // Makes a member that lost its leader cancel the watch instead of going silent, so we move on
     // to a member that still sees updates.
@@ -342,9 +358,11 @@ Result<std::shared_ptr<Client>> Client::Create(const ClientOptions& options) {
   }
 
   grpc::ChannelArguments args;
-  // Reconnect quickly once a member is back, but never hammer one that is down.
+  // Reconnect quickly once a member is back, but never hammer one that is down. Not
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also uses it as the connect timeout, and at 100 ms
+  // the HTTP/2 handshake with a member that just came back is cut short again and again
+  // ("connection attempt timed out before receiving SETTINGS frame"): never reconnects.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   // Detects a member that vanished without closing TCP (power loss, partition) under a quiet
   // watch. etcd's default --grpc-keepalive-min-time is 5 s; pinging more often gets us cut off.
