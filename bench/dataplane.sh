@@ -36,10 +36,12 @@ run_backend() {  # run in a subshell: each backend gets its own cluster and clea
     pod_create 2
     wait_for 10 "pod path" pod_ping 1 2
 
-    tput() {  # tput <client ns> <server ns> <server ip> -> Gbit/s
-      in_ns "$2" iperf3 -s -1 -D >/dev/null
-      wait_for 5 "iperf3 server" in_ns "$2" sh -c "ss -ltn | grep -q :5201"
-      in_ns "$1" iperf3 -c "$3" -t "$secs" -J | python3 -c \
+    serve() {  # serve <ns>: a one-shot iperf3 server (started here, not in $(...), so cleanup sees it)
+      start_in_ns "$1" "iperf-server-$1" iperf3 -s -1
+      wait_for 5 "iperf3 server" in_ns "$1" sh -c "ss -ltn | grep -q :5201"
+    }
+    tput() {  # tput <client ns> <server ip> -> Gbit/s
+      in_ns "$1" iperf3 -c "$2" -t "$secs" -J | python3 -c \
         'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
     }
     rtt() {  # rtt <ns> <ip> -> median-ish avg RTT in µs over 200 pings
@@ -47,9 +49,11 @@ run_backend() {  # run in a subshell: each backend gets its own cluster and clea
         awk '{printf "%.0f", $1 * 1000}'
     }
     local raw_t raw_r pod_t pod_r
-    raw_t=$(tput "$P-h1" "$P-h2" "$(host_ip 2)")
+    serve "$P-h2"
+    raw_t=$(tput "$P-h1" "$(host_ip 2)")
     raw_r=$(rtt "$P-h1" "$(host_ip 2)")
-    pod_t=$(tput "$P-h1-pod" "$P-h2-pod" "$(pod_ip_of 2)")
+    serve "$P-h2-pod"
+    pod_t=$(tput "$P-h1-pod" "$(pod_ip_of 2)")
     pod_r=$(rtt "$P-h1-pod" "$(pod_ip_of 2)")
 
     # Footprint of the agent on host 1, idle (no lease changes) for 10 s.

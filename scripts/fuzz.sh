@@ -7,13 +7,13 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 
 cmake --preset fuzz >/dev/null
-cmake --build build/fuzz -j "$(nproc)"
+cmake --build build/fuzz -j "$(nproc)" --target fuzzers
 
 mkdir -p build/fuzz/crashes
 status=0
 for corpus in fuzz/corpus/*/; do
   name=$(basename "$corpus")
-  bin=build/fuzz/fuzz/fuzz_$name
+  bin=$(find build/fuzz -type f -name "fuzz_$name" -perm -u+x | head -n1)
   [ -x "$bin" ] || { echo "fuzz: no target for corpus $name" >&2; status=1; continue; }
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT

@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools the tests and the demo drive
   etcd-server etcd-client openssl iproute2 iptables nftables iputils-ping iperf3 procps
-  netcat-openbsd curl socat
+  netcat-openbsd curl socat python3
 )
 
 missing=()

@@ -46,7 +46,7 @@ else
 
   echo "== build (address+undefined sanitizers)"
   cmake --preset asan >/dev/null
-  cmake --build build/asan -j "$jobs"
+  cmake --build build/asan -j "$jobs" --target unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_ctest "asan: unit" build/asan -L unit
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
+#             | deployment-guide
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -91,12 +92,11 @@ scenario_restart() {
   cluster 3
   local before
   before=$(subnet_of 2)
-  in_ns "$P-h2-pod" iperf3 -s -1 -D --logfile "$E2E_WORK/iperf-server.log"
+  start_in_ns "$P-h2-pod" iperf-server iperf3 -s -1
   wait_for 5 "iperf3 server" in_ns "$P-h2-pod" sh -c "ss -ltn | grep >/dev/null -c :5201"
   # A 6 s stream pod h1 -> pod h2 across h2's agent, which is killed and restarted meanwhile.
-  in_ns "$P-h1-pod" iperf3 -c "$(pod_ip_of 2)" -t 6 -i 1 --forceflush >"$E2E_WORK/iperf-client.log" 2>&1 &
-  local client=$!
-  E2E_PIDS+=("$client")
+  start_in_ns "$P-h1-pod" iperf-client iperf3 -c "$(pod_ip_of 2)" -t 6 -i 1 --forceflush
+  local client=$LAST_PID
   wait_for 5 "the stream's first second" grep -qE '0\.00-1\.0' "$E2E_WORK/iperf-client.log"
   kill -KILL "${TARTAND_PID[2]}"
   wait "${TARTAND_PID[2]}" 2>/dev/null || true
@@ -203,6 +203,70 @@ scenario_ip_masq() {
   log "ip-masq: traffic leaving the cluster is seen from the host address $seen"
 }
 
+# The deployment guide's start line, only the binary renamed: TLS etcd with client
+# certificates, three endpoints of which only one answers, relative ./cert and ./subnet.env
+# paths, --public-ip, --iface, --healthz-port.
+scenario_deployment_guide() {
+  underlay_create
+  local ca="$E2E_WORK/pki" etcd_url="https://$E2E_UNDERLAY_NET.1:2379"
+  mkdir -p "$ca"
+  (
+    cd "$ca"
+    key() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1" "${@:2}"; }
+    key ca-key.pem -x509 -out ca.pem -days 2 -subj /CN=tartan-e2e-ca
+    key server-key.pem -out server.csr -subj /CN=etcd
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem \
+      -days 2 -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$E2E_UNDERLAY_NET.1")
+    key client-key.pem -out client.csr -subj /CN=flanneld
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client.pem \
+      -days 2 -extfile <(printf 'extendedKeyUsage=clientAuth\n')
+  ) >"$E2E_WORK/openssl.log" 2>&1
+  start_in_ns "$P-ul" etcd etcd --name e2e --data-dir "$E2E_WORK/etcd" \
+    --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster e2e=http://127.0.0.1:2380 --client-cert-auth \
+    --trusted-ca-file "$ca/ca.pem" --cert-file "$ca/server.pem" --key-file "$ca/server-key.pem"
+  local tls=(--endpoints="$etcd_url" --cacert="$ca/ca.pem" --cert="$ca/client.pem" --key="$ca/client-key.pem")
+  wait_for 20 "etcd (TLS) to serve" in_ns "$P-ul" env ETCDCTL_API=3 etcdctl "${tls[@]}" endpoint health
+  in_ns "$P-ul" env ETCDCTL_API=3 etcdctl "${tls[@]}" put /coreos.com/network/config "$HOSTGW_CONFIG" >/dev/null
+
+  local n
+  for n in 1 2; do
+    host_create $n
+    mkdir -p "$E2E_WORK/h$n/cert"
+    cp "$ca/ca.pem" "$ca/client.pem" "$ca/client-key.pem" "$E2E_WORK/h$n/cert/"
+    # Two members of the guide's three do not exist here: the agent must use the one that does.
+    start_in_ns "$P-h$n" "tartand-h$n" sh -c "cd '$E2E_WORK/h$n' && exec '$TARTAND' \
+      --public-ip=$(host_ip $n) \
+      --etcd-endpoints=https://$E2E_UNDERLAY_NET.200:2379,$etcd_url,https://$E2E_UNDERLAY_NET.201:2379 \
+      --etcd-keyfile=./cert/client-key.pem --etcd-certfile=./cert/client.pem --etcd-cafile=./cert/ca.pem \
+      --iface=eth0 --subnet-file=./subnet.env --healthz-port=2401"
+    TARTAND_PID[$n]=$LAST_PID
+  done
+  for n in 1 2; do
+    wait_ready $n 60
+    pod_create $n
+  done
+  wait_for 5 "route on h1 to h2" has_route_to 1 "$(subnet_of 2)" "$(host_ip 2)"
+  wait_for 5 "route on h2 to h1" has_route_to 2 "$(subnet_of 1)" "$(host_ip 1)"
+  pod_ping 1 2 >/dev/null || fail "ping pod h1 -> pod h2"
+  pod_ping 2 1 >/dev/null || fail "ping pod h2 -> pod h1"
+  in_ns "$P-h1" curl -fsS -m 1 http://127.0.0.1:2401/healthz >/dev/null || fail "healthz on 0.0.0.0:2401"
+  log "deployment guide line: both hosts ready over TLS etcd, pods talk"
+  # Without the client certificate etcd refuses, and the agent says so instead of crashing.
+  host_create 3
+  mkdir -p "$E2E_WORK/h3/cert"
+  cp "$ca/ca.pem" "$E2E_WORK/h3/cert/"
+  start_in_ns "$P-h3" tartand-h3 "$TARTAND" --etcd-endpoints="$etcd_url" \
+    --etcd-cafile="$E2E_WORK/h3/cert/ca.pem" --iface=eth0 --subnet-file="$E2E_WORK/h3/subnet.env" \
+    --healthz-ip=127.0.0.1 --healthz-port=2401
+  TARTAND_PID[3]=$LAST_PID
+  wait_for 15 "the refusal logged" grep -qE " [IWE] cannot read network config" "$E2E_WORK/tartand-h3.log"
+  kill -0 "${TARTAND_PID[3]}" || fail "tartand without a client certificate exited"
+  readyz 3 && fail "ready without a client certificate"
+  log "no client certificate: $(grep -E -m1 " [IWE] cannot read network config" "$E2E_WORK/tartand-h3.log" | cut -c1-300)"
+}
+
 case "${1:-}" in
   connectivity) scenario_connectivity ;;
   join-leave) scenario_join_leave ;;
@@ -211,6 +275,7 @@ case "${1:-}" in
   signals) scenario_signals ;;
   startup-errors) scenario_startup_errors ;;
   ip-masq) scenario_ip_masq ;;
+  deployment-guide) scenario_deployment_guide ;;
   *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors" >&2; exit 2 ;;
 esac
 log "PASS hostgw $1"

@@ -242,7 +242,18 @@ struct Client::Impl {
         break;
       }
     }
-    return Error::Unavailable(std::string("no etcd endpoint answered ") + what + failures);
+    std::string hint;
+    if (opts.cert_file.empty()) {
+      for (const Conn& c : conns) {
+        if (c.ep.tls) {
+          // gRPC reports a TLS handshake the server cut short as a plain read failure.
+          hint = " (if etcd requires client certificates (--client-cert-auth), give "
+                 "--etcd-certfile and --etcd-keyfile)";
+          break;
+        }
+      }
+    }
+    return Error::Unavailable(std::string("no etcd endpoint answered ") + what + failures + hint);
   }
 };
 
