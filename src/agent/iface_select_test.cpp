@@ -10,6 +10,26 @@ namespace {
 net::Ip4 A(const char* s) { return *net::Ip4::Parse(s); }
 net::Ip4Net N(const char* s) { return *net::Ip4Net::Parse(s); }
 
+IfaceChoice WithIface(std::vector<std::string> v) {
+  IfaceChoice c;
+  c.iface = std::move(v);
+  return c;
+}
+IfaceChoice WithRegex(std::vector<std::string> v) {
+  IfaceChoice c;
+  c.iface_regex = std::move(v);
+  return c;
+}
+IfaceChoice WithReach(net::Ip4 ip) {
+  IfaceChoice c;
+  c.can_reach = ip;
+  return c;
+}
+IfaceChoice WithPublicIp(IfaceChoice c, net::Ip4 ip) {
+  c.public_ip = ip;
+  return c;
+}
+
 // lo, eth0 (192.0.2.11/24, default route), eth1 (198.51.100.5/24 + 198.51.100.6/24), mtu 9000.
 class IfaceSelectTest : public ::testing::Test {
  protected:
@@ -52,18 +72,18 @@ TEST_F(IfaceSelectTest, DefaultRouteInterfaceWhenNothingIsGiven) {
 }
 
 TEST_F(IfaceSelectTest, IfaceByNameOrAddressInOrder) {
-  auto by_name = Select({.iface = {"nosuch", "eth1"}});
+  auto by_name = Select(WithIface({"nosuch", "eth1"}));
   ASSERT_TRUE(by_name.ok()) << by_name.error().message;
   EXPECT_EQ(by_name->name, "eth1");
   EXPECT_EQ(by_name->iface_addr, A("198.51.100.5")) << "the primary address";
   EXPECT_EQ(by_name->mtu, 9000u);
 
-  auto by_addr = Select({.iface = {"198.51.100.6"}});
+  auto by_addr = Select(WithIface({"198.51.100.6"}));
   ASSERT_TRUE(by_addr.ok());
   EXPECT_EQ(by_addr->name, "eth1");
   EXPECT_EQ(by_addr->iface_addr, A("198.51.100.6")) << "the address asked for";
 
-  auto none = Select({.iface = {"eth9", "10.9.9.9"}});
+  auto none = Select(WithIface({"eth9", "10.9.9.9"}));
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.error().message.find("no interface matches --iface eth9, 10.9.9.9"),
             std::string::npos)
@@ -71,29 +91,29 @@ TEST_F(IfaceSelectTest, IfaceByNameOrAddressInOrder) {
 }
 
 TEST_F(IfaceSelectTest, IfaceRegexMatchesAddressesThenNames) {
-  auto by_addr = Select({.iface_regex = {"^198\\.51\\."}});
+  auto by_addr = Select(WithRegex({"^198\\.51\\."}));
   ASSERT_TRUE(by_addr.ok()) << by_addr.error().message;
   EXPECT_EQ(by_addr->name, "eth1");
-  auto by_name = Select({.iface_regex = {"nomatch", "^eth0$"}});
+  auto by_name = Select(WithRegex({"nomatch", "^eth0$"}));
   ASSERT_TRUE(by_name.ok());
   EXPECT_EQ(by_name->name, "eth0");
-  auto bad = Select({.iface_regex = {"(["}});
+  auto bad = Select(WithRegex({"(["}));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, Error::Code::kInvalidArgument);
-  EXPECT_FALSE(Select({.iface_regex = {"^wlan"}}).ok());
+  EXPECT_FALSE(Select(WithRegex({"^wlan"})).ok());
 }
 
 TEST_F(IfaceSelectTest, CanReachUsesTheRouteToThatAddress) {
-  auto ext = Select({.can_reach = A("198.51.100.77")});
+  auto ext = Select(WithReach(A("198.51.100.77")));
   ASSERT_TRUE(ext.ok()) << ext.error().message;
   EXPECT_EQ(ext->name, "eth1");
-  auto via_default = Select({.can_reach = A("203.0.113.9")});
+  auto via_default = Select(WithReach(A("203.0.113.9")));
   ASSERT_TRUE(via_default.ok());
   EXPECT_EQ(via_default->name, "eth0");
 }
 
 TEST_F(IfaceSelectTest, PublicIpOverridesTheAdvertisedAddress) {
-  auto ext = Select({.iface = {"eth0"}, .public_ip = A("203.0.113.50")});
+  auto ext = Select(WithPublicIp(WithIface({"eth0"}), A("203.0.113.50")));
   ASSERT_TRUE(ext.ok());
   EXPECT_EQ(ext->iface_addr, A("192.0.2.11"));
   EXPECT_EQ(ext->public_ip, A("203.0.113.50"));
@@ -111,7 +131,7 @@ TEST_F(IfaceSelectTest, NoDefaultRouteSaysWhatToDo) {
 
 TEST_F(IfaceSelectTest, InterfaceWithoutAnAddressIsRefused) {
   Add("eth2", 1500);
-  auto ext = Select({.iface = {"eth2"}});
+  auto ext = Select(WithIface({"eth2"}));
   ASSERT_FALSE(ext.ok());
   EXPECT_NE(ext.error().message.find("eth2 has no IPv4 address"), std::string::npos);
 }

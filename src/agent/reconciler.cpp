@@ -6,6 +6,18 @@
 #include "common/log.hpp"
 
 namespace tartan::agent {
+namespace {
+
+template <typename T>
+std::vector<T> OnLink(const std::vector<T>& entries, int link) {
+  std::vector<T> out;
+  for (const T& e : entries) {
+    if (e.link_index == link) out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string Reconciler::Dev(int index) {
   auto link = rtnl_.GetLink(index);
@@ -59,41 +71,20 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
   }
 
   for (int link : owned_links) {
-    std::vector<kernel::Neighbour> want_n;
-    for (const auto& n : desired.neighbours) {
-      if (n.link_index == link) want_n.push_back(n);
-    }
+    const std::string dev = Dev(link);
     auto have_n = rtnl_.ListNeighbours(link);
-    if (!have_n.ok()) return have_n.error().Context("reading the neighbours of " + Dev(link));
-    auto nplan = PlanNeighbours(want_n, *have_n);
-    for (const auto& n : nplan.remove) {
-      Status s = rtnl_.DeleteNeighbour(n);
-      if (s.ok()) ++stats.removed;
-      Report(s.ok(), "neighbour removed: " + n.ToString(Dev(link)), s, stats);
-    }
-    for (const auto& n : nplan.replace) {
-      Status s = rtnl_.ReplaceNeighbour(n);
-      if (s.ok()) ++stats.added;
-      Report(s.ok(), "neighbour set: " + n.ToString(Dev(link)), s, stats);
-    }
+    if (!have_n.ok()) return have_n.error().Context("reading the neighbours of " + dev);
+    ApplyEntries(
+        PlanNeighbours(OnLink(desired.neighbours, link), *have_n), "neighbour", dev,
+        [this](const kernel::Neighbour& n) { return rtnl_.DeleteNeighbour(n); },
+        [this](const kernel::Neighbour& n) { return rtnl_.ReplaceNeighbour(n); }, stats);
 
-    std::vector<kernel::FdbEntry> want_f;
-    for (const auto& e : desired.fdb) {
-      if (e.link_index == link) want_f.push_back(e);
-    }
     auto have_f = rtnl_.ListFdb(link);
-    if (!have_f.ok()) return have_f.error().Context("reading the FDB of " + Dev(link));
-    auto fplan = PlanFdb(want_f, *have_f);
-    for (const auto& e : fplan.remove) {
-      Status s = rtnl_.DeleteFdb(e);
-      if (s.ok()) ++stats.removed;
-      Report(s.ok(), "fdb entry removed: " + e.ToString(Dev(link)), s, stats);
-    }
-    for (const auto& e : fplan.replace) {
-      Status s = rtnl_.ReplaceFdb(e);
-      if (s.ok()) ++stats.added;
-      Report(s.ok(), "fdb entry set: " + e.ToString(Dev(link)), s, stats);
-    }
+    if (!have_f.ok()) return have_f.error().Context("reading the FDB of " + dev);
+    ApplyEntries(
+        PlanFdb(OnLink(desired.fdb, link), *have_f), "fdb entry", dev,
+        [this](const kernel::FdbEntry& e) { return rtnl_.DeleteFdb(e); },
+        [this](const kernel::FdbEntry& e) { return rtnl_.ReplaceFdb(e); }, stats);
   }
 
   for (const auto& f : failures_logged_) {

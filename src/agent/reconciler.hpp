@@ -23,7 +23,6 @@ struct ReconcileStats {
 
 class Reconciler {
  public:
-  // `link_name` turns an index into a device name for log lines.
   explicit Reconciler(kernel::Rtnl& rtnl) : rtnl_(rtnl) {}
 
   // One pass. Fails only when the kernel's state could not be read; individual changes that
@@ -33,6 +32,21 @@ class Reconciler {
 
  private:
   void Report(bool ok, const std::string& what, const Status& status, ReconcileStats& stats);
+  // Removes, then sets, the entries of one plan; `noun` and `dev` are for the log lines.
+  template <typename Plan, typename Remove, typename Set>
+  void ApplyEntries(const Plan& plan, const std::string& noun, const std::string& dev,
+                    Remove remove, Set set, ReconcileStats& stats) {
+    for (const auto& e : plan.remove) {
+      Status s = remove(e);
+      if (s.ok()) ++stats.removed;
+      Report(s.ok(), noun + " removed: " + e.ToString(dev), s, stats);
+    }
+    for (const auto& e : plan.replace) {
+      Status s = set(e);
+      if (s.ok()) ++stats.added;
+      Report(s.ok(), noun + " set: " + e.ToString(dev), s, stats);
+    }
+  }
   std::string Dev(int index);
 
   kernel::Rtnl& rtnl_;

@@ -247,8 +247,9 @@ struct Client::Impl {
       for (const Conn& c : conns) {
         if (c.ep.tls) {
           // gRPC reports a TLS handshake the server cut short as a plain read failure.
-          hint = " (if etcd requires client certificates (--client-cert-auth), give "
-                 "--etcd-certfile and --etcd-keyfile)";
+          hint =
+              " (if etcd requires client certificates (--client-cert-auth), give "
+              "--etcd-certfile and --etcd-keyfile)";
           break;
         }
       }
