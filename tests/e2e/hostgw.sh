@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
-#             | deployment-guide
+#             | deployment-guide | etcd-outage
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -267,6 +267,35 @@ scenario_deployment_guide() {
   log "no client certificate: $(grep -E -m1 " [IWE] cannot read network config" "$E2E_WORK/tartand-h3.log" | cut -c1-300)"
 }
 
+# etcd goes away for a while: routes stay, pods keep talking, the agents do not spin; when etcd
+# is back, the watches resume and a host that joins meanwhile is routed.
+scenario_etcd_outage() {
+  cluster 2
+  kill -STOP "$E2E_ETCD_PID"  # a hung etcd: connections stay open, nothing answers
+  local pid t0 t1 hz cpu
+  pid=${TARTAND_PID[1]}
+  hz=$(getconf CLK_TCK)
+  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  sleep 10 # the outage itself, not a synchronisation
+  t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.1f", 100 * d / hz / 10}')
+  pod_ping 1 2 >/dev/null || fail "pods stopped talking while etcd was down"
+  has_route_to 1 "$(subnet_of 2)" "$(host_ip 2)" || fail "route lost while etcd was down"
+  kill -0 "$pid" || fail "tartand exited while etcd was down"
+  log "etcd hung for 10 s: routes kept, pods talk, tartand used ${cpu}% of a core"
+  awk -v c="$cpu" 'BEGIN {exit !(c < 5)}' || fail "tartand spun at ${cpu}% CPU during the outage"
+  kill -CONT "$E2E_ETCD_PID"
+  kill -KILL "$E2E_ETCD_PID"  # and then a crash and restart on the same data
+  wait "$E2E_ETCD_PID" 2>/dev/null || true
+  etcd_start
+  host_create 3
+  tartand_start 3
+  wait_ready 3 30
+  wait_for 15 "h1 routes to h3 after the outage" has_route_to 1 "$(subnet_of 3)" "$(host_ip 3)"
+  wait_for 15 "h2 routes to h3 after the outage" has_route_to 2 "$(subnet_of 3)" "$(host_ip 3)"
+  log "after etcd came back, a new host was routed by the old ones"
+}
+
 case "${1:-}" in
   connectivity) scenario_connectivity ;;
   join-leave) scenario_join_leave ;;
@@ -276,6 +305,7 @@ case "${1:-}" in
   startup-errors) scenario_startup_errors ;;
   ip-masq) scenario_ip_masq ;;
   deployment-guide) scenario_deployment_guide ;;
+  etcd-outage) scenario_etcd_outage ;;
   *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors" >&2; exit 2 ;;
 esac
 log "PASS hostgw $1"
