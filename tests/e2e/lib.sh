@@ -29,6 +29,8 @@ fail() {
 
 e2e_cleanup() {
   local rc=$?
+  # A second Ctrl-C (or a TERM) must not cut the teardown short and leave namespaces behind.
+  trap '' INT TERM
   set +e
   for pid in "${E2E_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null

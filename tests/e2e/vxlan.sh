@@ -127,6 +127,17 @@ scenario_flannel_peer() {
   wait_for 5 "h1's vxlan path to the flanneld peer" has_vxlan_path 1 3
   wait_for 5 "h2's vxlan path to the flanneld peer" has_vxlan_path 2 3
   check_pods_talk 1 3
+  # The flanneld peer recreates its device with a new MAC and re-publishes: tartand replaces
+  # the neighbour and drops the old MAC's FDB entry (flanneld would leave it behind).
+  local mac3b=0e:aa:bb:cc:dd:33
+  ip -n "$P-h3" link set flannel.1 address "$mac3b"
+  etcdctl_v3 put --lease="$lease" /coreos.com/network/subnets/10.244.200.0-24 \
+    "{\"PublicIP\":\"$(host_ip 3)\",\"PublicIPv6\":null,\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"$mac3b\"}}" >/dev/null
+  wait_for 5 "h1 follows the peer's new MAC" has_vxlan_path 1 3
+  wait_for 5 "h1 drops the old MAC's FDB entry" sh -c \
+    "! ip netns exec $P-h1 bridge fdb show dev flannel.1 | grep -q $mac3"
+  log "flanneld peer changed its VTEP MAC: neighbour and FDB follow, the stale entry is gone"
+  check_pods_talk 1 3
 }
 
 scenario_self_heal() {

@@ -213,6 +213,26 @@ TEST_F(VxlanTest, DirectRoutingUsesPlainRoutesForOnLinkPeersOnly) {
   EXPECT_EQ(d.fdb.size(), 1u);
 }
 
+TEST_F(VxlanTest, DirectRoutingSwitchesAPeerThatMovesBetweenSegments) {
+  VxlanConfig c;
+  c.direct_routing = true;
+  auto be = Make(c);
+  ASSERT_TRUE(be);
+  int dev = be->owned_links()[0];
+  model::Lease own = L("10.244.38.0-24", "192.0.2.11", "vxlan");
+  const char* data = R"({"VNI":1,"VtepMAC":"42:08:00:00:00:01"})";
+  DesiredState near = be->Desired(own, {L("10.244.1.0-24", "192.0.2.12", "vxlan", data)});
+  DesiredState far = be->Desired(own, {L("10.244.1.0-24", "198.51.100.12", "vxlan", data)});
+  ASSERT_EQ(near.routes.size(), 1u);
+  ASSERT_EQ(far.routes.size(), 1u);
+  EXPECT_EQ(near.routes[0].dst, far.routes[0].dst) << "same destination: the route is replaced";
+  EXPECT_EQ(near.routes[0].link_index, ext_.index);
+  EXPECT_EQ(far.routes[0].link_index, dev);
+  EXPECT_TRUE(near.fdb.empty());
+  ASSERT_EQ(far.fdb.size(), 1u);
+  EXPECT_EQ(far.fdb[0].dst, A("198.51.100.12"));
+}
+
 TEST_F(VxlanTest, EnsureDevicesRecreatesADeletedDeviceWithTheSameMacAndSetsTheAddress) {
   auto be = Make(VxlanConfig{});
   ASSERT_TRUE(be);
