@@ -131,6 +131,8 @@ scenario_flannel_peer() {
   # the neighbour and drops the old MAC's FDB entry (flanneld would leave it behind).
   local mac3b=0e:aa:bb:cc:dd:33
   ip -n "$P-h3" link set flannel.1 address "$mac3b"
+  # A MAC change makes the kernel flush the device's neighbours; flanneld re-adds its own.
+  ip -n "$P-h3" neigh replace "$gw1" lladdr "$mac1" dev flannel.1 nud permanent
   etcdctl_v3 put --lease="$lease" /coreos.com/network/subnets/10.244.200.0-24 \
     "{\"PublicIP\":\"$(host_ip 3)\",\"PublicIPv6\":null,\"BackendType\":\"vxlan\",\"BackendData\":{\"VNI\":1,\"VtepMAC\":\"$mac3b\"}}" >/dev/null
   wait_for 5 "h1 follows the peer's new MAC" has_vxlan_path 1 3
@@ -160,6 +162,12 @@ scenario_self_heal() {
   wait_for 12 "fdb entry repaired" has_vxlan_path 1 3
   ip -n "$P-h1" route del "$(subnet_of 3)"
   wait_for 12 "route repaired" has_vxlan_path 1 3
+  # The device's MAC changed by hand (the kernel flushes its neighbours): the published MAC is
+  # put back and the entries re-added.
+  ip -n "$P-h1" link set flannel.1 address 0e:12:34:56:78:9a
+  wait_for 12 "published MAC restored" sh -c \
+    "ip netns exec $P-h1 ip link show flannel.1 | grep -q 'link/ether $mac '"
+  wait_for 12 "entries back after the MAC change" has_vxlan_path 1 3
   # A stale FDB entry (a MAC no peer announces) is removed.
   in_ns "$P-h1" bridge fdb append 0e:00:00:00:00:99 dev flannel.1 dst 198.51.100.99 self permanent
   wait_for 12 "stale fdb entry removed" sh -c "! ip netns exec $P-h1 bridge fdb show dev flannel.1 | grep >/dev/null -c 0e:00:00:00:00:99"
