@@ -41,7 +41,12 @@ struct Revoked {
 struct WatchFailed {
   Error why;
 };
-using InboxItem = std::variant<store::LeaseBatch, Revoked, WatchFailed>;
+// Each item carries the generation of the threads that posted it: after a re-acquisition or a
+// watch restart, what the old threads still posted is stale and dropped.
+struct InboxItem {
+  uint64_t generation = 0;
+  std::variant<store::LeaseBatch, Revoked, WatchFailed> payload;
+};
 
 // What the store threads hand to the agent's thread; readable through an eventfd for poll().
 class Inbox {
@@ -85,6 +90,7 @@ class Agent {
   void StopThreads();
   void Loop();
   void Handle(InboxItem& item);
+  void Revoke(const std::string& why);
   void Reconcile();
   void NotReady(const std::string& reason);
   // --ip-masq / --iptables-forward-rules: creates the rule keeper for the current lease on
@@ -109,6 +115,7 @@ class Agent {
   std::stop_source threads_stop_;
   std::jthread watch_thread_;
   std::jthread keeper_thread_;
+  uint64_t generation_ = 0;
 
   std::map<model::SubnetKey, model::Lease> peers_;
   bool have_snapshot_ = false;
@@ -261,26 +268,29 @@ bool Agent::AcquireLease() {
 
 void Agent::StartThreads() {
   threads_stop_ = std::stop_source();
-  watch_thread_ = std::jthread([this, token = threads_stop_.get_token()] {
+  const uint64_t gen = ++generation_;
+  watch_thread_ = std::jthread([this, gen, token = threads_stop_.get_token()] {
     auto watch = store_->WatchLeases(token);
     while (!token.stop_requested()) {
       auto batch = watch->Next();
       if (!batch.ok()) {
         if (batch.error().code == Error::Code::kCancelled) return;
-        inbox_.Push(WatchFailed{batch.error()});
+        inbox_.Push({gen, WatchFailed{batch.error()}});
         return;
       }
-      inbox_.Push(std::move(*batch));
+      inbox_.Push({gen, std::move(*batch)});
     }
   });
-  keeper_thread_ = std::jthread([this, lease = lease_, token = threads_stop_.get_token()] {
+  keeper_thread_ = std::jthread([this, gen, lease = lease_, token = threads_stop_.get_token()] {
     Status s = store::KeepLeaseAlive(
         *store_, lease, std::chrono::minutes(opts_.subnet_lease_renew_margin_minutes), token,
         [](const model::Lease& l) {
           log::Debug(1, "lease renewed: subnet=" + l.subnet.ipv4.ToString());
         },
         [](std::string_view line) { log::Info(line); });
-    if (!s.ok() && s.error().code != Error::Code::kCancelled) inbox_.Push(Revoked{s.error()});
+    if (!s.ok() && s.error().code != Error::Code::kCancelled) {
+      inbox_.Push({gen, Revoked{s.error()}});
+    }
   });
 }
 
@@ -334,14 +344,18 @@ void Agent::Loop() {
 }
 
 void Agent::Handle(InboxItem& item) {
-  if (auto* batch = std::get_if<store::LeaseBatch>(&item)) {
+  if (item.generation != generation_) return;  // posted by threads since replaced
+  if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
+    bool own_gone = false;
     if (batch->is_snapshot) {
       peers_.clear();
       for (auto& l : batch->snapshot) peers_[l.subnet] = l;
       log::Info("peers: " + std::to_string(peers_.size()) + " leases in the network");
       have_snapshot_ = true;
+      own_gone = !peers_.count(lease_.subnet);
     }
     for (auto& e : batch->events) {
+      const bool own = e.lease.subnet == lease_.subnet;
       const std::string what =
           e.lease.subnet.ipv4.ToString() +
           " public_ip=" + (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-") +
@@ -349,33 +363,42 @@ void Agent::Handle(InboxItem& item) {
       switch (e.type) {
         case store::LeaseEvent::Type::kAdded:
         case store::LeaseEvent::Type::kChanged:
-          if (e.lease.subnet != lease_.subnet) {
+          if (!own) {
             log::Info(std::string(e.type == store::LeaseEvent::Type::kAdded ? "peer added: "
                                                                             : "peer changed: ") +
                       what);
           }
           peers_[e.lease.subnet] = e.lease;
+          own_gone = own ? false : own_gone;
           break;
         case store::LeaseEvent::Type::kRemoved:
-          if (e.lease.subnet != lease_.subnet) log::Info("peer removed: " + what);
+          if (!own) log::Info("peer removed: " + what);
           peers_.erase(e.lease.subnet);
+          own_gone = own || own_gone;
           break;
       }
     }
     dirty_ = true;
-  } else if (auto* revoked = std::get_if<Revoked>(&item)) {
-    log::Error("lease " + lease_.subnet.ipv4.ToString() + " was revoked (" + revoked->why.message +
-               "); acquiring it again");
-    StopThreads();
-    NotReady("lease revoked; acquiring a new one");
-    if (AcquireLease()) StartThreads();
-  } else if (auto* failed = std::get_if<WatchFailed>(&item)) {
+    // Our key deleted (by an operator, or expired while etcd was unreachable): the peers have
+    // dropped their routes to us, so take the lease again now rather than at the next renewal.
+    if (own_gone) Revoke("our key " + lease_.subnet.ToString() + " is gone from etcd");
+  } else if (auto* revoked = std::get_if<Revoked>(&item.payload)) {
+    Revoke(revoked->why.message);
+  } else if (auto* failed = std::get_if<WatchFailed>(&item.payload)) {
     log::Error("watching the peers' leases failed: " + failed->why.message +
                "; restarting the watch");
     StopThreads();
     have_snapshot_ = false;
     StartThreads();
   }
+}
+
+void Agent::Revoke(const std::string& why) {
+  log::Error("lease " + lease_.subnet.ipv4.ToString() + " was revoked (" + why +
+             "); acquiring it again");
+  StopThreads();
+  NotReady("lease revoked; acquiring it again");
+  if (AcquireLease()) StartThreads();
 }
 
 bool Agent::EnsureRules() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
-#             | deployment-guide | etcd-outage
+#             | deployment-guide | etcd-outage | revoke
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -296,6 +296,26 @@ scenario_etcd_outage() {
   log "after etcd came back, a new host was routed by the old ones"
 }
 
+# Our key deleted while we run (flannel: "Lease has been revoked", exit): tartand takes the
+# same subnet again at once, and the peers route to it again.
+scenario_revoke() {
+  cluster 2
+  local s1 key t0
+  s1=$(subnet_of 1)
+  key="/coreos.com/network/subnets/${s1/\//-}"
+  etcdctl_v3 del "$key" | grep >/dev/null -cx 1 || fail "could not delete $key"
+  t0=$(now_ms)
+  wait_for 5 "h1's lease back in etcd" sh -c "ip netns exec $P-ul env ETCDCTL_API=3 etcdctl \
+    --endpoints=$E2E_ETCD get --print-value-only $key | grep -q PublicIP"
+  wait_for 5 "h2's route to h1 back" has_route_to 2 "$s1" "$(host_ip 1)"
+  log "revoke: h1's lease re-taken and routed again after $(($(now_ms) - t0)) ms"
+  [ "$(subnet_of 1)" = "$s1" ] || fail "h1 moved to $(subnet_of 1) instead of keeping $s1"
+  kill -0 "${TARTAND_PID[1]}" || fail "tartand exited on revocation"
+  wait_ready 1 10
+  grep >/dev/null -c "was revoked" "$E2E_WORK/tartand-h1.log" || fail "revocation not logged"
+  pod_ping 2 1 >/dev/null || fail "ping pod h2 -> pod h1 after the revocation"
+}
+
 case "${1:-}" in
   connectivity) scenario_connectivity ;;
   join-leave) scenario_join_leave ;;
@@ -306,6 +326,7 @@ case "${1:-}" in
   ip-masq) scenario_ip_masq ;;
   deployment-guide) scenario_deployment_guide ;;
   etcd-outage) scenario_etcd_outage ;;
+  revoke) scenario_revoke ;;
   *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors" >&2; exit 2 ;;
 esac
 log "PASS hostgw $1"
