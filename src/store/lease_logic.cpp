@@ -19,26 +19,35 @@ class PendingGrant {
   }
   Result<LeaseGrant> Get() {
     if (grant_.id != 0) return grant_;
+    // The TTL runs from when etcd granted it, which is no earlier than this request: counting
+    // from here keeps our idea of the expiry on the safe side however long acquisition takes.
+    requested_at_ = Clock::now();
     auto g = registry_.GrantLease(ttl_);
     if (!g) return g.error();
     grant_ = *g;
     return grant_;
   }
   LeaseGrant Release() { return std::exchange(grant_, LeaseGrant{}); }
+  Clock::time_point requested_at() const { return requested_at_; }
 
  private:
   Registry& registry_;
   std::chrono::seconds ttl_;
   LeaseGrant grant_;
+  Clock::time_point requested_at_{};
 };
 
 model::Lease MakeLease(const model::SubnetKey& subnet, const model::LeaseAttrs& attrs,
-                       const LeaseGrant& grant, int64_t revision) {
+                       const LeaseGrant& grant, int64_t revision,
+                       Clock::time_point granted_from = {}) {
   model::Lease lease;
   lease.subnet = subnet;
   lease.attrs = attrs;
   lease.etcd_lease_id = grant.id;
-  if (grant.id != 0) lease.expiration = Clock::now() + grant.ttl;
+  if (grant.id != 0) {
+    lease.expiration =
+        (granted_from == Clock::time_point{} ? Clock::now() : granted_from) + grant.ttl;
+  }
   lease.revision = revision;
   return lease;
 }
@@ -164,7 +173,8 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
       if (!*put) continue;
       if (existing.etcd_lease_id != g->id) (void)registry.RevokeLease(existing.etcd_lease_id);
       if (log) log("reusing lease " + key);
-      return MakeLease(existing.subnet, request.attrs, grant.Release(), **put);
+      const auto from = grant.requested_at();
+      return MakeLease(existing.subnet, request.attrs, grant.Release(), **put, from);
     }
 
     // (2) The subnet a previous run wrote to subnet.env, (3) a new one.
@@ -193,7 +203,8 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
     }
     if (log)
       log(std::string(from_previous ? "reacquired previous subnet " : "acquired new lease ") + key);
-    return MakeLease(*candidate, request.attrs, grant.Release(), **put);
+    const auto from = grant.requested_at();
+    return MakeLease(*candidate, request.attrs, grant.Release(), **put, from);
   }
   return Error::Unavailable("gave up acquiring a lease under " + dir + " after " +
                             std::to_string(max_attempts) +
@@ -212,6 +223,7 @@ Result<model::Lease> RenewLeaseOnce(Registry& registry, std::string_view prefix,
   model::Lease renewed = lease;
   renewed.revision = (*current)->mod_revision;
   if (lease.is_reservation()) return renewed;
+  const auto asked_at = Clock::now();  // the refreshed TTL runs from no earlier than this
   auto ttl = registry.KeepAlive(lease.etcd_lease_id);
   if (!ttl) {
     if (ttl.error().code == Error::Code::kNotFound) {
@@ -219,7 +231,7 @@ Result<model::Lease> RenewLeaseOnce(Registry& registry, std::string_view prefix,
     }
     return ttl.error();
   }
-  renewed.expiration = Clock::now() + *ttl;
+  renewed.expiration = asked_at + *ttl;
   return renewed;
 }
 

@@ -166,10 +166,11 @@ struct Client::Impl {
   // polls between our calls, so a member that came back is never reconnected: its HTTP/2
   // SETTINGS frame sits unread until the handshake times out, again and again. Waiting here,
   // bounded, lends the attempt a poller.
-  void AwaitConnection(Conn& c) const {
-    if (c.channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) return;
+  // True when the channel is connected.
+  bool AwaitConnection(Conn& c) const {
+    if (c.channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) return true;
     const auto wait = std::min<std::chrono::milliseconds>(opts.request_timeout, kConnectWait);
-    c.channel->WaitForConnected(std::chrono::system_clock::now() + wait);
+    return c.channel->WaitForConnected(std::chrono::system_clock::now() + wait);
   }
 
   void MarkFailed(size_t idx) {
@@ -216,6 +217,9 @@ struct Client::Impl {
     for (size_t i = 0; i < n; ++i) {
       const size_t idx = (start + i) % n;
       Conn& c = conns[idx];
+      // Before Token(): authenticating is a call too, and must not fail fast on a channel
+      // nobody is helping to reconnect.
+      AwaitConnection(c);
       for (int auth_try = 0;; ++auth_try) {
         auto tok = Token(c);
         if (!tok) {
@@ -224,7 +228,6 @@ struct Client::Impl {
           MarkFailed(idx);
           break;
         }
-        AwaitConnection(c);
         grpc::ClientContext ctx;
         Prepare(ctx, *tok);
         grpc::Status s = fn(c, ctx);
@@ -272,7 +275,13 @@ class EtcdWatch : public RegistryWatch {
 
   Status Start(const std::string& prefix, int64_t start_revision) {
     Conn& c = impl_->conns[idx_];
-    impl_->AwaitConnection(c);
+    // Opening the stream on a channel that is not connected blocks until gRPC's connect
+    // timeout (20 s) with nothing a stop request can cancel: fail now and let the caller's
+    // backoff retry, so SIGTERM during an etcd partition is honoured promptly.
+    if (!impl_->AwaitConnection(c)) {
+      impl_->MarkFailed(idx_);
+      return Error::Unavailable("etcd " + c.ep.url + ": watch: not connected");
+    }
     if (!token_.empty()) ctx_.AddMetadata("token", token_);
     // Makes a member that lost its leader cancel the watch instead of going silent, so we move on
     // to a member that still sees updates.
@@ -380,7 +389,9 @@ Result<std::shared_ptr<Client>> Client::Create(const ClientOptions& options) {
   // watch. etcd's default --grpc-keepalive-min-time is 5 s; pinging more often gets us cut off.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Pings only while a call or stream is open: etcd refuses pings on idle connections
+  // ("too_many_pings") and closes them; the watch stream keeps its own connection checked.
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   // A listing of thousands of leases exceeds gRPC's 4 MiB default.
   args.SetMaxReceiveMessageSize(256 << 20);
 
@@ -566,6 +577,7 @@ Status Client::Compact(int64_t revision) {
 Result<std::unique_ptr<RegistryWatch>> Client::Watch(const std::string& prefix,
                                                      int64_t start_revision) {
   const size_t idx = impl_->current.load() % impl_->conns.size();
+  impl_->AwaitConnection(impl_->conns[idx]);
   auto tok = impl_->Token(impl_->conns[idx]);
   if (!tok) {
     impl_->MarkFailed(idx);
