@@ -91,6 +91,7 @@ class Agent {
   void Loop();
   void Handle(InboxItem& item);
   void Revoke(const std::string& why);
+  void Fatal(const std::string& why);
   void Reconcile();
   void NotReady(const std::string& reason);
   // --ip-masq / --iptables-forward-rules: creates the rule keeper for the current lease on
@@ -122,9 +123,17 @@ class Agent {
   bool dirty_ = false;
   bool ready_ = false;
   std::string device_error_;
+  // Set when the agent stops itself because it cannot go on (exit code 1, not 0).
+  bool fatal_ = false;
   std::optional<firewall::MasqManager> rules_;
   std::string rules_error_;
 };
+
+void Agent::Fatal(const std::string& why) {
+  log::Error(why + "; exiting so that the supervisor restarts tartand");
+  fatal_ = true;
+  stop_.request_stop();
+}
 
 void Agent::NotReady(const std::string& reason) {
   health_.SetNotReady(reason);
@@ -152,7 +161,7 @@ int Agent::Run() {
   Loop();
   StopThreads();
   log::Info("stopped; routes, devices and the lease stay in place for the next start");
-  return 0;
+  return fatal_ ? 1 : 0;
 }
 
 bool Agent::Setup() {
@@ -195,6 +204,15 @@ bool Agent::Setup() {
       if (config.error().code == Error::Code::kCancelled) return false;
       log::Error("network config: " + config.error().message + "; retrying in 5s");
       NotReady("network config: " + config.error().message);
+      Wait(kConfigRetry);
+      continue;
+    }
+    if (!config->enable_ipv4 || config->enable_ipv6) {
+      const std::string why =
+          "network config: tartand routes IPv4 only for now; EnableIPv4 must be true and "
+          "EnableIPv6 false";
+      log::Error(why + "; retrying in 5s");
+      NotReady(why);
       Wait(kConfigRetry);
       continue;
     }
@@ -318,7 +336,7 @@ void Agent::Loop() {
         std::min(next_resync, next_rules) - Clock::now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
     if (n < 0 && errno != EINTR) {
-      log::Error("poll: " + std::string(std::strerror(errno)));
+      Fatal("poll: " + std::string(std::strerror(errno)));
       return;
     }
     if (stop_.stop_requested()) break;
@@ -369,7 +387,11 @@ void Agent::Handle(InboxItem& item) {
                       what);
           }
           peers_[e.lease.subnet] = e.lease;
-          own_gone = own ? false : own_gone;
+          if (own) {
+            // Our subnet written with another host's address (an operator pinned it elsewhere,
+            // or it expired and was re-taken): it is no longer ours.
+            own_gone = e.lease.attrs.public_ip != lease_.attrs.public_ip;
+          }
           break;
         case store::LeaseEvent::Type::kRemoved:
           if (!own) log::Info("peer removed: " + what);
@@ -398,7 +420,12 @@ void Agent::Revoke(const std::string& why) {
              "); acquiring it again");
   StopThreads();
   NotReady("lease revoked; acquiring it again");
-  if (AcquireLease()) StartThreads();
+  have_snapshot_ = false;  // the peer table is rebuilt from the new watch's snapshot
+  if (AcquireLease()) {
+    StartThreads();
+  } else if (!stop_.stop_requested()) {
+    Fatal("could not take the lease again after it was revoked");
+  }
 }
 
 bool Agent::EnsureRules() {
@@ -442,8 +469,13 @@ void Agent::Reconcile() {
     // The device could not keep its MAC: peers must learn the new one from our lease.
     log::Warning("backend data changed to " + backend_->backend_data() + "; updating the lease");
     StopThreads();
-    if (!AcquireLease()) return;
+    have_snapshot_ = false;
+    if (!AcquireLease()) {
+      if (!stop_.stop_requested()) Fatal("could not publish the new backend data");
+      return;
+    }
     StartThreads();
+    return;
   }
   std::vector<model::Lease> peers;
   peers.reserve(peers_.size());
@@ -455,7 +487,9 @@ void Agent::Reconcile() {
     NotReady("programming routes: " + stats.error().message);
     return;
   }
-  if (!ready_ && stats->failed == 0 && rules_error_.empty()) {
+  // Ready once a pass could read and program the kernel; a peer whose entries the kernel
+  // refuses is logged (and retried), not allowed to keep this host unready forever.
+  if (!ready_ && rules_error_.empty()) {
     ready_ = true;
     health_.SetReady();
     log::Info("ready: " + std::to_string(desired.routes.size()) + " peer routes programmed");

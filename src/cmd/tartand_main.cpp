@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <exception>
@@ -32,10 +33,12 @@ int RunWithSignals(const tartan::cmd::Options& options) {
   std::signal(SIGPIPE, SIG_IGN);
 
   std::stop_source stop;
-  std::thread signals([set, stop]() mutable {
+  std::atomic<bool> signalled{false};
+  std::thread signals([set, stop, &signalled]() mutable {
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {
     }
+    signalled = true;
     if (!stop.stop_requested()) {
       tartan::log::Info(std::string("received SIG") + sigabbrev_np(sig) + ": stopping");
       stop.request_stop();
@@ -55,14 +58,19 @@ int RunWithSignals(const tartan::cmd::Options& options) {
   store_options.log = [](std::string_view line) { tartan::log::Info(line); };
   auto make_store = [&] { return tartan::store::etcd3::NewEtcdSubnetStore(client, store_options); };
 
-  int rc = tartan::agent::RunAgent(options, make_store, stop);
-  if (!stop.stop_requested()) {
-    // The agent gave up on its own: release the signal thread so the process can exit.
-    stop.request_stop();
-    pthread_kill(signals.native_handle(), SIGTERM);
-  }
-  signals.join();
-  return rc;
+  // However the agent ends (a result, or an exception on its way to main's handler), the
+  // signal thread is released and joined: a joinable std::thread must never be destroyed.
+  struct ReleaseSignals {
+    std::stop_source& stop;
+    std::thread& thread;
+    std::atomic<bool>& signalled;
+    ~ReleaseSignals() {
+      stop.request_stop();  // first, so the woken thread does not log a stop of its own
+      if (!signalled) pthread_kill(thread.native_handle(), SIGTERM);
+      thread.join();
+    }
+  } release{stop, signals, signalled};
+  return tartan::agent::RunAgent(options, make_store, stop);
 }
 
 int UsageError(const std::string& message) {

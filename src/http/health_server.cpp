@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace tartan::http {
@@ -123,14 +124,21 @@ void HealthServer::Serve() {
 }
 
 void HealthServer::Answer(int client_fd) {
-  // A probe sends a small request; wait briefly for its first line, never block the loop long.
-  timeval tv{1, 0};
-  ::setsockopt(client_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // A probe sends a small request at once. One deadline for the whole read, so a slow or
+  // silent client costs at most a second of this single-threaded server, not one per byte.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   std::string request;
   char buf[1024];
   while (request.find("\r\n") == std::string::npos && request.size() < 8192) {
-    ssize_t n = ::recv(client_fd, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd pfd{client_fd, POLLIN, 0};
+    int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    ssize_t n = ::recv(client_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;
     request.append(buf, static_cast<size_t>(n));
   }

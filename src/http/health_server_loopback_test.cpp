@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <chrono>
 
 namespace tartan::http {
 namespace {
@@ -43,6 +45,22 @@ TEST(HealthServerLoopback, ServesReadinessTransitions) {
   EXPECT_NE(Get(server.port(), "/readyz").find("not ready: etcd unreachable"), std::string::npos);
   server.Stop();
   EXPECT_EQ(Get(server.port(), "/healthz"), "connect failed");
+}
+
+TEST(HealthServerLoopback, ASilentClientDelaysOthersByAtMostASecond) {
+  HealthServer server;
+  ASSERT_TRUE(server.Start(net::Ip4(127, 0, 0, 1), 0).ok());
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server.port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(silent, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(silent, "G", 1, 0), 1);  // then nothing more
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(server.port(), "/healthz").substr(0, 15), "HTTP/1.1 200 OK");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  ::close(silent);
 }
 
 TEST(HealthServerLoopback, PortInUseIsAnErrorNamingTheAddress) {

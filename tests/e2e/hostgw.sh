@@ -314,6 +314,12 @@ scenario_revoke() {
   wait_ready 1 10
   grep >/dev/null -c "was revoked" "$E2E_WORK/tartand-h1.log" || fail "revocation not logged"
   pod_ping 2 1 >/dev/null || fail "ping pod h2 -> pod h1 after the revocation"
+  # An operator pins our subnet to another host (a reservation with its address): tartand must
+  # not keep serving a subnet that is no longer its own; it takes another one.
+  etcdctl_v3 put "$key" '{"PublicIP":"192.0.2.99","PublicIPv6":null,"BackendType":"host-gw"}' >/dev/null
+  wait_for 5 "h1 moved off the subnet pinned elsewhere" sh -c "[ \"\$(sed -n 's/^FLANNEL_SUBNET=//p' $E2E_WORK/h1/subnet.env)\" != \"${s1%.0/*}.1/${s1#*/}\" ]"
+  log "revoke: subnet $s1 pinned to another host; h1 moved to $(subnet_of 1)"
+  wait_for 5 "h2's route to h1's new subnet" has_route_to 2 "$(subnet_of 1)" "$(host_ip 1)"
 }
 
 case "${1:-}" in

@@ -139,7 +139,9 @@ kernel::Link VxlanBackend::Spec() const {
   spec.mac = mac_;
   kernel::VxlanAttrs v;
   v.vni = config_.vni;
-  v.local = ext_.public_ip;
+  // flanneld sources VXLAN from the interface's own address; the public IP (which may be a
+  // NAT address the host does not own) is only what peers are told, in the lease.
+  v.local = ext_.iface_addr;
   v.underlay_index = ext_.index;
   v.port = config_.port;
   v.learning = config_.learning;
@@ -163,7 +165,7 @@ Status VxlanBackend::EnsureDevice() {
   bool created = false;
   if (link.ok() && !Compatible(*link)) {
     log::Warning("vxlan: " + link->ToString() + " does not match the config (vni " +
-                 std::to_string(config_.vni) + ", local " + ext_.public_ip.ToString() + ", dev " +
+                 std::to_string(config_.vni) + ", local " + ext_.iface_addr.ToString() + ", dev " +
                  ext_.name + ", port " + std::to_string(config_.port) + "); replacing it");
     if (mac_.IsZero()) mac_ = link->mac;  // keep the MAC peers already know, if we can
     if (Status s = rtnl_.DeleteLink(link->index); !s.ok()) return s;

@@ -280,6 +280,15 @@ TEST_F(VxlanTest, ChecksumOffloadOffOnlyWhereNeeded) {
   EXPECT_EQ(offload_calls_, std::vector<std::string>{"flannel.1 off"});
 }
 
+TEST_F(VxlanTest, BehindNatTheTunnelIsSourcedFromTheInterfaceAddress) {
+  ext_.public_ip = A("203.0.113.7");  // --public-ip: what peers are told, not ours to send from
+  auto be = Make(VxlanConfig{});
+  ASSERT_TRUE(be);
+  auto link = rtnl_.GetLinkByName("flannel.1");
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(link->vxlan->local, A("192.0.2.11"));
+}
+
 TEST_F(VxlanTest, MtuFromConfigWins) {
   VxlanConfig c;
   c.mtu = 1400;
