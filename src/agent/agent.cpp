@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -108,6 +109,8 @@ class Agent {
   std::unique_ptr<Reconciler> reconciler_;
   backend::ExternalInterface ext_;
   std::unique_ptr<store::SubnetStore> store_;
+  // A stop cancels store calls in flight (declared after store_: destroyed before it).
+  std::optional<std::stop_callback<std::function<void()>>> store_stop_;
   model::NetworkConfig config_;
   std::unique_ptr<backend::Backend> backend_;
   model::Lease lease_;
@@ -196,6 +199,7 @@ bool Agent::Setup() {
     return false;
   }
   store_ = std::move(*st);
+  store_stop_.emplace(stop_.get_token(), std::function<void()>([this] { store_->Shutdown(); }));
 
   while (!stop_.stop_requested()) {
     NotReady("waiting for the network config in etcd");

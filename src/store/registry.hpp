@@ -91,6 +91,10 @@ class Registry {
 
   // Where the data lives, for log lines and error messages ("etcd http://10.0.0.1:2379").
   virtual std::string Describe() const = 0;
+
+  // Cancels every call in flight and makes later calls fail with kCancelled at once, so a
+  // stopping agent is not held by a request to an unreachable member. Irreversible.
+  virtual void Shutdown() {}
 };
 
 }  // namespace tartan::store

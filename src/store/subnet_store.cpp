@@ -17,6 +17,8 @@ class RegistrySubnetStore : public SubnetStore {
   RegistrySubnetStore(std::shared_ptr<Registry> registry, StoreOptions options)
       : registry_(std::move(registry)), opts_(std::move(options)), garbage_(opts_.log) {}
 
+  void Shutdown() override { registry_->Shutdown(); }
+
   Result<model::NetworkConfig> GetNetworkConfig(std::stop_token stop,
                                                 std::chrono::milliseconds retry) override {
     const std::string key = ConfigKey();

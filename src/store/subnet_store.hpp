@@ -76,6 +76,9 @@ class SubnetStore {
  public:
   virtual ~SubnetStore() = default;
 
+  // Cancels store calls in flight (see Registry::Shutdown); for a stop request. Thread-safe.
+  virtual void Shutdown() {}
+
   // Reads <prefix>/config. While it is absent or the store is unreachable, logs why (with the
   // v2-vs-v3 hint) and retries every `retry` until `stop` is requested. A config that is present
   // but invalid is returned as an error at once (an operator must fix it).

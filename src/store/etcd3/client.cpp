@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "store/etcd3/proto/rpc.grpc.pb.h"
@@ -157,6 +158,38 @@ struct Client::Impl {
   std::mutex auth_mu;
   std::string token;  // guarded by auth_mu; empty: authenticate before the next call
 
+  // Calls in flight, so Shutdown() can cancel them (a stop must not wait for the deadline of a
+  // request to an unreachable member).
+  std::atomic<bool> shut_down{false};
+  std::mutex inflight_mu;
+  std::set<grpc::ClientContext*> inflight;
+
+  // Registers `ctx` for the lifetime of the guard; false (and nothing registered) once shut down.
+  class InFlight {
+   public:
+    InFlight(Impl& impl, grpc::ClientContext& ctx) : impl_(impl), ctx_(ctx) {
+      std::lock_guard lock(impl_.inflight_mu);
+      ok_ = !impl_.shut_down;
+      if (ok_) impl_.inflight.insert(&ctx_);
+    }
+    ~InFlight() {
+      std::lock_guard lock(impl_.inflight_mu);
+      impl_.inflight.erase(&ctx_);
+    }
+    bool ok() const { return ok_; }
+
+   private:
+    Impl& impl_;
+    grpc::ClientContext& ctx_;
+    bool ok_ = false;
+  };
+
+  void Shutdown() {
+    std::lock_guard lock(inflight_mu);
+    shut_down = true;
+    for (grpc::ClientContext* ctx : inflight) ctx->TryCancel();
+  }
+
   std::string Where(const Conn& c, const char* what) const {
     return "etcd " + c.ep.url + ": " + what;
   }
@@ -194,6 +227,8 @@ struct Client::Impl {
     req.set_name(opts.username);
     req.set_password(opts.password);
     pb::AuthenticateResponse resp;
+    InFlight registered(*this, ctx);
+    if (!registered.ok()) return Error::Cancelled(Where(c, "authenticating") + ": stopping");
     grpc::Status s = c.auth->Authenticate(&ctx, req, &resp);
     if (!s.ok()) {
       return ToError(Where(c, "authenticating as user \"") + opts.username + "\"", s);
@@ -217,6 +252,7 @@ struct Client::Impl {
     for (size_t i = 0; i < n; ++i) {
       const size_t idx = (start + i) % n;
       Conn& c = conns[idx];
+      if (shut_down) return Error::Cancelled(std::string("etcd ") + what + ": stopping");
       // Before Token(): authenticating is a call too, and must not fail fast on a channel
       // nobody is helping to reconnect.
       AwaitConnection(c);
@@ -230,7 +266,10 @@ struct Client::Impl {
         }
         grpc::ClientContext ctx;
         Prepare(ctx, *tok);
+        InFlight registered(*this, ctx);
+        if (!registered.ok()) return Error::Cancelled(Where(c, what) + ": stopping");
         grpc::Status s = fn(c, ctx);
+        if (shut_down) return Error::Cancelled(Where(c, what) + ": stopping");
         if (s.ok()) {
           current.store(idx);
           return Status::Ok();
@@ -573,6 +612,8 @@ Status Client::Compact(int64_t revision) {
     return c.kv->Compact(&ctx, req, &resp);
   });
 }
+
+void Client::Shutdown() { impl_->Shutdown(); }
 
 Result<std::unique_ptr<RegistryWatch>> Client::Watch(const std::string& prefix,
                                                      int64_t start_revision) {

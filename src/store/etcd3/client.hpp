@@ -46,6 +46,7 @@ class Client : public Registry {
   Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                int64_t start_revision) override;
   std::string Describe() const override;
+  void Shutdown() override;
 
   // Raw operations. Put returns the new revision; Delete the revision and how many keys went.
   Result<int64_t> Put(const std::string& key, const std::string& value, int64_t lease = 0);
