@@ -94,6 +94,8 @@ class Agent {
   void Revoke(const std::string& why);
   void Fatal(const std::string& why);
   void Reconcile();
+  // Whether a kernel notification can concern what tartan programs.
+  bool Relevant(const kernel::KernelEvent& e) const;
   void NotReady(const std::string& reason);
   // --ip-masq / --iptables-forward-rules: creates the rule keeper for the current lease on
   // first use and repairs what is missing. False when the rules could not be put in.
@@ -349,8 +351,11 @@ void Agent::Loop() {
     }
     if (monitor.ok() && (fds[1].revents & POLLIN)) {
       auto events = monitor->Drain();
-      // Our own changes come back as events too; a pass that finds nothing to do is one dump.
-      if (!events.ok() || !events->empty()) dirty_ = true;
+      if (!events.ok()) {
+        dirty_ = true;
+      } else {
+        for (const auto& e : *events) dirty_ = dirty_ || Relevant(e);
+      }
     }
     if (Clock::now() >= next_resync) {
       dirty_ = true;
@@ -455,6 +460,39 @@ bool Agent::EnsureRules() {
   if (!rules_error_.empty()) log::Info("iptables: rules are in again");
   rules_error_.clear();
   for (const auto& line : report->repairs) log::Info("iptables: " + line);
+  return true;
+}
+
+bool Agent::Relevant(const kernel::KernelEvent& e) const {
+  // Our own changes come back as events too; a pass that finds nothing to do costs one dump.
+  // What cannot concern us is dropped: neighbour churn on cni0 or eth0 on a busy node would
+  // otherwise cost a full pass per ARP state change.
+  using Kind = kernel::KernelEvent::Kind;
+  auto owned = [this](int link) {
+    for (int o : backend_->owned_links()) {
+      if (o == link) return true;
+    }
+    return false;
+  };
+  auto ours = [&](int link) { return link == ext_.index || owned(link); };
+  switch (e.kind) {
+    case Kind::kResyncNeeded:
+    case Kind::kRoute:
+      return true;
+    case Kind::kLink:
+      // A link of ours changed, or one appeared/vanished that could be (flannel.1 recreated).
+      if (const auto* l = std::get_if<kernel::Link>(&e.object)) return ours(l->index) || e.removed;
+      return true;
+    case Kind::kAddress:
+      if (const auto* a = std::get_if<kernel::Address>(&e.object)) return ours(a->link_index);
+      return true;
+    case Kind::kNeighbour:
+      if (const auto* n = std::get_if<kernel::Neighbour>(&e.object)) return owned(n->link_index);
+      return true;
+    case Kind::kFdb:
+      if (const auto* f = std::get_if<kernel::FdbEntry>(&e.object)) return owned(f->link_index);
+      return true;
+  }
   return true;
 }
 
