@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <variant>
 
@@ -66,7 +67,7 @@ class Inbox {
     [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
   }
   std::deque<InboxItem> Take() {
-    uint64_t count;
+    uint64_t count = 0;
     [[maybe_unused]] ssize_t n = ::read(fd_.get(), &count, sizeof count);
     std::lock_guard lock(mu_);
     return std::exchange(items_, {});
@@ -342,7 +343,7 @@ void Agent::Loop() {
         std::min(next_resync, next_rules) - Clock::now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
     if (n < 0 && errno != EINTR) {
-      Fatal("poll: " + std::string(std::strerror(errno)));
+      Fatal("poll: " + std::system_category().message(errno));
       return;
     }
     if (stop_.stop_requested()) break;

@@ -35,14 +35,10 @@ RoutePlan PlanRoutes(const std::vector<kernel::Route>& desired,
   }
   for (const auto& r : actual) {
     if (r.protocol != kernel::kTartanRouteProtocol) continue;
+    // Not wanted at all, or wanted at another metric: a replace of the wanted route would not
+    // overwrite one at a different metric, so it must go explicitly.
     auto it = want.find(KeyOf(r));
-    if (it == want.end()) {
-      plan.remove.push_back(r);
-    } else if (r.metric != it->second->metric) {
-      // Another of our routes for the same destination at another metric: a replace of the
-      // wanted one would not overwrite it, so it must go explicitly.
-      plan.remove.push_back(r);
-    }
+    if (it == want.end() || r.metric != it->second->metric) plan.remove.push_back(r);
   }
   return plan;
 }

@@ -9,11 +9,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <system_error>
 
 namespace tartan::http {
 namespace {
 
-std::string Errno(int err) { return std::strerror(err); }
+std::string Errno(int err) { return std::system_category().message(err); }
 
 void WriteAll(int fd, const std::string& data) {
   size_t off = 0;

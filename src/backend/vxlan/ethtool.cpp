@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "common/unique_fd.hpp"
 
@@ -16,7 +17,7 @@ namespace tartan::backend {
 Status SetTxChecksumOffload(const std::string& dev, bool on) {
   if (dev.size() >= IFNAMSIZ) return Error::InvalidArgument("interface name too long: " + dev);
   UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return Error::Internal(std::string("socket: ") + std::strerror(errno));
+  if (!fd) return Error::Internal("socket: " + std::system_category().message(errno));
   ethtool_value value{};
   value.cmd = ETHTOOL_STXCSUM;
   value.data = on ? 1 : 0;
@@ -25,7 +26,7 @@ Status SetTxChecksumOffload(const std::string& dev, bool on) {
   req.ifr_data = reinterpret_cast<char*>(&value);
   if (::ioctl(fd.get(), SIOCETHTOOL, &req) != 0) {
     return Error::Unavailable("ethtool -K " + dev + " tx " + (on ? "on" : "off") + ": " +
-                              std::strerror(errno));
+                              std::system_category().message(errno));
   }
   return Status::Ok();
 }
