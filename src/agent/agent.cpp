@@ -98,6 +98,8 @@ class Agent {
   // Whether a kernel notification can concern what tartan programs.
   bool Relevant(const kernel::KernelEvent& e) const;
   void NotReady(const std::string& reason);
+  // A problem an operator or a retry can cure: say it, show it on /readyz, wait a bit.
+  void RetryLater(const std::string& why);
   // --ip-masq / --iptables-forward-rules: creates the rule keeper for the current lease on
   // first use and repairs what is missing. False when the rules could not be put in.
   bool EnsureRules();
@@ -139,6 +141,12 @@ void Agent::Fatal(const std::string& why) {
   log::Error(why + "; exiting so that the supervisor restarts tartand");
   fatal_ = true;
   stop_.request_stop();
+}
+
+void Agent::RetryLater(const std::string& why) {
+  log::Error(why + "; retrying in 5s");
+  NotReady(why);
+  Wait(kConfigRetry);
 }
 
 void Agent::NotReady(const std::string& reason) {
@@ -209,25 +217,18 @@ bool Agent::Setup() {
     auto config = store_->GetNetworkConfig(stop_.get_token());
     if (!config.ok()) {
       if (config.error().code == Error::Code::kCancelled) return false;
-      log::Error("network config: " + config.error().message + "; retrying in 5s");
-      NotReady("network config: " + config.error().message);
-      Wait(kConfigRetry);
+      RetryLater("network config: " + config.error().message);
       continue;
     }
     if (!config->enable_ipv4 || config->enable_ipv6) {
-      const std::string why =
+      RetryLater(
           "network config: tartand routes IPv4 only for now; EnableIPv4 must be true and "
-          "EnableIPv6 false";
-      log::Error(why + "; retrying in 5s");
-      NotReady(why);
-      Wait(kConfigRetry);
+          "EnableIPv6 false");
       continue;
     }
     auto be = backend::MakeBackend(*config, ext_, *rtnl_);
     if (!be.ok()) {
-      log::Error("backend: " + be.error().message + "; retrying in 5s");
-      NotReady("backend: " + be.error().message);
-      Wait(kConfigRetry);
+      RetryLater("backend: " + be.error().message);
       continue;
     }
     config_ = std::move(*config);
@@ -252,9 +253,7 @@ bool Agent::AcquireLease() {
     auto lease = store_->AcquireLease(config_, req, stop_.get_token());
     if (!lease.ok()) {
       if (lease.error().code == Error::Code::kCancelled) return false;
-      log::Error("acquiring a lease: " + lease.error().message + "; retrying in 5s");
-      NotReady("acquiring a lease: " + lease.error().message);
-      Wait(kConfigRetry);
+      RetryLater("acquiring a lease: " + lease.error().message);
       continue;
     }
     lease_ = *lease;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,12 @@ struct DesiredState {
   // line when this set changes (not on every reconcile).
   std::vector<std::string> problems;
 };
+
+// The address to reach `peer` at, or nullopt after adding the reason to `problems` when its
+// lease has none, or announces our own public IP (a stale lease of this host). `kind` names
+// the backend in the message ("host-gw", "vxlan").
+std::optional<net::Ip4> PeerAddress(const model::Lease& peer, const ExternalInterface& ext,
+                                    std::string_view kind, std::vector<std::string>& problems);
 
 class Backend {
  public:

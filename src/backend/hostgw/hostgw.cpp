@@ -4,6 +4,21 @@
 
 namespace tartan::backend {
 
+std::optional<net::Ip4> PeerAddress(const model::Lease& peer, const ExternalInterface& ext,
+                                    std::string_view kind, std::vector<std::string>& problems) {
+  const std::string who = std::string(kind) + " peer " + peer.subnet.ipv4.ToString();
+  if (!peer.attrs.public_ip) {
+    problems.push_back(who + " has no PublicIP in its lease; no route");
+    return std::nullopt;
+  }
+  if (*peer.attrs.public_ip == ext.public_ip) {
+    problems.push_back(who + " announces our own public IP " + ext.public_ip.ToString() +
+                       " (a stale lease of this host?); no route");
+    return std::nullopt;
+  }
+  return peer.attrs.public_ip;
+}
+
 bool ExternalInterface::OnLink(net::Ip4 peer) const {
   return std::any_of(connected.begin(), connected.end(),
                      [&](const net::Ip4Net& n) { return n.Contains(peer); });
@@ -28,20 +43,12 @@ DesiredState HostGwBackend::Desired(const model::Lease& own,
     // Like flannel, a host-gw host routes only to peers that announced host-gw: a vxlan or udp
     // peer expects encapsulated traffic it would not get from a plain route.
     if (peer.attrs.backend_type != "host-gw") continue;
-    const std::string subnet = peer.subnet.ipv4.ToString();
-    if (!peer.attrs.public_ip) {
-      out.problems.push_back("peer " + subnet + " has no PublicIP in its lease; no route");
-      continue;
-    }
-    const net::Ip4 gw = *peer.attrs.public_ip;
-    if (gw == ext_.public_ip) {
-      out.problems.push_back("peer " + subnet + " announces our own public IP " + gw.ToString() +
-                             " (a stale lease of this host?); no route");
-      continue;
-    }
+    const auto address = PeerAddress(peer, ext_, "host-gw", out.problems);
+    if (!address) continue;
+    const net::Ip4 gw = *address;
     if (!ext_.OnLink(gw)) {
-      out.problems.push_back("peer " + subnet + " at " + gw.ToString() + " is not on-link from " +
-                             ext_.name +
+      out.problems.push_back("host-gw peer " + peer.subnet.ipv4.ToString() + " at " +
+                             gw.ToString() + " is not on-link from " + ext_.name +
                              ": host-gw needs every host on one L2 segment (use vxlan with "
                              "DirectRouting for routed networks); no route");
       continue;

@@ -243,17 +243,10 @@ DesiredState VxlanBackend::Desired(const model::Lease& own,
   DesiredState out;
   for (const model::Lease& peer : peers) {
     if (peer.subnet == own.subnet || peer.attrs.backend_type != "vxlan") continue;
+    const auto address = PeerAddress(peer, ext_, "vxlan", out.problems);
+    if (!address) continue;
+    const net::Ip4 ip = *address;
     const std::string subnet = peer.subnet.ipv4.ToString();
-    if (!peer.attrs.public_ip) {
-      out.problems.push_back("vxlan peer " + subnet + " has no PublicIP in its lease; no route");
-      continue;
-    }
-    const net::Ip4 ip = *peer.attrs.public_ip;
-    if (ip == ext_.public_ip) {
-      out.problems.push_back("vxlan peer " + subnet + " announces our own public IP " +
-                             ip.ToString() + " (a stale lease of this host?); no route");
-      continue;
-    }
     if (config_.direct_routing && ext_.OnLink(ip)) {
       out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, ip, ext_.index));
       continue;
