@@ -1,11 +1,15 @@
 // etcd store scaling: for N simulated nodes in one process against one local etcd (started by
 // the test fixture), (a) the wall time for N nodes to acquire leases, and (b) the delay from a
 // lease being written (one Put, as the last step of a peer's acquisition) to every watcher
-// seeing it. Watchers share one gRPC channel, as simulated nodes in one process.
+// seeing it. Every watcher holds its own HTTP/1.1 connection to etcd's v3 gateway, as real
+// nodes do.
 //
 // usage: store_bench [N ...] [--acquire-threads=16] [--max-watchers=1000] [--writes=20]
-// Default N: 100 1000 5000. Each watcher is one thread blocked on a gRPC watch stream, so the
-// watcher count is capped (--max-watchers) to stay polite on small shared machines.
+// Default N: 100 1000 5000. Each watcher is one thread blocked on a watch stream (and one
+// socket), so the watcher count is capped (--max-watchers) to stay polite on small shared
+// machines; the open-files limit is raised to its hard limit for the sockets.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -152,6 +156,11 @@ int main(int argc, char** argv) {
     }
   }
   if (ns.empty()) ns = {100, 1000, 5000};
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   printf(
       "| N | acquire all (ms) | leases/s | watchers | watch delay median (ms) | p99 (ms) | "
       "failures |\n");

@@ -7,7 +7,6 @@ packages=(
   # toolchain and build
   build-essential cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-dev
   # libraries
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libcli11-dev libmnl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # services and tools the tests and the demo drive

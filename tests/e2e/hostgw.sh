@@ -208,27 +208,9 @@ scenario_ip_masq() {
 # paths, --public-ip, --iface, --healthz-port.
 scenario_deployment_guide() {
   underlay_create
-  local ca="$E2E_WORK/pki" etcd_url="https://$E2E_UNDERLAY_NET.1:2379"
-  mkdir -p "$ca"
-  (
-    cd "$ca"
-    key() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1" "${@:2}"; }
-    key ca-key.pem -x509 -out ca.pem -days 2 -subj /CN=tartan-e2e-ca
-    key server-key.pem -out server.csr -subj /CN=etcd
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem \
-      -days 2 -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$E2E_UNDERLAY_NET.1")
-    key client-key.pem -out client.csr -subj /CN=flanneld
-    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client.pem \
-      -days 2 -extfile <(printf 'extendedKeyUsage=clientAuth\n')
-  ) >"$E2E_WORK/openssl.log" 2>&1
-  start_in_ns "$P-ul" etcd etcd --name e2e --data-dir "$E2E_WORK/etcd" \
-    --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster e2e=http://127.0.0.1:2380 --client-cert-auth \
-    --trusted-ca-file "$ca/ca.pem" --cert-file "$ca/server.pem" --key-file "$ca/server-key.pem"
-  local tls=(--endpoints="$etcd_url" --cacert="$ca/ca.pem" --cert="$ca/client.pem" --key="$ca/client-key.pem")
-  wait_for 20 "etcd (TLS) to serve" in_ns "$P-ul" env ETCDCTL_API=3 etcdctl "${tls[@]}" endpoint health
-  in_ns "$P-ul" env ETCDCTL_API=3 etcdctl "${tls[@]}" put /coreos.com/network/config "$HOSTGW_CONFIG" >/dev/null
+  etcd_start_tls
+  local ca="$E2E_PKI" etcd_url="$E2E_ETCD_TLS"
+  etcdctl_v3_tls put /coreos.com/network/config "$HOSTGW_CONFIG" >/dev/null
 
   local n
   for n in 1 2; do

@@ -120,6 +120,39 @@ etcd_start() {
 
 etcdctl_v3() { in_ns "$P-ul" env ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD" "$@"; }
 
+# etcd_start_tls: etcd on https://192.0.2.1:2379 with --client-cert-auth and certificates made
+# here: $E2E_PKI/{ca,client,client-key}.pem for clients. The server certificate carries server
+# and client auth, as the guide's cfssl "peer" profile (and kubeadm) issue it, which etcd 3.4's
+# v3 gateway needs under --client-cert-auth (docs/adr/0010). Sets E2E_ETCD_TLS.
+etcdctl_v3_tls() {
+  in_ns "$P-ul" env ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD_TLS" --cacert="$E2E_PKI/ca.pem" \
+    --cert="$E2E_PKI/client.pem" --key="$E2E_PKI/client-key.pem" "$@"
+}
+etcd_start_tls() {
+  E2E_PKI="$E2E_WORK/pki"
+  E2E_ETCD_TLS="https://$E2E_UNDERLAY_NET.1:2379"
+  mkdir -p "$E2E_PKI"
+  (
+    cd "$E2E_PKI"
+    key() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1" "${@:2}"; }
+    key ca-key.pem -x509 -out ca.pem -days 2 -subj /CN=tartan-e2e-ca
+    key server-key.pem -out server.csr -subj /CN=etcd
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem \
+      -days 2 -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$E2E_UNDERLAY_NET.1")
+    key client-key.pem -out client.csr -subj /CN=flanneld
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client.pem \
+      -days 2 -extfile <(printf 'extendedKeyUsage=clientAuth\n')
+  ) >"$E2E_WORK/openssl.log" 2>&1
+  start_in_ns "$P-ul" etcd etcd --name e2e --data-dir "$E2E_WORK/etcd" \
+    --listen-client-urls "$E2E_ETCD_TLS" --advertise-client-urls "$E2E_ETCD_TLS" \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster e2e=http://127.0.0.1:2380 --client-cert-auth \
+    --trusted-ca-file "$E2E_PKI/ca.pem" --cert-file "$E2E_PKI/server.pem" \
+    --key-file "$E2E_PKI/server-key.pem"
+  E2E_ETCD_PID=$LAST_PID
+  wait_for 20 "etcd (TLS) to serve" etcdctl_v3_tls endpoint health
+}
+
 # network_config_put <json>
 network_config_put() { etcdctl_v3 put /coreos.com/network/config "$1" >/dev/null; }
 

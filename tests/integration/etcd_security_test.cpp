@@ -54,6 +54,28 @@ TEST(EtcdTls, WorksWithTheRightCaAndIsRefusedOtherwise) {
   EXPECT_NE(bad.error().message.find("--etcd-cafile"), std::string::npos);
 }
 
+// etcd 3.4's gateway calls etcd's own gRPC service presenting the server certificate as a
+// client certificate; without clientAuth in that certificate every call fails with a transport
+// error about etcd itself. The error must tell the operator what to change.
+TEST(EtcdTls, AServerCertificateWithoutClientAuthIsDiagnosed) {
+  auto cluster = EtcdCluster::Start({.tls = true, .server_cert_client_auth = false});
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  auto& c = **cluster;
+  ClientOptions o;
+  o.endpoints = c.Endpoints();
+  o.ca_file = c.ca_file();
+  o.cert_file = c.cert_file();
+  o.key_file = c.key_file();
+  o.request_timeout = std::chrono::milliseconds(3000);
+  auto client = Client::Create(o);
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto got = (*client)->Get("/coreos.com/network/config");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, Error::Code::kUnavailable) << got.error().message;
+  EXPECT_NE(got.error().message.find("clientAuth extended key usage"), std::string::npos)
+      << got.error().message;
+}
+
 TEST(EtcdAuth, UserAndPasswordWorkWrongOnesAreRefusedTokensAreRenewed) {
   auto cluster = EtcdCluster::Start({.auth = true, .auth_token_ttl_seconds = 1});
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;

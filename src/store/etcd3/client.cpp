@@ -1,131 +1,146 @@
 #include "store/etcd3/client.hpp"
 
-#include <grpcpp/grpcpp.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <atomic>
-#include <fstream>
 #include <mutex>
-#include <set>
-#include <sstream>
+#include <optional>
 
-#include "store/etcd3/proto/rpc.grpc.pb.h"
+#include "common/unique_fd.hpp"
+#include "http/client_connection.hpp"
+#include "http/response_parser.hpp"
+#include "store/etcd3/gateway.hpp"
 
 namespace tartan::store::etcd3 {
 
-namespace pb = ::etcdserverpb;
+namespace gw = gateway;
+using http::Clock;
 
 namespace {
 
-// How long one call waits for a member that is not connected before trying the next one.
+// How long a call waits for a member's TCP (and TLS) connection before trying the next one.
 constexpr std::chrono::milliseconds kConnectWait{1000};
+// Idle keep-alive connections kept per member.
+constexpr size_t kMaxIdle = 4;
+// A listing of thousands of leases is a few MiB; anything near this is not etcd talking.
+constexpr uint64_t kMaxBody = 256ull << 20;
 
-const char* CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN:
-      return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED:
-      return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS:
-      return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    default:
-      return "UNKNOWN_CODE";
-  }
-}
-
-std::string StatusText(const grpc::Status& s) {
-  return s.error_message() + " (" + CodeName(s.error_code()) + ")";
-}
+std::string Text(const gw::RpcError& e) { return e.message + " (" + gw::RpcCodeName(e.code) + ")"; }
 
 // Worth trying another member: this one is down, partitioned, without a leader, or slow.
-bool TryElsewhere(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+bool TryElsewhere(const gw::RpcError& e) {
+  return e.code == gw::kUnavailable || e.code == gw::kDeadlineExceeded;
 }
 
-// etcd answers an expired or unknown simple/JWT token with Unauthenticated, and a token minted
-// before an auth change with "auth store is old"; both are cured by authenticating again.
-bool TokenRejected(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
-         s.error_message().find("revision of auth store is old") != std::string::npos;
+// etcd answers an expired or unknown simple/JWT token with Unauthenticated ("invalid auth
+// token"), and a token minted before an auth change with "auth store is old"; both are cured
+// by authenticating again.
+bool TokenRejected(const gw::RpcError& e) {
+  return e.code == gw::kUnauthenticated ||
+         e.message.find("invalid auth token") != std::string::npos ||
+         e.message.find("revision of auth store is old") != std::string::npos;
 }
 
-Error ToError(const std::string& where, const grpc::Status& s) {
-  const std::string m = where + ": " + StatusText(s);
+Error ToError(const std::string& where, const gw::RpcError& e) {
+  const std::string m = where + ": " + Text(e);
   // etcd reports bad credentials and a missing user as InvalidArgument; to an operator they
   // are a permission problem, not a malformed request.
-  const std::string& text = s.error_message();
-  if (text.find("authentication failed") != std::string::npos ||
-      text.find("user name is empty") != std::string::npos ||
-      text.find("permission denied") != std::string::npos) {
+  if (e.message.find("authentication failed") != std::string::npos ||
+      e.message.find("user name is empty") != std::string::npos ||
+      e.message.find("permission denied") != std::string::npos) {
     return Error::PermissionDenied(m);
   }
-  switch (s.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+  switch (e.code) {
+    case gw::kUnavailable:
+    case gw::kDeadlineExceeded:
+    case gw::kAborted:
+    case gw::kResourceExhausted:
       return Error::Unavailable(m);
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED:
+    case gw::kUnauthenticated:
+    case gw::kPermissionDenied:
       return Error::PermissionDenied(m);
-    case grpc::StatusCode::INVALID_ARGUMENT:
+    case gw::kInvalidArgument:
       return Error::InvalidArgument(m);
-    case grpc::StatusCode::NOT_FOUND:
+    case gw::kNotFound:
       return Error::NotFound(m);
-    case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::FAILED_PRECONDITION:
+    case gw::kOutOfRange:
+    case gw::kFailedPrecondition:
       return Error::FailedPrecondition(m);
-    case grpc::StatusCode::CANCELLED:
+    case gw::kCancelled:
       return Error::Cancelled(m);
     default:
       return Error::Internal(m);
   }
 }
 
-Result<std::string> ReadFile(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::InvalidArgument(std::string("cannot read ") + flag + " " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// etcd 3.4's gateway reaches etcd's own gRPC service over TLS presenting the server's
+// certificate as a client certificate; with --client-cert-auth and a server certificate
+// without the clientAuth extended key usage, that internal hop is refused, and every gateway
+// call fails with a gRPC transport error ("connection closed", "connection error: ...") rather
+// than one of etcd's own ("etcdserver: ..."). Says so, since nothing else would.
+std::string GatewayHint(const Endpoint& ep, const gw::RpcError& e) {
+  if (!ep.tls || e.code != gw::kUnavailable || e.message.starts_with("etcdserver")) return "";
+  return " [etcd's v3 gateway could not reach etcd's own gRPC service; with --client-cert-auth, "
+         "etcd < 3.5 presents its server certificate to itself as a client certificate, so that "
+         "certificate needs the clientAuth extended key usage (cfssl's \"peer\" profile and "
+         "kubeadm issue it so)]";
 }
 
-KeyValue FromPb(const mvccpb::KeyValue& kv) {
-  KeyValue out;
-  out.key = kv.key();
-  out.value = kv.value();
-  out.lease = kv.lease();
-  out.create_revision = kv.create_revision();
-  out.mod_revision = kv.mod_revision();
-  return out;
+// An error answer: etcd's {"error","code","message"} body, or for a body that is not one (a
+// proxy, an etcd without the gateway), what the HTTP status says.
+gw::RpcError ReplyError(int status, const std::string& body) {
+  gw::RpcError e = gw::ParseError(body, status);
+  if (status == 404 && e.message.starts_with("HTTP status")) {
+    e.code = gw::kUnimplemented;
+    e.message =
+        "HTTP 404: this server does not serve etcd's v3 JSON gateway at /v3/ (tartan needs etcd "
+        ">= 3.4 with --enable-grpc-gateway, the default)";
+  }
+  return e;
+}
+
+Result<UniqueFd> NewEventFd() {
+  UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!fd) return Error::Internal("eventfd failed");
+  return fd;
+}
+
+void Signal(const UniqueFd& fd) {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(fd.get(), &one, sizeof one);
+}
+
+std::string Request(const Endpoint& ep, const std::string& path, const std::string& body,
+                    const std::string& token, bool has_leader) {
+  std::string r;
+  r.reserve(256 + body.size());
+  r += "POST " + path + " HTTP/1.1\r\nHost: " + ep.Target() +
+       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+       "\r\n";
+  if (!token.empty()) r += "Authorization: " + token + "\r\n";
+  // Makes a member that lost its leader cancel a watch instead of going silent, so we move on
+  // to a member that still sees updates (the gateway passes Grpc-Metadata-* on as metadata).
+  if (has_leader) r += "Grpc-Metadata-hasleader: true\r\n";
+  r += "\r\n";
+  r += body;
+  return r;
+}
+
+struct Reply {
+  int status = 0;
+  std::string body;
+};
+
+// A request that changes etcd. If it may have reached a member, repeating it elsewhere can
+// apply it twice (a second lease granted, our own create-if-absent failing its condition): it
+// fails over only when it certainly did not arrive. Reads are repeated freely.
+enum class Idempotent { kYes, kNo };
+
+// etcd's own errors that guarantee the request was not applied.
+bool NotApplied(const gw::RpcError& e) {
+  return e.message.find("no leader") != std::string::npos ||
+         e.message.find("not capable") != std::string::npos;
 }
 
 }  // namespace
@@ -142,73 +157,29 @@ std::string PrefixRangeEnd(const std::string& prefix) {
   return std::string(1, '\0');  // etcd: "\0" means every key
 }
 
-struct Conn {
-  Endpoint ep;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<pb::KV::Stub> kv;
-  std::unique_ptr<pb::Watch::Stub> watch;
-  std::unique_ptr<pb::Lease::Stub> lease;
-  std::unique_ptr<pb::Auth::Stub> auth;
-};
-
 struct Client::Impl {
   ClientOptions opts;
-  std::vector<Conn> conns;
+  std::vector<Endpoint> eps;
+  std::shared_ptr<http::TlsContext> tls;  // set when some endpoint is https://
   std::atomic<size_t> current{0};
   std::mutex auth_mu;
   std::string token;  // guarded by auth_mu; empty: authenticate before the next call
 
-  // Calls in flight, so Shutdown() can cancel them (a stop must not wait for the deadline of a
-  // request to an unreachable member).
+  // Signalled once by Shutdown(); every wait of every call polls it, so a stop is never held
+  // by a request to an unreachable member.
+  UniqueFd shutdown_fd;
   std::atomic<bool> shut_down{false};
-  std::mutex inflight_mu;
-  std::set<grpc::ClientContext*> inflight;
 
-  // Registers `ctx` for the lifetime of the guard; false (and nothing registered) once shut down.
-  class InFlight {
-   public:
-    InFlight(Impl& impl, grpc::ClientContext& ctx) : impl_(impl), ctx_(ctx) {
-      std::lock_guard lock(impl_.inflight_mu);
-      ok_ = !impl_.shut_down;
-      if (ok_) impl_.inflight.insert(&ctx_);
-    }
-    ~InFlight() {
-      std::lock_guard lock(impl_.inflight_mu);
-      impl_.inflight.erase(&ctx_);
-    }
-    bool ok() const { return ok_; }
+  std::mutex pool_mu;
+  std::vector<std::vector<http::Connection>> idle;  // per endpoint; guarded by pool_mu
 
-   private:
-    Impl& impl_;
-    grpc::ClientContext& ctx_;
-    bool ok_ = false;
-  };
-
-  void Shutdown() {
-    std::lock_guard lock(inflight_mu);
-    shut_down = true;
-    for (grpc::ClientContext* ctx : inflight) ctx->TryCancel();
-  }
-
-  std::string Where(const Conn& c, const char* what) const {
-    return "etcd " + c.ep.url + ": " + what;
-  }
-
-  // gRPC's synchronous API advances a connection attempt only while some thread polls the
-  // channel. A fail-fast call on a channel in TRANSIENT_FAILURE returns at once and nobody
-  // polls between our calls, so a member that came back is never reconnected: its HTTP/2
-  // SETTINGS frame sits unread until the handshake times out, again and again. Waiting here,
-  // bounded, lends the attempt a poller.
-  // True when the channel is connected.
-  bool AwaitConnection(Conn& c) const {
-    if (c.channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) return true;
-    const auto wait = std::min<std::chrono::milliseconds>(opts.request_timeout, kConnectWait);
-    return c.channel->WaitForConnected(std::chrono::system_clock::now() + wait);
+  std::string Where(size_t idx, const char* what) const {
+    return "etcd " + eps[idx].url + ": " + what;
   }
 
   void MarkFailed(size_t idx) {
     size_t expected = idx;
-    current.compare_exchange_strong(expected, (idx + 1) % conns.size());
+    current.compare_exchange_strong(expected, (idx + 1) % eps.size());
   }
 
   void DropToken(const std::string& rejected) {
@@ -216,79 +187,187 @@ struct Client::Impl {
     if (token == rejected) token.clear();
   }
 
+  std::span<const int> Cancels(int extra, int (&storage)[2]) const {
+    storage[0] = shutdown_fd.get();
+    storage[1] = extra;
+    return {storage, extra >= 0 ? 2u : 1u};
+  }
+
+  Result<http::Connection> Connect(size_t idx, Clock::time_point deadline, int extra_cancel) {
+    int storage[2];
+    // A member that does not accept TCP within kConnectWait is skipped; a slow TLS handshake
+    // (a remote member, a loaded one) gets the rest of the call's time.
+    const auto connect_deadline = std::min(deadline, Clock::now() + kConnectWait);
+    const Endpoint& ep = eps[idx];
+    auto c = http::Connection::Open(ep.host, ep.port, ep.tls ? tls : nullptr, connect_deadline,
+                                    deadline, Cancels(extra_cancel, storage));
+    return c;
+  }
+
+  std::optional<http::Connection> TakeIdle(size_t idx) {
+    std::lock_guard lock(pool_mu);
+    if (idle[idx].empty()) return std::nullopt;
+    http::Connection c = std::move(idle[idx].back());
+    idle[idx].pop_back();
+    return c;
+  }
+
+  void PutIdle(size_t idx, http::Connection c) {
+    std::lock_guard lock(pool_mu);
+    if (idle[idx].size() < kMaxIdle && !shut_down) idle[idx].push_back(std::move(c));
+  }
+
+  // Reads one whole response from `c` into `parser`/`body`. `extra` is set when the member
+  // sent bytes past the response's end: the connection's framing is then unknown.
+  Status ReadResponse(http::Connection& c, http::ResponseParser& parser, std::string& body,
+                      Clock::time_point deadline, bool& extra) {
+    int storage[2];
+    char buf[16384];
+    while (!parser.done()) {
+      auto n = c.Read(buf, sizeof buf, deadline, Cancels(-1, storage));
+      if (!n) return n.error();
+      if (*n == 0) {
+        if (auto s = parser.FeedEof(); !s) return s;
+        break;
+      }
+      auto used = parser.Feed(std::string_view(buf, *n), body);
+      if (!used) return used.error();
+      if (*used < *n) extra = true;
+    }
+    return Status::Ok();
+  }
+
+  // One POST to member `idx`, on an idle keep-alive connection when there is one. A reused
+  // connection that the member closed while it was idle fails before any reply byte: that one
+  // attempt is repeated on a fresh connection (not after a timeout: the member may be busy
+  // with the request).
+  // On failure, `maybe_sent` tells whether the request may have reached the member.
+  Result<Reply> Exchange(size_t idx, const std::string& path, const std::string& body,
+                         const std::string& tok, Clock::time_point deadline,
+                         bool* maybe_sent = nullptr) {
+    auto failed = [&](Error e, bool sent) -> Result<Reply> {
+      if (maybe_sent) *maybe_sent = sent;
+      return e;
+    };
+    const std::string request = Request(eps[idx], path, body, tok, /*has_leader=*/false);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::optional<http::Connection> conn = attempt == 0 ? TakeIdle(idx) : std::nullopt;
+      const bool reused = conn.has_value();
+      if (!conn) {
+        auto c = Connect(idx, deadline, -1);
+        if (!c) return failed(c.error(), false);
+        conn.emplace(std::move(*c));
+      }
+      auto closed_while_idle = [&](const Error& e, bool reply_started) {
+        return reused && !reply_started && e.code == Error::Code::kUnavailable &&
+               Clock::now() < deadline;
+      };
+      int storage[2];
+      if (auto s = conn->WriteAll(request, deadline, Cancels(-1, storage)); !s) {
+        if (closed_while_idle(s.error(), false)) continue;
+        return failed(s.error(), true);
+      }
+      http::ResponseParser parser({.max_body = kMaxBody});
+      Reply reply;
+      bool extra = false;
+      if (auto s = ReadResponse(*conn, parser, reply.body, deadline, extra); !s) {
+        if (closed_while_idle(s.error(), parser.started())) continue;
+        return failed(s.error(), true);
+      }
+      reply.status = parser.head().status;
+      if (parser.keep_alive() && !extra) PutIdle(idx, std::move(*conn));
+      return reply;
+    }
+    return failed(Error::Unavailable("connection closed before a response"), true);
+  }
+
   // The token to send; authenticates first when there is none. "" when auth is off.
-  Result<std::string> Token(Conn& c) {
+  Result<std::string> Token(size_t idx) {
     if (opts.username.empty()) return std::string();
     std::lock_guard lock(auth_mu);
     if (!token.empty()) return token;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + opts.request_timeout);
-    pb::AuthenticateRequest req;
-    req.set_name(opts.username);
-    req.set_password(opts.password);
-    pb::AuthenticateResponse resp;
-    InFlight registered(*this, ctx);
-    if (!registered.ok()) return Error::Cancelled(Where(c, "authenticating") + ": stopping");
-    grpc::Status s = c.auth->Authenticate(&ctx, req, &resp);
-    if (!s.ok()) {
-      return ToError(Where(c, "authenticating as user \"") + opts.username + "\"", s);
+    const std::string where = Where(idx, "authenticating as user \"") + opts.username + "\"";
+    auto reply = Exchange(idx, "/v3/auth/authenticate",
+                          gw::AuthenticateRequest(opts.username, opts.password), "",
+                          Clock::now() + opts.request_timeout);
+    if (!reply) {
+      Error e = reply.error();
+      e.message = where + ": " + e.message;
+      return e;
     }
-    token = resp.token();
+    if (reply->status != 200) return ToError(where, ReplyError(reply->status, reply->body));
+    auto tok = gw::ParseAuthToken(reply->body);
+    if (!tok) return Error::Unavailable(where + ": " + tok.error().message);
+    token = *tok;
     return token;
   }
 
-  void Prepare(grpc::ClientContext& ctx, const std::string& tok) const {
-    ctx.set_deadline(std::chrono::system_clock::now() + opts.request_timeout);
-    if (!tok.empty()) ctx.AddMetadata("token", tok);
-  }
+  struct Answer {
+    std::string body;
+    size_t idx = 0;  // the member that answered
+  };
 
-  // Runs `fn(conn, ctx)` on the current member, moving on to the next one while members are
-  // unreachable. Returns the first definitive answer, or kUnavailable naming every member tried.
-  template <typename Fn>
-  Status Call(const char* what, Fn&& fn) {
+  // POSTs `body` to `path` on the current member, moving on to the next one while members are
+  // unreachable (for a non-idempotent request, only while it certainly did not arrive).
+  // Returns the first definitive answer, or kUnavailable naming every member tried.
+  Result<Answer> Call(const char* what, const std::string& path, const std::string& body,
+                      Idempotent idempotent = Idempotent::kYes) {
     std::string failures;
-    const size_t n = conns.size();
+    const size_t n = eps.size();
     const size_t start = current.load();
     for (size_t i = 0; i < n; ++i) {
       const size_t idx = (start + i) % n;
-      Conn& c = conns[idx];
       if (shut_down) return Error::Cancelled(std::string("etcd ") + what + ": stopping");
-      // Before Token(): authenticating is a call too, and must not fail fast on a channel
-      // nobody is helping to reconnect.
-      AwaitConnection(c);
       for (int auth_try = 0;; ++auth_try) {
-        auto tok = Token(c);
+        auto tok = Token(idx);
         if (!tok) {
+          if (tok.error().code == Error::Code::kCancelled) {
+            return Error::Cancelled(Where(idx, what) + ": stopping");
+          }
           if (tok.error().code != Error::Code::kUnavailable) return tok.error();
           failures += "; " + tok.error().message;
           MarkFailed(idx);
           break;
         }
-        grpc::ClientContext ctx;
-        Prepare(ctx, *tok);
-        InFlight registered(*this, ctx);
-        if (!registered.ok()) return Error::Cancelled(Where(c, what) + ": stopping");
-        grpc::Status s = fn(c, ctx);
-        if (shut_down) return Error::Cancelled(Where(c, what) + ": stopping");
-        if (s.ok()) {
-          current.store(idx);
-          return Status::Ok();
+        bool maybe_sent = false;
+        auto reply =
+            Exchange(idx, path, body, *tok, Clock::now() + opts.request_timeout, &maybe_sent);
+        if (shut_down || (!reply && reply.error().code == Error::Code::kCancelled)) {
+          return Error::Cancelled(Where(idx, what) + ": stopping");
         }
-        if (!tok->empty() && auth_try == 0 && TokenRejected(s)) {
+        if (!reply) {
+          const std::string m = Where(idx, what) + ": " + reply.error().message + " (UNAVAILABLE)";
+          MarkFailed(idx);
+          if (idempotent == Idempotent::kNo && maybe_sent) {
+            return Error::Unavailable(m +
+                                      "; not repeated on another member, as it may have "
+                                      "been applied");
+          }
+          failures += "; " + m;
+          break;
+        }
+        if (reply->status == 200) {
+          current.store(idx);
+          return Answer{std::move(reply->body), idx};
+        }
+        const gw::RpcError e = ReplyError(reply->status, reply->body);
+        if (!tok->empty() && auth_try == 0 && TokenRejected(e)) {
           DropToken(*tok);
           continue;
         }
-        if (!TryElsewhere(s)) return ToError(Where(c, what), s);
-        failures += "; " + Where(c, what) + ": " + StatusText(s);
+        if (!TryElsewhere(e)) return ToError(Where(idx, what), e);
         MarkFailed(idx);
+        if (idempotent == Idempotent::kNo && !NotApplied(e)) {
+          return ToError(Where(idx, what), e);  // "request timed out", "leader changed": maybe
+        }
+        failures += "; " + Where(idx, what) + ": " + Text(e) + GatewayHint(eps[idx], e);
         break;
       }
     }
     std::string hint;
     if (opts.cert_file.empty()) {
-      for (const Conn& c : conns) {
-        if (c.ep.tls) {
-          // gRPC reports a TLS handshake the server cut short as a plain read failure.
+      for (const Endpoint& ep : eps) {
+        if (ep.tls) {
           hint =
               " (if etcd requires client certificates (--client-cert-auth), give "
               "--etcd-certfile and --etcd-keyfile)";
@@ -298,66 +377,121 @@ struct Client::Impl {
     }
     return Error::Unavailable(std::string("no etcd endpoint answered ") + what + failures + hint);
   }
+
+  // A body that does not decode is reported as the answering member's fault.
+  template <typename T>
+  Result<T> Decode(const char* what, size_t idx, Result<T> decoded) {
+    if (!decoded) return Error::Unavailable(Where(idx, what) + ": " + decoded.error().message);
+    return decoded;
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard lock(pool_mu);
+      shut_down = true;
+      for (auto& conns : idle) conns.clear();
+    }
+    Signal(shutdown_fd);
+  }
 };
 
 namespace {
 
 class EtcdWatch : public RegistryWatch {
  public:
-  EtcdWatch(std::shared_ptr<Client::Impl> impl, size_t idx, std::string token)
-      : impl_(std::move(impl)), idx_(idx), token_(std::move(token)) {}
+  EtcdWatch(std::shared_ptr<Client::Impl> impl, size_t idx, std::string token, UniqueFd cancel)
+      : impl_(std::move(impl)),
+        idx_(idx),
+        token_(std::move(token)),
+        cancel_fd_(std::move(cancel)) {}
 
-  ~EtcdWatch() override {
-    Cancel();
-    if (stream_) (void)stream_->Finish();
-  }
+  ~EtcdWatch() override { Cancel(); }
 
   Status Start(const std::string& prefix, int64_t start_revision) {
-    Conn& c = impl_->conns[idx_];
-    // Opening the stream on a channel that is not connected blocks until gRPC's connect
-    // timeout (20 s) with nothing a stop request can cancel: fail now and let the caller's
-    // backoff retry, so SIGTERM during an etcd partition is honoured promptly.
-    if (!impl_->AwaitConnection(c)) {
-      impl_->MarkFailed(idx_);
-      return Error::Unavailable("etcd " + c.ep.url + ": watch: not connected");
+    const auto deadline = Clock::now() + impl_->opts.request_timeout;
+    auto c = impl_->Connect(idx_, deadline, cancel_fd_.get());
+    if (!c) return Broken("watch: " + c.error().message, c.error().code);
+    conn_.emplace(std::move(*c));
+    const std::string request =
+        Request(impl_->eps[idx_], "/v3/watch",
+                gw::WatchCreateRequest(prefix, PrefixRangeEnd(prefix), start_revision), token_,
+                /*has_leader=*/true);
+    int storage[2];
+    if (auto s = conn_->WriteAll(request, deadline, impl_->Cancels(cancel_fd_.get(), storage));
+        !s) {
+      return Broken("starting watch: " + s.error().message, s.error().code);
     }
-    if (!token_.empty()) ctx_.AddMetadata("token", token_);
-    // Makes a member that lost its leader cancel the watch instead of going silent, so we move on
-    // to a member that still sees updates.
-    ctx_.AddMetadata("hasleader", "true");
-    stream_ = c.watch->Watch(&ctx_);
-    pb::WatchRequest req;
-    auto* create = req.mutable_create_request();
-    create->set_key(prefix);
-    create->set_range_end(PrefixRangeEnd(prefix));
-    create->set_start_revision(start_revision);
-    if (!stream_->Write(req)) return Broken("starting watch");
+    // The head arrives with the "created" message, at once.
+    while (!parser_.head_done()) {
+      if (auto s = ReadMore(deadline); !s)
+        return Broken("starting watch: " + s.error().message, s.error().code);
+    }
+    if (parser_.head().status != 200) {
+      while (!parser_.done()) {
+        if (auto s = ReadMore(deadline); !s) break;
+      }
+      const gw::RpcError e = ReplyError(parser_.head().status, body_);
+      if (!token_.empty() && TokenRejected(e)) impl_->DropToken(token_);
+      impl_->MarkFailed(idx_);
+      Error err = ToError(Where("watch"), e);
+      if (err.code != Error::Code::kPermissionDenied) err.code = Error::Code::kUnavailable;
+      return err;
+    }
     return Status::Ok();
   }
 
   Result<WatchBatch> Next() override {
     while (true) {
-      pb::WatchResponse resp;
-      if (!stream_->Read(&resp)) return Broken("watch").error();
-      if (resp.compact_revision() > 0) {
+      if (cancelled_ || impl_->shut_down) {
+        return Error::Cancelled(Where("watch") + " (cancelled)");
+      }
+      auto next = gw::NextStreamMessage(body_, scanned_, parser_.done());
+      if (!next) {
+        if (body_.size() > kMaxBody) {
+          return Broken("watch: a message larger than " + std::to_string(kMaxBody) + " bytes",
+                        Error::Code::kUnavailable)
+              .error();
+        }
+        if (parser_.done()) {
+          return Broken("watch: stream closed by server", Error::Code::kUnavailable).error();
+        }
+        if (auto s = ReadMore(std::nullopt); !s) {
+          return Broken("watch: " + s.error().message, s.error().code).error();
+        }
+        continue;
+      }
+      const std::string& line = *next;
+      auto msg = gw::ParseWatchMessage(line);
+      if (!msg) {
+        return Broken("watch: " + msg.error().message, Error::Code::kUnavailable).error();
+      }
+      if (msg->error) {
+        if (!token_.empty() && TokenRejected(*msg->error)) impl_->DropToken(token_);
+        Error e = ToError(Where("watch"), *msg->error);
+        if (e.code != Error::Code::kPermissionDenied) e.code = Error::Code::kUnavailable;
+        impl_->MarkFailed(idx_);
+        return e;
+      }
+      if (msg->compact_revision > 0) {
         WatchBatch b;
-        b.compact_revision = resp.compact_revision();
+        b.compact_revision = msg->compact_revision;
         return b;
       }
-      if (resp.canceled()) {
+      if (msg->canceled) {
         impl_->MarkFailed(idx_);
-        return Error::Unavailable("etcd " + impl_->conns[idx_].ep.url +
-                                  ": watch cancelled by server: " + resp.cancel_reason());
+        const gw::RpcError e{gw::kUnavailable, "watch cancelled by server: " + msg->cancel_reason};
+        if (!token_.empty() && TokenRejected(e)) impl_->DropToken(token_);
+        Error err = ToError(Where("watch"), e);
+        if (msg->cancel_reason.find("permission denied") != std::string::npos) {
+          err.code = Error::Code::kPermissionDenied;
+        }
+        return err;
       }
-      if (resp.events_size() == 0) continue;  // "created" or a progress notification
+      if (msg->events.empty()) continue;  // "created" or a progress notification
       WatchBatch b;
-      for (const auto& ev : resp.events()) {
-        WatchEvent out;
-        out.type =
-            ev.type() == mvccpb::Event::DELETE ? WatchEvent::Type::kDelete : WatchEvent::Type::kPut;
-        out.kv = FromPb(ev.kv());
-        b.revision = std::max(b.revision, out.kv.mod_revision);
-        b.events.push_back(std::move(out));
+      for (auto& ev : msg->events) {
+        b.revision = std::max(b.revision, ev.kv.mod_revision);
+        b.events.push_back(std::move(ev));
       }
       return b;
     }
@@ -365,29 +499,41 @@ class EtcdWatch : public RegistryWatch {
 
   void Cancel() override {
     cancelled_ = true;
-    ctx_.TryCancel();
+    Signal(cancel_fd_);
   }
 
  private:
-  Status Broken(const char* what) {
-    const std::string where = "etcd " + impl_->conns[idx_].ep.url + ": " + what;
-    if (cancelled_) return Error::Cancelled(where + " cancelled");
-    grpc::Status s = stream_->Finish();
-    stream_.reset();
-    if (!token_.empty() && TokenRejected(s)) impl_->DropToken(token_);
+  std::string Where(const char* what) const { return impl_->Where(idx_, what); }
+
+  Status ReadMore(http::Deadline deadline) {
+    int storage[2];
+    char buf[16384];
+    auto n = conn_->Read(buf, sizeof buf, deadline, impl_->Cancels(cancel_fd_.get(), storage));
+    if (!n) return n.error();
+    if (*n == 0) return parser_.FeedEof();
+    auto used = parser_.Feed(std::string_view(buf, *n), body_);
+    if (!used) return used.error();
+    return Status::Ok();
+  }
+
+  Status Broken(const std::string& what, Error::Code code) {
+    const std::string where = "etcd " + impl_->eps[idx_].url + ": " + what;
+    if (cancelled_ || impl_->shut_down || code == Error::Code::kCancelled) {
+      return Error::Cancelled(where + " (cancelled)");
+    }
     impl_->MarkFailed(idx_);
-    if (s.ok()) return Error::Unavailable(where + ": stream closed by server");
-    Error e = ToError(where, s);
     // Whatever ended the stream, the cure is a new watch (possibly elsewhere), with backoff.
-    if (e.code != Error::Code::kPermissionDenied) e.code = Error::Code::kUnavailable;
-    return e;
+    return Error::Unavailable(where);
   }
 
   std::shared_ptr<Client::Impl> impl_;
   size_t idx_;
   std::string token_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>> stream_;
+  UniqueFd cancel_fd_;
+  std::optional<http::Connection> conn_;
+  http::ResponseParser parser_{{.max_body = ~0ull}};  // a stream: messages are consumed
+  std::string body_;                                  // decoded bytes not yet consumed as messages
+  size_t scanned_ = 0;                                // body_ has no newline before this offset
   std::atomic<bool> cancelled_{false};
 };
 
@@ -398,52 +544,32 @@ Result<std::shared_ptr<Client>> Client::Create(const ClientOptions& options) {
   if (!eps) return eps.error();
   auto impl = std::make_shared<Impl>();
   impl->opts = options;
+  impl->eps = std::move(*eps);
+  impl->idle.resize(impl->eps.size());
+  auto fd = NewEventFd();
+  if (!fd) return fd.error();
+  impl->shutdown_fd = std::move(*fd);
 
-  grpc::SslCredentialsOptions ssl;
-  if (!options.ca_file.empty()) {
-    auto ca = ReadFile(options.ca_file, "--etcd-cafile");
-    if (!ca) return ca.error();
-    ssl.pem_root_certs = *ca;
-  }
   if (options.cert_file.empty() != options.key_file.empty()) {
     return Error::InvalidArgument("--etcd-certfile and --etcd-keyfile must be given together");
   }
-  if (!options.cert_file.empty()) {
-    auto cert = ReadFile(options.cert_file, "--etcd-certfile");
-    if (!cert) return cert.error();
-    auto key = ReadFile(options.key_file, "--etcd-keyfile");
-    if (!key) return key.error();
-    ssl.pem_cert_chain = *cert;
-    ssl.pem_private_key = *key;
-  }
-
-  grpc::ChannelArguments args;
-  // Reconnect quickly once a member is back, but never hammer one that is down. Not
-  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also uses it as the connect timeout, and at 100 ms
-  // the HTTP/2 handshake with a member that just came back is cut short again and again
-  // ("connection attempt timed out before receiving SETTINGS frame"): never reconnects.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  // Detects a member that vanished without closing TCP (power loss, partition) under a quiet
-  // watch. etcd's default --grpc-keepalive-min-time is 5 s; pinging more often gets us cut off.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  // Pings only while a call or stream is open: etcd refuses pings on idle connections
-  // ("too_many_pings") and closes them; the watch stream keeps its own connection checked.
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
-  // A listing of thousands of leases exceeds gRPC's 4 MiB default.
-  args.SetMaxReceiveMessageSize(256 << 20);
-
-  for (Endpoint& ep : *eps) {
-    Conn c;
-    c.ep = std::move(ep);
-    auto creds = c.ep.tls ? grpc::SslCredentials(ssl) : grpc::InsecureChannelCredentials();
-    c.channel = grpc::CreateCustomChannel(c.ep.Target(), creds, args);
-    c.kv = pb::KV::NewStub(c.channel);
-    c.watch = pb::Watch::NewStub(c.channel);
-    c.lease = pb::Lease::NewStub(c.channel);
-    c.auth = pb::Auth::NewStub(c.channel);
-    impl->conns.push_back(std::move(c));
+  bool any_tls = false;
+  for (const Endpoint& ep : impl->eps) any_tls |= ep.tls;
+  if (any_tls) {
+    auto tls = http::TlsContext::Create(
+        {options.ca_file, options.cert_file, options.key_file},
+        {.ca = "--etcd-cafile", .cert = "--etcd-certfile", .key = "--etcd-keyfile"});
+    if (!tls) return tls.error();
+    impl->tls = std::move(*tls);
+  } else {
+    // No TLS in use: still check the files exist, so a typo is reported at start.
+    for (auto [path, flag] : {std::pair{&options.ca_file, "--etcd-cafile"},
+                              std::pair{&options.cert_file, "--etcd-certfile"},
+                              std::pair{&options.key_file, "--etcd-keyfile"}}) {
+      if (!path->empty() && ::access(path->c_str(), R_OK) != 0) {
+        return Error::InvalidArgument(std::string("cannot read ") + flag + " " + *path);
+      }
+    }
   }
   return std::shared_ptr<Client>(new Client(std::move(impl)));
 }
@@ -453,178 +579,120 @@ Client::~Client() = default;
 
 std::string Client::Describe() const {
   std::string out = "etcd ";
-  for (size_t i = 0; i < impl_->conns.size(); ++i) {
+  for (size_t i = 0; i < impl_->eps.size(); ++i) {
     if (i) out += ",";
-    out += impl_->conns[i].ep.url;
+    out += impl_->eps[i].url;
   }
   return out;
 }
 
 std::string Client::CurrentEndpoint() const {
-  return impl_->conns[impl_->current.load() % impl_->conns.size()].ep.url;
+  return impl_->eps[impl_->current.load() % impl_->eps.size()].url;
 }
 
 Result<std::optional<KeyValue>> Client::Get(const std::string& key) {
-  pb::RangeRequest req;
-  req.set_key(key);
-  pb::RangeResponse resp;
-  auto s = impl_->Call(
-      "get", [&](Conn& c, grpc::ClientContext& ctx) { return c.kv->Range(&ctx, req, &resp); });
-  if (!s) return s.error();
-  if (resp.kvs_size() == 0) return std::optional<KeyValue>();
-  return std::optional<KeyValue>(FromPb(resp.kvs(0)));
+  auto a = impl_->Call("get", "/v3/kv/range", gw::RangeRequest(key));
+  if (!a) return a.error();
+  auto r = impl_->Decode("get", a->idx, gw::ParseRange(a->body));
+  if (!r) return r.error();
+  if (r->kvs.empty()) return std::optional<KeyValue>();
+  return std::optional<KeyValue>(std::move(r->kvs.front()));
 }
 
 Result<RangeResult> Client::List(const std::string& prefix) {
-  pb::RangeRequest req;
-  req.set_key(prefix);
-  req.set_range_end(PrefixRangeEnd(prefix));
-  req.set_sort_order(pb::RangeRequest::ASCEND);
-  req.set_sort_target(pb::RangeRequest::KEY);
-  pb::RangeResponse resp;
-  auto s = impl_->Call(
-      "list", [&](Conn& c, grpc::ClientContext& ctx) { return c.kv->Range(&ctx, req, &resp); });
-  if (!s) return s.error();
-  RangeResult out;
-  out.revision = resp.header().revision();
-  out.kvs.reserve(resp.kvs_size());
-  for (const auto& kv : resp.kvs()) out.kvs.push_back(FromPb(kv));
-  return out;
+  auto a = impl_->Call("list", "/v3/kv/range", gw::RangeRequest(prefix, PrefixRangeEnd(prefix)));
+  if (!a) return a.error();
+  auto r = impl_->Decode("list", a->idx, gw::ParseRange(a->body));
+  if (!r) return r.error();
+  return RangeResult{std::move(r->kvs), r->revision};
 }
 
 Result<LeaseGrant> Client::GrantLease(std::chrono::seconds ttl) {
-  pb::LeaseGrantRequest req;
-  req.set_ttl(ttl.count());
-  pb::LeaseGrantResponse resp;
-  auto s = impl_->Call("lease grant", [&](Conn& c, grpc::ClientContext& ctx) {
-    return c.lease->LeaseGrant(&ctx, req, &resp);
-  });
-  if (!s) return s.error();
-  if (!resp.error().empty()) return Error::Internal("etcd lease grant: " + resp.error());
-  return LeaseGrant{resp.id(), std::chrono::seconds(resp.ttl())};
+  auto a = impl_->Call("lease grant", "/v3/lease/grant", gw::LeaseGrantRequest(ttl.count()),
+                       Idempotent::kNo);
+  if (!a) return a.error();
+  auto r = impl_->Decode("lease grant", a->idx, gw::ParseLease(a->body));
+  if (!r) return r.error();
+  if (!r->error.empty()) return Error::Internal("etcd lease grant: " + r->error);
+  return LeaseGrant{r->id, std::chrono::seconds(r->ttl)};
 }
 
 Status Client::RevokeLease(int64_t id) {
-  pb::LeaseRevokeRequest req;
-  req.set_id(id);
-  pb::LeaseRevokeResponse resp;
-  auto s = impl_->Call("lease revoke", [&](Conn& c, grpc::ClientContext& ctx) {
-    return c.lease->LeaseRevoke(&ctx, req, &resp);
-  });
-  if (!s && s.error().code == Error::Code::kNotFound) return Status::Ok();
-  return s;
+  auto a = impl_->Call("lease revoke", "/v3/lease/revoke", gw::LeaseIdRequest(id));
+  if (!a && a.error().code == Error::Code::kNotFound) return Status::Ok();
+  if (!a) return a.error();
+  return Status::Ok();
 }
 
 Result<std::chrono::seconds> Client::KeepAlive(int64_t id) {
-  pb::LeaseKeepAliveResponse resp;
-  auto s = impl_->Call("lease keepalive", [&](Conn& c, grpc::ClientContext& ctx) {
-    auto stream = c.lease->LeaseKeepAlive(&ctx);
-    pb::LeaseKeepAliveRequest req;
-    req.set_id(id);
-    if (!stream->Write(req) || !stream->Read(&resp)) {
-      grpc::Status st = stream->Finish();
-      return st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "keepalive stream closed") : st;
-    }
-    // One refresh is all we want; cancel rather than wait for the server to close the stream.
-    ctx.TryCancel();
-    (void)stream->Finish();
-    return grpc::Status::OK;
-  });
-  if (!s) return s.error();
-  if (resp.ttl() <= 0) {
-    return Error::NotFound("etcd " + CurrentEndpoint() + ": lease " + std::to_string(id) +
-                           " has expired or was revoked");
+  // The gateway turns one request body into a one-message keepalive stream: the reply is that
+  // message, then the stream ends.
+  auto a = impl_->Call("lease keepalive", "/v3/lease/keepalive", gw::LeaseIdRequest(id));
+  if (!a) return a.error();
+  auto r = impl_->Decode("lease keepalive", a->idx, gw::ParseLease(a->body));
+  if (!r) return r.error();
+  if (r->ttl <= 0) {
+    return Error::NotFound(impl_->Where(a->idx, "lease keepalive") + ": lease " +
+                           std::to_string(id) + " has expired or was revoked");
   }
-  return std::chrono::seconds(resp.ttl());
+  return std::chrono::seconds(r->ttl);
 }
 
 Result<std::chrono::seconds> Client::TimeToLive(int64_t id) {
-  pb::LeaseTimeToLiveRequest req;
-  req.set_id(id);
-  pb::LeaseTimeToLiveResponse resp;
-  auto s = impl_->Call("lease ttl", [&](Conn& c, grpc::ClientContext& ctx) {
-    return c.lease->LeaseTimeToLive(&ctx, req, &resp);
-  });
-  if (!s) return s.error();
-  if (resp.ttl() <= 0) {
+  auto a = impl_->Call("lease ttl", "/v3/lease/timetolive", gw::LeaseIdRequest(id));
+  if (!a) return a.error();
+  auto r = impl_->Decode("lease ttl", a->idx, gw::ParseLease(a->body));
+  if (!r) return r.error();
+  if (r->ttl <= 0) {
     return Error::NotFound("etcd lease " + std::to_string(id) + " has expired or was revoked");
   }
-  return std::chrono::seconds(resp.ttl());
+  return std::chrono::seconds(r->ttl);
 }
 
 Result<std::optional<int64_t>> Client::PutIf(const std::string& key, const std::string& value,
                                              int64_t lease, int64_t expected_mod_revision) {
-  pb::TxnRequest req;
-  auto* cmp = req.add_compare();
-  cmp->set_key(key);
-  cmp->set_result(pb::Compare::EQUAL);
-  if (expected_mod_revision == 0) {
-    // flannel's create-if-absent: If(Version(key)==0).
-    cmp->set_target(pb::Compare::VERSION);
-    cmp->set_version(0);
-  } else {
-    cmp->set_target(pb::Compare::MOD);
-    cmp->set_mod_revision(expected_mod_revision);
-  }
-  auto* put = req.add_success()->mutable_request_put();
-  put->set_key(key);
-  put->set_value(value);
-  put->set_lease(lease);
-  pb::TxnResponse resp;
-  auto s = impl_->Call("conditional put", [&](Conn& c, grpc::ClientContext& ctx) {
-    return c.kv->Txn(&ctx, req, &resp);
-  });
-  if (!s) return s.error();
-  if (!resp.succeeded()) return std::optional<int64_t>();
-  return std::optional<int64_t>(resp.header().revision());
+  auto a = impl_->Call("conditional put", "/v3/kv/txn",
+                       gw::PutIfRequest(key, value, lease, expected_mod_revision), Idempotent::kNo);
+  if (!a) return a.error();
+  auto r = impl_->Decode("conditional put", a->idx, gw::ParseTxn(a->body));
+  if (!r) return r.error();
+  if (!r->succeeded) return std::optional<int64_t>();
+  return std::optional<int64_t>(r->revision);
 }
 
 Result<int64_t> Client::Put(const std::string& key, const std::string& value, int64_t lease) {
-  pb::PutRequest req;
-  req.set_key(key);
-  req.set_value(value);
-  req.set_lease(lease);
-  pb::PutResponse resp;
-  auto s = impl_->Call(
-      "put", [&](Conn& c, grpc::ClientContext& ctx) { return c.kv->Put(&ctx, req, &resp); });
-  if (!s) return s.error();
-  return resp.header().revision();
+  auto a = impl_->Call("put", "/v3/kv/put", gw::PutRequest(key, value, lease));
+  if (!a) return a.error();
+  return impl_->Decode("put", a->idx, gw::ParseRevision(a->body));
 }
 
 Result<int64_t> Client::Delete(const std::string& key, bool prefix) {
-  pb::DeleteRangeRequest req;
-  req.set_key(key);
-  if (prefix) req.set_range_end(PrefixRangeEnd(key));
-  pb::DeleteRangeResponse resp;
-  auto s = impl_->Call("delete", [&](Conn& c, grpc::ClientContext& ctx) {
-    return c.kv->DeleteRange(&ctx, req, &resp);
-  });
-  if (!s) return s.error();
-  return resp.header().revision();
+  auto a = impl_->Call("delete", "/v3/kv/deleterange",
+                       gw::DeleteRangeRequest(key, prefix ? PrefixRangeEnd(key) : ""));
+  if (!a) return a.error();
+  return impl_->Decode("delete", a->idx, gw::ParseRevision(a->body));
 }
 
 Status Client::Compact(int64_t revision) {
-  pb::CompactionRequest req;
-  req.set_revision(revision);
-  req.set_physical(true);
-  pb::CompactionResponse resp;
-  return impl_->Call("compact", [&](Conn& c, grpc::ClientContext& ctx) {
-    return c.kv->Compact(&ctx, req, &resp);
-  });
+  auto a = impl_->Call("compact", "/v3/kv/compaction", gw::CompactionRequest(revision));
+  if (!a) return a.error();
+  return Status::Ok();
 }
 
 void Client::Shutdown() { impl_->Shutdown(); }
 
 Result<std::unique_ptr<RegistryWatch>> Client::Watch(const std::string& prefix,
                                                      int64_t start_revision) {
-  const size_t idx = impl_->current.load() % impl_->conns.size();
-  impl_->AwaitConnection(impl_->conns[idx]);
-  auto tok = impl_->Token(impl_->conns[idx]);
+  const size_t idx = impl_->current.load() % impl_->eps.size();
+  if (impl_->shut_down) return Error::Cancelled(impl_->Where(idx, "watch") + ": stopping");
+  auto tok = impl_->Token(idx);
   if (!tok) {
     impl_->MarkFailed(idx);
     return tok.error();
   }
-  auto watch = std::make_unique<EtcdWatch>(impl_, idx, *tok);
+  auto cancel = NewEventFd();
+  if (!cancel) return cancel.error();
+  auto watch = std::make_unique<EtcdWatch>(impl_, idx, *tok, std::move(*cancel));
   if (auto s = watch->Start(prefix, start_revision); !s) return s.error();
   return std::unique_ptr<RegistryWatch>(std::move(watch));
 }

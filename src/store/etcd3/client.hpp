@@ -1,11 +1,12 @@
-// An etcd v3 client over gRPC: the Registry primitives plus the few raw operations tests and
-// tools need. Speaks to one member at a time and fails over to the next endpoint when a call
-// finds its member unreachable, leaderless or timing out. Presents a client certificate and
-// verifies the server against --etcd-cafile for https:// endpoints; authenticates with
+// An etcd v3 client over etcd's v3 JSON gateway (HTTP/1.1, `/v3/...`; see gateway.hpp and
+// docs/adr/0010): the Registry primitives plus the few raw operations tests and tools need.
+// Speaks to one member at a time and fails over to the next endpoint when a call finds its
+// member unreachable, leaderless or timing out. Presents a client certificate and verifies the
+// server against --etcd-cafile for https:// endpoints; authenticates with
 // --etcd-username/--etcd-password and re-authenticates when etcd says the token expired.
 //
-// No gRPC or protobuf type appears here: everything crossing this header is a tartan value, and
-// every failure is an Error whose message names the endpoint and the cause.
+// Everything crossing this header is a tartan value, and every failure is an Error whose
+// message names the endpoint and the cause.
 #pragma once
 
 #include <chrono>
@@ -32,7 +33,7 @@ struct ClientOptions {
 
 class Client : public Registry {
  public:
-  // Parses endpoints and reads the TLS files; does not connect (gRPC connects lazily).
+  // Parses endpoints and loads the TLS files; does not connect (calls connect as needed).
   static Result<std::shared_ptr<Client>> Create(const ClientOptions& options);
   ~Client() override;
 

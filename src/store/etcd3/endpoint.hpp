@@ -15,7 +15,7 @@ struct Endpoint {
   int port = 2379;
   bool tls = false;
 
-  // What gRPC dials: "host:port" ("[::1]:2379" for IPv6).
+  // "host:port" ("[::1]:2379" for IPv6), as HTTP's Host header wants it.
   std::string Target() const;
   bool operator==(const Endpoint&) const = default;
 };
