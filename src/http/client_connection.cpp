@@ -178,7 +178,7 @@ Result<Connection> Connection::Open(const std::string& host, int port,
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+  hints.ai_flags = AI_NUMERICSERV;  // not AI_ADDRCONFIG: it drops 127.0.0.1 in a netns with only lo
   addrinfo* res = nullptr;
   const std::string service = std::to_string(port);
   if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
