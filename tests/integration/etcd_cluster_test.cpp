@@ -13,6 +13,44 @@ namespace {
 using store::etcd3::Client;
 using store::etcd3::ClientOptions;
 
+// The client keeps a connection alive between calls. A member restarted meanwhile has closed
+// it: the next call must go through on a fresh connection (one member: there is nowhere else
+// to fail over to), and an open watch must end with an error rather than hang.
+TEST(EtcdMember, RestartBetweenCallsIsTransparentAndEndsTheWatch) {
+  for (bool tls : {false, true}) {
+    SCOPED_TRACE(tls ? "https" : "http");
+    auto cluster = EtcdCluster::Start({.tls = tls});
+    ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+    auto& c = **cluster;
+    ClientOptions o;
+    o.endpoints = c.Endpoints();
+    o.ca_file = c.ca_file();
+    o.cert_file = c.cert_file();
+    o.key_file = c.key_file();
+    o.request_timeout = std::chrono::milliseconds(3000);
+    auto client = Client::Create(o);
+    ASSERT_TRUE(client.ok()) << client.error().message;
+    auto put = (*client)->Put("/coreos.com/network/config", "before");
+    ASSERT_TRUE(put.ok()) << put.error().message;
+    auto watch = (*client)->Watch("/coreos.com/network/", *put + 1);
+    ASSERT_TRUE(watch.ok()) << watch.error().message;
+
+    ASSERT_TRUE(c.Restart(0).ok()) << c.Logs();
+
+    auto got = (*client)->Get("/coreos.com/network/config");
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ((*got)->value, "before");
+
+    auto pending = std::async(std::launch::async, [&] { return (*watch)->Next(); });
+    ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+        << "the watch on the restarted member hangs";
+    auto ended = pending.get();
+    ASSERT_FALSE(ended.ok());
+    EXPECT_EQ(ended.error().code, Error::Code::kUnavailable) << ended.error().message;
+  }
+}
+
 TEST(EtcdCluster, WatchAndRenewalSurviveTheLossOfTheMemberInUse) {
   auto cluster = EtcdCluster::Start({.members = 3});
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
