@@ -200,12 +200,16 @@ Result<size_t> ResponseParser::Feed(std::string_view data, std::string& body) {
         if (auto s = StartBody(); !s) return s.error();
         break;
       }
-      case State::kLength: {
+      case State::kLength:
+      case State::kChunkData: {
+        // `remaining_` more body bytes of the whole body or of this chunk.
         const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, rest.size()));
         if (auto s = add_body(rest.substr(0, n)); !s) return s.error();
         remaining_ -= n;
         pos += n;
-        if (remaining_ == 0) state_ = State::kDone;
+        if (remaining_ == 0) {
+          state_ = state_ == State::kLength ? State::kDone : State::kChunkDataEnd;
+        }
         break;
       }
       case State::kUntilEof: {
@@ -232,14 +236,6 @@ Result<size_t> ResponseParser::Feed(std::string_view data, std::string& body) {
         if (size > limits_.max_body) return Bad("chunk larger than the body limit");
         remaining_ = size;
         state_ = size == 0 ? State::kTrailers : State::kChunkData;
-        break;
-      }
-      case State::kChunkData: {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, rest.size()));
-        if (auto s = add_body(rest.substr(0, n)); !s) return s.error();
-        remaining_ -= n;
-        pos += n;
-        if (remaining_ == 0) state_ = State::kChunkDataEnd;
         break;
       }
       case State::kChunkDataEnd: {

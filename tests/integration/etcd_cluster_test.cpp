@@ -22,13 +22,7 @@ TEST(EtcdMember, RestartBetweenCallsIsTransparentAndEndsTheWatch) {
     auto cluster = EtcdCluster::Start({.tls = tls});
     ASSERT_TRUE(cluster.ok()) << cluster.error().message;
     auto& c = **cluster;
-    ClientOptions o;
-    o.endpoints = c.Endpoints();
-    o.ca_file = c.ca_file();
-    o.cert_file = c.cert_file();
-    o.key_file = c.key_file();
-    o.request_timeout = std::chrono::milliseconds(3000);
-    auto client = Client::Create(o);
+    auto client = Client::Create(OptionsFor(c, std::chrono::milliseconds(3000)));
     ASSERT_TRUE(client.ok()) << client.error().message;
     auto put = (*client)->Put("/coreos.com/network/config", "before");
     ASSERT_TRUE(put.ok()) << put.error().message;

@@ -61,13 +61,7 @@ TEST(EtcdTls, AServerCertificateWithoutClientAuthIsDiagnosed) {
   auto cluster = EtcdCluster::Start({.tls = true, .server_cert_client_auth = false});
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
   auto& c = **cluster;
-  ClientOptions o;
-  o.endpoints = c.Endpoints();
-  o.ca_file = c.ca_file();
-  o.cert_file = c.cert_file();
-  o.key_file = c.key_file();
-  o.request_timeout = std::chrono::milliseconds(3000);
-  auto client = Client::Create(o);
+  auto client = Client::Create(OptionsFor(c, std::chrono::milliseconds(3000)));
   ASSERT_TRUE(client.ok()) << client.error().message;
   auto got = (*client)->Get("/coreos.com/network/config");
   ASSERT_FALSE(got.ok());

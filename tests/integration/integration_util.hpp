@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "fixtures/etcd_fixture.hpp"
 #include "model/lease.hpp"
 #include "model/network_config.hpp"
 #include "net/ip.hpp"
@@ -25,6 +26,18 @@ bool WaitUntil(Pred pred, std::chrono::milliseconds timeout = std::chrono::secon
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return true;
+}
+
+// Client options for every member of `c`, with its CA and client certificate when it runs TLS.
+inline store::etcd3::ClientOptions OptionsFor(const EtcdCluster& c,
+                                              std::chrono::milliseconds request_timeout) {
+  store::etcd3::ClientOptions o;
+  o.endpoints = c.Endpoints();
+  o.ca_file = c.ca_file();
+  o.cert_file = c.cert_file();
+  o.key_file = c.key_file();
+  o.request_timeout = request_timeout;
+  return o;
 }
 
 inline model::LeaseAttrs VxlanAttrs(const std::string& ip, const std::string& mac) {
