@@ -1,4 +1,5 @@
 #include "cmd/options.hpp"
+#include "store/etcd3/endpoint.hpp"
 
 #include <gtest/gtest.h>
 
@@ -484,6 +485,28 @@ TEST(Options, EtcdEndpointForms) {
   ASSERT_EQ(list->size(), 2u);
   EXPECT_EQ((*list)[1].host, "b");
   EXPECT_TRUE((*list)[1].tls);
+}
+
+// The flag is checked here, then the etcd client parses the same text again: whatever the flag
+// accepts, the client must accept with the same meaning (default port 2379).
+TEST(Options, EtcdEndpointsTheFlagAcceptsTheClientReadsAlike) {
+  const std::string_view inputs[] = {"http://10.0.0.1:2379",      "https://etcd.example",
+                                     "HTTPS://etcd.example:443/", "http://[fd00::1]:2379",
+                                     "http://[fd00::1]",          " http://a_b-c:1 ,Https://b:2",
+                                     kDefaultEtcdEndpoints};
+  for (const std::string_view in : inputs) {
+    SCOPED_TRACE(in);
+    auto flag = ParseEtcdEndpoints(in);
+    ASSERT_TRUE(flag.ok()) << flag.error().message;
+    auto client = store::etcd3::ParseEndpoints(in);
+    ASSERT_TRUE(client.ok()) << client.error().message;
+    ASSERT_EQ(flag->size(), client->size());
+    for (size_t i = 0; i < flag->size(); ++i) {
+      EXPECT_EQ((*flag)[i].host, (*client)[i].host);
+      EXPECT_EQ((*flag)[i].tls, (*client)[i].tls);
+      EXPECT_EQ((*flag)[i].port.value_or(2379), (*client)[i].port);
+    }
+  }
 }
 
 TEST(Options, ValidateRefusesKubeSubnetManager) {

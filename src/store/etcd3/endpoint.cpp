@@ -21,9 +21,12 @@ Result<Endpoint> ParseOne(std::string_view url) {
   Endpoint ep;
   ep.url = std::string(url);
   std::string_view rest;
-  if (url.starts_with("http://")) {
+  // Schemes are case-insensitive (RFC 3986; Go's url.Parse, and so flanneld, lowercases them).
+  std::string scheme(url.substr(0, 8));
+  for (char& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (scheme.starts_with("http://")) {
     rest = url.substr(7);
-  } else if (url.starts_with("https://")) {
+  } else if (scheme.starts_with("https://")) {
     rest = url.substr(8);
     ep.tls = true;
   } else {

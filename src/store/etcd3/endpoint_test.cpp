@@ -16,6 +16,8 @@ TEST(ParseEndpoints, AcceptsFlannelForms) {
       {"https://10.4.7.12:2379, https://10.4.7.21:2379/",
        {{"10.4.7.12:2379", true}, {"10.4.7.21:2379", true}}},
       {"http://etcd.example", {{"etcd.example:2379", false}}},
+      // tartand's flag parser accepts any case of the scheme, as flanneld does.
+      {"HTTPS://etcd.example:443/,Http://a:1", {{"etcd.example:443", true}, {"a:1", false}}},
       {"https://[fd00::1]:2379,", {{"[fd00::1]:2379", true}}},
   };
   for (const Case& c : cases) {
