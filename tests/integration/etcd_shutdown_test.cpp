@@ -16,7 +16,7 @@ namespace tartan::store::etcd3 {
 namespace {
 
 // A loopback listener that never accepts: the kernel completes the TCP handshake, nothing
-// ever speaks HTTP/2.
+// ever speaks HTTP.
 struct SilentListener {
   UniqueFd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   uint16_t port = 0;
