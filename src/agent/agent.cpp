@@ -104,6 +104,8 @@ class Agent {
   // first use and repairs what is missing. False when the rules could not be put in.
   bool EnsureRules();
   bool Wait(std::chrono::milliseconds d) { return store::SleepFor(d, stop_.get_token()); }
+  // For /readyz while the config is missing: which key space(s) --etcd-api looks in.
+  std::string WhereConfigIsSought() const;
 
   const cmd::Options& opts_;
   const StoreFactory& make_store_;
@@ -147,6 +149,18 @@ void Agent::RetryLater(const std::string& why) {
   log::Error(why + "; retrying in 5s");
   NotReady(why);
   Wait(kConfigRetry);
+}
+
+std::string Agent::WhereConfigIsSought() const {
+  switch (opts_.etcd_api) {
+    case cmd::EtcdApi::kV2:
+      return "etcd v2 API, --etcd-api=v2";
+    case cmd::EtcdApi::kV3:
+      return "etcd v3 API, --etcd-api=v3";
+    case cmd::EtcdApi::kAuto:
+      break;
+  }
+  return "--etcd-api=auto: the v3 and the v2 key spaces";
 }
 
 void Agent::NotReady(const std::string& reason) {
@@ -213,12 +227,15 @@ bool Agent::Setup() {
   store_stop_.emplace(stop_.get_token(), std::function<void()>([this] { store_->Shutdown(); }));
 
   while (!stop_.stop_requested()) {
-    NotReady("waiting for the network config in etcd");
+    NotReady("waiting for the network config in etcd (" + WhereConfigIsSought() + ")");
     auto config = store_->GetNetworkConfig(stop_.get_token());
     if (!config.ok()) {
       if (config.error().code == Error::Code::kCancelled) return false;
       RetryLater("network config: " + config.error().message);
       continue;
+    }
+    if (const std::string api = store_->Api(); !api.empty()) {
+      health_.SetDetail("etcd API: " + api);
     }
     if (!config->enable_ipv4 || config->enable_ipv6) {
       RetryLater(

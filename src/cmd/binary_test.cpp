@@ -140,6 +140,8 @@ TEST(TartandBinary, UsageErrorsExitTwoWithAHintOnStderr) {
       {{"--healthz-port=70000"}, {}, "--healthz-port"},
       {{}, {"FLANNELD_HEALTHZ_PORT=abc"}, "FLANNELD_HEALTHZ_PORT"},
       {{"--kube-subnet-mgr"}, {}, "--kube-subnet-mgr is not supported"},
+      {{"--etcd-api=v4"}, {}, "must be auto, v2 or v3"},
+      {{}, {"FLANNELD_ETCD_API=3"}, "FLANNELD_ETCD_API"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.want);

@@ -293,6 +293,21 @@ const std::vector<Flag>& Flags() {
        &SetString<&Options::etcd_username>},
       {"etcd-password", false, true, kGroupEtcd, "SECRET", "", "password for etcd authentication",
        &SetString<&Options::etcd_password>},
+      {"etcd-api", false, true, kGroupEtcd, "auto|v2|v3", "auto",
+       "etcd API (key space) of the network config and leases; auto: whichever holds "
+       "<prefix>/config, v3 if both do",
+       +[](Options& o, std::string_view v) -> Status {
+         if (v == "auto") {
+           o.etcd_api = EtcdApi::kAuto;
+         } else if (v == "v2") {
+           o.etcd_api = EtcdApi::kV2;
+         } else if (v == "v3") {
+           o.etcd_api = EtcdApi::kV3;
+         } else {
+           return Error::InvalidArgument("must be auto, v2 or v3");
+         }
+         return {};
+       }},
 
       {"iface", false, true, kGroupIface, "NAME|IP", "",
        "interface (name or address) for inter-host traffic; repeat to try several in order",

@@ -52,6 +52,9 @@ Result<std::vector<EtcdEndpoint>> ParseEtcdEndpoints(std::string_view list);
 inline constexpr std::string_view kDefaultEtcdEndpoints =
     "http://127.0.0.1:4001,http://127.0.0.1:2379";
 
+// --etcd-api: which etcd key space holds the network (auto: the one holding its config).
+enum class EtcdApi { kAuto, kV2, kV3 };
+
 struct Options {
   // etcd. etcd_endpoint_list is etcd_endpoints parsed; ParseOptions keeps the two in step.
   std::string etcd_endpoints{kDefaultEtcdEndpoints};
@@ -62,6 +65,7 @@ struct Options {
   std::string etcd_cafile;
   std::string etcd_username;
   std::string etcd_password;
+  EtcdApi etcd_api = EtcdApi::kAuto;
 
   // External interface choice, in flanneld's order: iface entries, then regexes, then
   // can-reach, else the interface of the default route.

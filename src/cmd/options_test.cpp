@@ -56,6 +56,7 @@ TEST(Options, DefaultsAreFlanneldsDefaults) {
   EXPECT_EQ(o.etcd_cafile, "");
   EXPECT_EQ(o.etcd_username, "");
   EXPECT_EQ(o.etcd_password, "");
+  EXPECT_EQ(o.etcd_api, EtcdApi::kAuto);
   EXPECT_TRUE(o.iface.empty());
   EXPECT_TRUE(o.iface_regex.empty());
   EXPECT_FALSE(o.iface_can_reach.has_value());
@@ -165,6 +166,8 @@ TEST(Options, EachFlagSetsItsField) {
       {{"--subnet-lease-renew-margin=1439"},
        [](const Options& o) { EXPECT_EQ(o.subnet_lease_renew_margin_minutes, 1439); }},
       {{"--ip-masq"}, [](const Options& o) { EXPECT_TRUE(o.ip_masq); }},
+      {{"--etcd-api=v2"}, [](const Options& o) { EXPECT_EQ(o.etcd_api, EtcdApi::kV2); }},
+      {{"--etcd-api", "v3"}, [](const Options& o) { EXPECT_EQ(o.etcd_api, EtcdApi::kV3); }},
       {{"--iptables-resync=30"},
        [](const Options& o) { EXPECT_EQ(o.iptables_resync_seconds, 30); }},
       {{"--iptables-forward-rules=false"},
@@ -194,6 +197,12 @@ TEST(Options, EachFlagSetsItsField) {
     c.check(o);
     EXPECT_NE(o, Options{}) << "the flag changed nothing";
   }
+}
+
+TEST(Options, EtcdApi) {
+  EXPECT_EQ(MustParse({"--etcd-api=v2", "--etcd-api=auto"}).etcd_api, EtcdApi::kAuto);
+  EXPECT_EQ(MustParse({}, {{"FLANNELD_ETCD_API", "v2"}}).etcd_api, EtcdApi::kV2);
+  EXPECT_EQ(MustParse({"--etcd-api=v3"}, {{"FLANNELD_ETCD_API", "v2"}}).etcd_api, EtcdApi::kV3);
 }
 
 TEST(Options, GoFlagSyntaxForms) {
@@ -314,10 +323,11 @@ TEST(Options, ReadsOnlyFlanneldVariables) {
     return std::nullopt;
   });
   ASSERT_TRUE(r.ok());
-  for (const char* want : {"FLANNELD_ETCD_ENDPOINTS", "FLANNELD_PUBLIC_IP", "FLANNELD_PUBLIC_IPV6",
-                           "FLANNELD_IFACE", "FLANNELD_IFACE_REGEX", "FLANNELD_IFACE_CAN_REACH",
-                           "FLANNELD_SUBNET_LEASE_RENEW_MARGIN", "FLANNELD_IPTABLES_RESYNC",
-                           "FLANNELD_HEALTHZ_IP", "FLANNELD_KUBE_SUBNET_MGR", "FLANNELD_V"}) {
+  for (const char* want :
+       {"FLANNELD_ETCD_ENDPOINTS", "FLANNELD_PUBLIC_IP", "FLANNELD_PUBLIC_IPV6", "FLANNELD_IFACE",
+        "FLANNELD_IFACE_REGEX", "FLANNELD_IFACE_CAN_REACH", "FLANNELD_SUBNET_LEASE_RENEW_MARGIN",
+        "FLANNELD_IPTABLES_RESYNC", "FLANNELD_HEALTHZ_IP", "FLANNELD_KUBE_SUBNET_MGR", "FLANNELD_V",
+        "FLANNELD_ETCD_API"}) {
     EXPECT_TRUE(asked.contains(want)) << want;
   }
   for (const char* not_read : {"FLANNELD_VERSION", "FLANNELD_HELP", "FLANNELD_LOGTOSTDERR"}) {
@@ -394,6 +404,10 @@ TEST(Options, ErrorsNameTheFlagAndTheValue) {
       {{"-v=high"}, {}, {"flag --v", "not a whole number"}},
       {{"--ip-masq=yes"}, {}, {R"(invalid value "yes" for flag --ip-masq)", "not a boolean"}},
       {{"--ip-masq="}, {}, {"--ip-masq", "not a boolean"}},
+      {{"--etcd-api=v4"}, {}, {R"(invalid value "v4" for flag --etcd-api)", "auto, v2 or v3"}},
+      {{"--etcd-api=V3"}, {}, {"--etcd-api", "auto, v2 or v3"}},
+      {{"--etcd-api="}, {}, {"--etcd-api", "auto, v2 or v3"}},
+      {{"--etcd-api"}, {}, {"flag --etcd-api needs a value"}},
       {{"--version=maybe"}, {}, {"--version", "not a boolean"}},
       {{"--logtostderr=maybe"}, {}, {"--logtostderr", "not a boolean"}},
       // Go would set ip-masq true and silently drop "false".
@@ -435,6 +449,7 @@ TEST(Options, ErrorsNameTheFlagAndTheValue) {
        {R"(invalid value "abc" in environment variable FLANNELD_HEALTHZ_PORT)", "--healthz-port",
         "not a whole number"}},
       {{}, {{"FLANNELD_IP_MASQ", "yes"}}, {"FLANNELD_IP_MASQ", "not a boolean"}},
+      {{}, {{"FLANNELD_ETCD_API", "3"}}, {"FLANNELD_ETCD_API", "--etcd-api", "auto, v2 or v3"}},
       {{}, {{"FLANNELD_PUBLIC_IP", "10.4.7"}}, {"FLANNELD_PUBLIC_IP", "not an IPv4 address"}},
       {{}, {{"FLANNELD_ETCD_ENDPOINTS", "10.4.7.12:2379"}}, {"FLANNELD_ETCD_ENDPOINTS", "scheme"}},
       {{},
@@ -557,6 +572,7 @@ TEST(Options, UsageListsEveryFlagWithItsVariableAndDefault) {
                            "--etcd-cafile",
                            "--etcd-username",
                            "--etcd-password",
+                           "--etcd-api auto|v2|v3",
                            "--iface ",
                            "--iface-regex",
                            "--iface-can-reach",
@@ -582,9 +598,10 @@ TEST(Options, UsageListsEveryFlagWithItsVariableAndDefault) {
                            "--stderrthreshold"}) {
     EXPECT_NE(usage.find(flag), std::string::npos) << flag;
   }
-  for (const char* text : {"FLANNELD_PUBLIC_IP", "FLANNELD_ETCD_ENDPOINTS",
-                           "http://127.0.0.1:4001,http://127.0.0.1:2379", "/run/flannel/subnet.env",
-                           "ignored", "not supported", "Usage: tartand"}) {
+  for (const char* text :
+       {"FLANNELD_PUBLIC_IP", "FLANNELD_ETCD_ENDPOINTS", "FLANNELD_ETCD_API",
+        "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        "/run/flannel/subnet.env", "ignored", "not supported", "Usage: tartand"}) {
     EXPECT_NE(usage.find(text), std::string::npos) << text;
   }
 }

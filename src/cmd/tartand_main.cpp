@@ -15,12 +15,40 @@
 #include "agent/agent.hpp"
 #include "cmd/options.hpp"
 #include "common/log.hpp"
-#include "store/etcd3/etcd_registry.hpp"
+#include "store/api_select.hpp"
+#include "store/etcd3/client.hpp"
 
 namespace {
 
 // Exit code for a usage error, as GNU tools and Go's flag package (ExitOnError) use.
 constexpr int kUsageError = 2;
+
+// The store over the etcd key spaces --etcd-api may use. Fails only on bad options
+// (endpoints, unreadable TLS files); connecting happens lazily, retried by the store's calls.
+tartan::Result<std::unique_ptr<tartan::store::SubnetStore>> MakeStore(
+    const tartan::cmd::Options& options) {
+  const tartan::store::etcd3::ClientOptions client{
+      .endpoints = options.etcd_endpoints,
+      .ca_file = options.etcd_cafile,
+      .cert_file = options.etcd_certfile,
+      .key_file = options.etcd_keyfile,
+      .username = options.etcd_username,
+      .password = options.etcd_password,
+  };
+  auto v3 = tartan::store::etcd3::Client::Create(client);
+  if (!v3) return v3.error();
+  std::shared_ptr<tartan::store::Registry> v2;  // v2 registry: wired when store/etcd2 lands
+
+  tartan::store::StoreOptions store_options;
+  store_options.prefix = options.etcd_prefix;
+  store_options.log = [](std::string_view line) { tartan::log::Info(line); };
+  using tartan::cmd::EtcdApi;
+  const auto mode = options.etcd_api == EtcdApi::kV2   ? tartan::store::EtcdApi::kV2
+                    : options.etcd_api == EtcdApi::kV3 ? tartan::store::EtcdApi::kV3
+                                                       : tartan::store::EtcdApi::kAuto;
+  return tartan::store::NewApiSelectingStore(std::move(v2), std::move(v3).value(), mode,
+                                             std::move(store_options));
+}
 
 // SIGTERM, SIGINT and SIGQUIT (supervisord's stopsignal=QUIT) all mean "stop cleanly": they
 // are blocked in every thread and taken by one thread with sigwait(), which asks the agent to
@@ -45,18 +73,7 @@ int RunWithSignals(const tartan::cmd::Options& options) {
     }
   });
 
-  const tartan::store::etcd3::ClientOptions client{
-      .endpoints = options.etcd_endpoints,
-      .ca_file = options.etcd_cafile,
-      .cert_file = options.etcd_certfile,
-      .key_file = options.etcd_keyfile,
-      .username = options.etcd_username,
-      .password = options.etcd_password,
-  };
-  tartan::store::StoreOptions store_options;
-  store_options.prefix = options.etcd_prefix;
-  store_options.log = [](std::string_view line) { tartan::log::Info(line); };
-  auto make_store = [&] { return tartan::store::etcd3::NewEtcdSubnetStore(client, store_options); };
+  auto make_store = [&] { return MakeStore(options); };
 
   // However the agent ends (a result, or an exception on its way to main's handler), the
   // signal thread is released and joined: a joinable std::thread must never be destroyed.

@@ -39,7 +39,7 @@ std::string Response(int code, const std::string& body) {
 }  // namespace
 
 std::string HandleRequest(const std::string& request, bool ready,
-                          const std::string& not_ready_reason) {
+                          const std::string& not_ready_reason, const std::string& detail) {
   size_t sp1 = request.find(' ');
   size_t sp2 = sp1 == std::string::npos ? sp1 : request.find(' ', sp1 + 1);
   if (sp2 == std::string::npos) return Response(400, "bad request\n");
@@ -52,8 +52,9 @@ std::string HandleRequest(const std::string& request, bool ready,
   if (path == "/healthz") {
     response = Response(200, "ok\n");
   } else if (path == "/readyz") {
-    response =
-        ready ? Response(200, "ok\n") : Response(503, "not ready: " + not_ready_reason + "\n");
+    const std::string more = detail.empty() ? "" : detail + "\n";
+    response = ready ? Response(200, "ok\n" + more)
+                     : Response(503, "not ready: " + not_ready_reason + "\n" + more);
   } else {
     response = Response(404, "not found; try /healthz or /readyz\n");
   }
@@ -108,6 +109,11 @@ void HealthServer::SetNotReady(std::string reason) {
   ready_ = false;
 }
 
+void HealthServer::SetDetail(std::string detail) {
+  std::lock_guard lock(mu_);
+  detail_ = std::move(detail);
+}
+
 void HealthServer::Serve() {
   pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
   while (true) {
@@ -144,13 +150,15 @@ void HealthServer::Answer(int client_fd) {
     request.append(buf, static_cast<size_t>(n));
   }
   std::string reason;
+  std::string detail;
   bool ready = false;
   {
     std::lock_guard lock(mu_);
     ready = ready_;
     reason = not_ready_reason_;
+    detail = detail_;
   }
-  WriteAll(client_fd, HandleRequest(request, ready, reason));
+  WriteAll(client_fd, HandleRequest(request, ready, reason, detail));
 }
 
 }  // namespace tartan::http

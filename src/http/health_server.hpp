@@ -17,9 +17,10 @@
 
 namespace tartan::http {
 
-// The whole HTTP exchange as a pure function: request text in, response text out.
+// The whole HTTP exchange as a pure function: request text in, response text out. A
+// non-empty `detail` is a second line of /readyz's body, ready or not.
 std::string HandleRequest(const std::string& request, bool ready,
-                          const std::string& not_ready_reason);
+                          const std::string& not_ready_reason, const std::string& detail = {});
 
 class HealthServer {
  public:
@@ -36,6 +37,8 @@ class HealthServer {
   // Ready with no reason, or not ready with the reason shown by /readyz.
   void SetReady();
   void SetNotReady(std::string reason);
+  // A standing fact shown under /readyz's first line (e.g. "etcd API: v3"); "" for none.
+  void SetDetail(std::string detail);
   bool ready() const { return ready_.load(); }
 
  private:
@@ -49,6 +52,7 @@ class HealthServer {
   std::atomic<bool> ready_{false};
   std::mutex mu_;
   std::string not_ready_reason_ = "starting";
+  std::string detail_;
 };
 
 }  // namespace tartan::http

@@ -44,5 +44,14 @@ TEST(HandleRequest, RoutesAndStatus) {
   }
 }
 
+TEST(HandleRequest, DetailIsASecondLineOfReadyzOnly) {
+  auto body = [](const std::string& r) { return r.substr(r.find("\r\n\r\n") + 4); };
+  const std::string get = "GET /readyz HTTP/1.1\r\n\r\n";
+  EXPECT_EQ(body(HandleRequest(get, true, "", "etcd API: v3")), "ok\netcd API: v3\n");
+  EXPECT_EQ(body(HandleRequest(get, false, "acquiring a lease", "etcd API: v2")),
+            "not ready: acquiring a lease\netcd API: v2\n");
+  EXPECT_EQ(body(HandleRequest("GET /healthz HTTP/1.1\r\n\r\n", true, "", "etcd API: v3")), "ok\n");
+}
+
 }  // namespace
 }  // namespace tartan::http

@@ -79,6 +79,9 @@ class SubnetStore {
   // Cancels store calls in flight (see Registry::Shutdown); for a stop request. Thread-safe.
   virtual void Shutdown() {}
 
+  // The etcd API the store works through, "v2" or "v3"; "" while not (yet) known.
+  virtual std::string Api() const { return {}; }
+
   // Reads <prefix>/config. While it is absent or the store is unreachable, logs why (with the
   // v2-vs-v3 hint) and retries every `retry` until `stop` is requested. A config that is present
   // but invalid is returned as an error at once (an operator must fix it).

@@ -155,6 +155,8 @@ scenario_startup_errors() {
   body=$(in_ns "$P-h1" curl -sS -m 1 http://127.0.0.1:2401/readyz || true)
   log "readyz while etcd is down: $body"
   readyz 1 && fail "ready without etcd"
+  wait_for 10 "readyz to say where the config is sought" sh -c \
+    "ip netns exec $P-h1 curl -sS -m 1 http://127.0.0.1:2401/readyz | grep -q -- '--etcd-api=auto'"
   kill -0 "${TARTAND_PID[1]}" || fail "tartand exited while etcd was down"
   etcd_start
   # No config yet: the hint about the v2 API must be logged.
@@ -164,6 +166,11 @@ scenario_startup_errors() {
   readyz 1 && fail "ready with a bad config"
   network_config_put "$HOSTGW_CONFIG"
   wait_ready 1 30
+  # The API chosen is logged once and shown on /readyz.
+  [ "$(grep -c 'using the etcd v3 API: network config found at /coreos.com/network/config' \
+    "$E2E_WORK/tartand-h1.log")" = 1 ] || fail "the etcd API choice was not logged once"
+  readyz 1 | grep >/dev/null -cx 'etcd API: v3' || fail "readyz does not show the etcd API"
+  log "readyz once ready: $(readyz 1 | tr '\n' '|')"
 }
 
 scenario_ip_masq() {
