@@ -100,8 +100,9 @@ class Agent {
   void NotReady(const std::string& reason);
   // A problem an operator or a retry can cure: say it, show it on /readyz, wait a bit.
   void RetryLater(const std::string& why);
-  // --ip-masq / --iptables-forward-rules: creates the rule keeper for the current lease on
-  // first use and repairs what is missing. False when the rules could not be put in.
+  // --ip-masq / --keep-pod-source / --iptables-forward-rules: creates the rule keeper for the
+  // current lease on first use and repairs what is missing. False when the rules could not be
+  // put in.
   bool EnsureRules();
   bool Wait(std::chrono::milliseconds d) { return store::SleepFor(d, stop_.get_token()); }
   // For /readyz while the config is missing: which key space(s) --etcd-api looks in.
@@ -455,7 +456,13 @@ void Agent::Revoke(const std::string& why) {
 }
 
 bool Agent::EnsureRules() {
-  if (!opts_.ip_masq && !opts_.iptables_forward_rules) return true;
+  firewall::MasqOptions mo;
+  mo.masquerade = opts_.ip_masq;
+  // Independent of --ip-masq: docker's own MASQUERADE rule rewrites pod-to-pod sources on
+  // hosts that never asked tartan to masquerade anything (docs/adr/0008).
+  mo.keep_pod_source = opts_.keep_pod_source;
+  mo.forward_rules = opts_.iptables_forward_rules;
+  if (!mo.keeps_anything()) return true;  // no iptables-save every resync for nothing
   auto fail = [this](const std::string& why) {
     if (rules_error_ != why)
       log::Error("iptables: " + why + "; retrying every " +
@@ -464,10 +471,6 @@ bool Agent::EnsureRules() {
     return false;
   };
   if (!rules_) {
-    firewall::MasqOptions mo;
-    mo.masquerade = opts_.ip_masq;
-    mo.keep_pod_source = opts_.ip_masq;
-    mo.forward_rules = opts_.iptables_forward_rules;
     auto m = firewall::MasqManager::Create(*config_.network, lease_.subnet.ipv4, mo);
     if (!m.ok()) return fail(m.error().message);
     rules_.emplace(std::move(*m));

@@ -359,6 +359,10 @@ const std::vector<Flag>& Flags() {
       {"ip-masq", true, true, kGroupAgent, "BOOL", "false",
        "masquerade traffic from the overlay network to destinations outside it",
        &SetBool<&Options::ip_masq>},
+      {"keep-pod-source", true, true, kGroupAgent, "BOOL", "true",
+       "keep pod addresses on pod-to-pod traffic: a first nat POSTROUTING rule stops other "
+       "MASQUERADE rules (docker's) from rewriting them, with or without --ip-masq",
+       &SetBool<&Options::keep_pod_source>},
       {"iptables-resync", false, true, kGroupAgent, "SECONDS", "5",
        "how often the firewall rules are checked and repaired",
        +[](Options& o, std::string_view v) -> Status {

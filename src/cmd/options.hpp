@@ -79,6 +79,8 @@ struct Options {
   int subnet_lease_renew_margin_minutes = 60;  // 1..1439: the lease lives 24 h
 
   bool ip_masq = false;
+  // Keeps pod-to-pod traffic un-NATed even when another rule (docker's) would masquerade it.
+  bool keep_pod_source = true;
   int iptables_resync_seconds = 5;
   bool iptables_forward_rules = true;
 

@@ -65,6 +65,7 @@ TEST(Options, DefaultsAreFlanneldsDefaults) {
   EXPECT_FALSE(o.public_ipv6.has_value());
   EXPECT_EQ(o.subnet_lease_renew_margin_minutes, 60);
   EXPECT_FALSE(o.ip_masq);
+  EXPECT_TRUE(o.keep_pod_source);
   EXPECT_EQ(o.iptables_resync_seconds, 5);
   EXPECT_TRUE(o.iptables_forward_rules);
   EXPECT_EQ(ToString(o.healthz_ip), "0.0.0.0");
@@ -166,6 +167,7 @@ TEST(Options, EachFlagSetsItsField) {
       {{"--subnet-lease-renew-margin=1439"},
        [](const Options& o) { EXPECT_EQ(o.subnet_lease_renew_margin_minutes, 1439); }},
       {{"--ip-masq"}, [](const Options& o) { EXPECT_TRUE(o.ip_masq); }},
+      {{"--keep-pod-source=false"}, [](const Options& o) { EXPECT_FALSE(o.keep_pod_source); }},
       {{"--etcd-api=v2"}, [](const Options& o) { EXPECT_EQ(o.etcd_api, EtcdApi::kV2); }},
       {{"--etcd-api", "v3"}, [](const Options& o) { EXPECT_EQ(o.etcd_api, EtcdApi::kV3); }},
       {{"--iptables-resync=30"},
@@ -199,10 +201,17 @@ TEST(Options, EachFlagSetsItsField) {
   }
 }
 
-TEST(Options, EtcdApi) {
+TEST(Options, EtcdApiAndKeepPodSource) {
   EXPECT_EQ(MustParse({"--etcd-api=v2", "--etcd-api=auto"}).etcd_api, EtcdApi::kAuto);
   EXPECT_EQ(MustParse({}, {{"FLANNELD_ETCD_API", "v2"}}).etcd_api, EtcdApi::kV2);
   EXPECT_EQ(MustParse({"--etcd-api=v3"}, {{"FLANNELD_ETCD_API", "v2"}}).etcd_api, EtcdApi::kV3);
+  // On by default and independent of --ip-masq; only an explicit false turns it off.
+  EXPECT_TRUE(MustParse({"--ip-masq=false"}).keep_pod_source);
+  EXPECT_TRUE(MustParse({"--keep-pod-source"}).keep_pod_source);
+  EXPECT_FALSE(MustParse({"--keep-pod-source=0"}).keep_pod_source);
+  EXPECT_FALSE(MustParse({}, {{"FLANNELD_KEEP_POD_SOURCE", "false"}}).keep_pod_source);
+  EXPECT_TRUE(MustParse({"--keep-pod-source=true"}, {{"FLANNELD_KEEP_POD_SOURCE", "false"}})
+                  .keep_pod_source);
 }
 
 TEST(Options, GoFlagSyntaxForms) {
@@ -327,7 +336,7 @@ TEST(Options, ReadsOnlyFlanneldVariables) {
        {"FLANNELD_ETCD_ENDPOINTS", "FLANNELD_PUBLIC_IP", "FLANNELD_PUBLIC_IPV6", "FLANNELD_IFACE",
         "FLANNELD_IFACE_REGEX", "FLANNELD_IFACE_CAN_REACH", "FLANNELD_SUBNET_LEASE_RENEW_MARGIN",
         "FLANNELD_IPTABLES_RESYNC", "FLANNELD_HEALTHZ_IP", "FLANNELD_KUBE_SUBNET_MGR", "FLANNELD_V",
-        "FLANNELD_ETCD_API"}) {
+        "FLANNELD_ETCD_API", "FLANNELD_KEEP_POD_SOURCE"}) {
     EXPECT_TRUE(asked.contains(want)) << want;
   }
   for (const char* not_read : {"FLANNELD_VERSION", "FLANNELD_HELP", "FLANNELD_LOGTOSTDERR"}) {
@@ -408,6 +417,7 @@ TEST(Options, ErrorsNameTheFlagAndTheValue) {
       {{"--etcd-api=V3"}, {}, {"--etcd-api", "auto, v2 or v3"}},
       {{"--etcd-api="}, {}, {"--etcd-api", "auto, v2 or v3"}},
       {{"--etcd-api"}, {}, {"flag --etcd-api needs a value"}},
+      {{"--keep-pod-source=no"}, {}, {"--keep-pod-source", "not a boolean"}},
       {{"--version=maybe"}, {}, {"--version", "not a boolean"}},
       {{"--logtostderr=maybe"}, {}, {"--logtostderr", "not a boolean"}},
       // Go would set ip-masq true and silently drop "false".
@@ -581,6 +591,7 @@ TEST(Options, UsageListsEveryFlagWithItsVariableAndDefault) {
                            "--public-ipv6",
                            "--subnet-lease-renew-margin",
                            "--ip-masq",
+                           "--keep-pod-source",
                            "--iptables-resync",
                            "--iptables-forward-rules",
                            "--healthz-ip",
@@ -600,7 +611,7 @@ TEST(Options, UsageListsEveryFlagWithItsVariableAndDefault) {
   }
   for (const char* text :
        {"FLANNELD_PUBLIC_IP", "FLANNELD_ETCD_ENDPOINTS", "FLANNELD_ETCD_API",
-        "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        "FLANNELD_KEEP_POD_SOURCE", "http://127.0.0.1:4001,http://127.0.0.1:2379",
         "/run/flannel/subnet.env", "ignored", "not supported", "Usage: tartand"}) {
     EXPECT_NE(usage.find(text), std::string::npos) << text;
   }

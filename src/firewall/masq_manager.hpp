@@ -37,6 +37,9 @@ struct MasqOptions {
   std::string restore_command = "iptables-restore";
   // How long iptables-restore waits for the xtables lock (legacy backend; nft ignores it).
   int lock_wait_seconds = 5;
+
+  // False when no rule is to be kept: then no manager is needed and no tool need be run.
+  bool keeps_anything() const { return masquerade || forward_rules || keep_pod_source; }
 };
 
 struct EnsureReport {

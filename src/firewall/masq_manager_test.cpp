@@ -184,6 +184,46 @@ TEST(MasqManager, OptionsChooseTheTables) {
   }
 }
 
+TEST(MasqManager, KeepsAnythingOnlyWhenSomeRuleIsAskedFor) {
+  EXPECT_TRUE(MasqOptions{}.keeps_anything());
+  EXPECT_TRUE((MasqOptions{.masquerade = false, .forward_rules = false, .keep_pod_source = true}
+                   .keeps_anything()));
+  EXPECT_TRUE((MasqOptions{.masquerade = true, .forward_rules = false, .keep_pod_source = false}
+                   .keeps_anything()));
+  EXPECT_TRUE((MasqOptions{.masquerade = false, .forward_rules = true, .keep_pod_source = false}
+                   .keeps_anything()));
+  const MasqOptions none{.masquerade = false, .forward_rules = false, .keep_pod_source = false};
+  EXPECT_FALSE(none.keeps_anything());
+  // Should a manager be made anyway, it has no table and runs no tool.
+  Fixture f;
+  MasqManager m = f.Make(none);
+  EXPECT_TRUE(m.tables().empty());
+  auto r = m.Ensure();
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->changed());
+  EXPECT_TRUE(f.tools->calls.empty());
+}
+
+// tartand's default without --ip-masq: the keep-pod-source rule, nothing else in nat.
+TEST(MasqManager, KeepPodSourceWithoutMasqueradeWritesOnlyThatRule) {
+  Fixture f;
+  MasqManager m = f.Make({.masquerade = false, .forward_rules = false, .keep_pod_source = true});
+  f.tools->saved["nat"] =
+      "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 10.244.1.0/24 ! -o cni0 -j MASQUERADE\n"
+      "COMMIT\n";
+  auto r = m.Ensure();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->restores, 1);
+  ASSERT_EQ(f.tools->restore_inputs.size(), 1u);
+  EXPECT_EQ(f.tools->restore_inputs[0],
+            "*nat\n-I POSTROUTING 1 -s 10.244.0.0/16 -d 10.244.0.0/16 -m mark ! --mark "
+            "0x4000/0x4000 -m comment --comment \"tartan: keep pod source addresses\" -j ACCEPT\n"
+            "COMMIT\n");
+  const std::vector<std::vector<std::string>> calls = {
+      {"iptables-save", "-t", "nat"}, {"iptables-restore", "--noflush", "--wait=5"}};
+  EXPECT_EQ(f.tools->calls, calls);
+}
+
 TEST(MasqManager, SaveFailureNamesTheCommandAndItsStderr) {
   Fixture f;
   MasqManager m = f.Make();

@@ -145,6 +145,42 @@ TEST(NatRules, KeepSourceOnlyOrMasqueradeOnly) {
   EXPECT_EQ(masq.shared[0].label, "jump to FLANNEL-POSTRTG");
 }
 
+// The default without --ip-masq (--keep-pod-source on its own) on a docker host: one rule at
+// the top of POSTROUTING, kept there; docker's rule and everything else stay as they are.
+TEST(PlanEnsure, KeepSourceAloneOnADockerHostOnlyKeepsItsRuleFirst) {
+  const TableRules keep = Nat({.masquerade = false, .keep_pod_source = true, .random_fully = true});
+  constexpr std::string_view kDockerHost =
+      "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      ":POSTROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n"
+      "-A POSTROUTING -s 10.244.1.0/24 ! -o cni0 -j MASQUERADE\n"
+      "-A POSTROUTING -o eth9 -j SNAT --to-source 192.0.2.9\n"
+      "COMMIT\n";
+  const std::string insert = "*nat\n-I POSTROUTING 1 " + std::string(kKeepRule) + "\nCOMMIT\n";
+  TablePlan plan = PlanEnsure(keep, Dump(kDockerHost, "nat"));
+  EXPECT_EQ(plan.script, insert);
+  EXPECT_EQ(plan.repairs,
+            std::vector<std::string>{
+                "nat POSTROUTING: keep-pod-source rule missing, inserted at position 1"});
+
+  // In place: nothing to do.
+  const std::string applied =
+      Replace(kDockerHost, kDockerLine, std::string(kKeepLine) + std::string(kDockerLine));
+  EXPECT_TRUE(PlanEnsure(keep, Dump(applied, "nat")).empty());
+
+  // docker restarted and put its rule on top again: ours goes back in front, nothing else.
+  const std::string restarted =
+      Replace(applied, kKeepLine, std::string(kDockerLine) + std::string(kKeepLine));
+  plan = PlanEnsure(keep, Dump(restarted, "nat"));
+  EXPECT_EQ(plan.script,
+            "*nat\n-D POSTROUTING " + std::string(kKeepRule) + "\n" + insert.substr(5));
+  EXPECT_EQ(plan.script.find("MASQUERADE"), std::string::npos) << plan.script;
+  EXPECT_EQ(plan.script.find("FLANNEL"), std::string::npos) << plan.script;
+
+  // Removing takes out only our rule.
+  EXPECT_EQ(PlanRemove(keep, Dump(applied, "nat")).script,
+            "*nat\n-D POSTROUTING " + std::string(kKeepRule) + "\nCOMMIT\n");
+}
+
 TEST(ForwardRules, FlannelForwardChain) {
   const TableRules t = ForwardRules(N("10.244.0.0/16"));
   EXPECT_EQ(t.table, "filter");

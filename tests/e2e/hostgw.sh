@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
-#             | deployment-guide | etcd-outage | revoke
+#             | deployment-guide | etcd-outage | revoke | docker-masq
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -323,6 +323,90 @@ scenario_revoke() {
   wait_for 5 "h2's route to h1's new subnet" has_route_to 2 "$(subnet_of 1)" "$(host_ip 1)"
 }
 
+# docker's rule for host n's bridge subnet, as docker adds it (-A) or re-adds it on restart
+# (-I POSTROUTING 1); only ever inside our host namespaces.
+docker_masq_rule() {
+  local n=$1
+  shift
+  in_ns "$P-h$n" iptables -t nat "$@" -s "$(subnet_of "$n")" ! -o cni0 -j MASQUERADE
+}
+nat_rules_of() { in_ns "$P-h$1" iptables-save -t nat | grep -E '^(-A|:FLANNEL)' || true; }
+keep_rule_first() {
+  nat_rules_of "$1" | head -n1 | grep >/dev/null -c -- '--comment "tartan: keep pod source addresses" -j ACCEPT$'
+}
+# expect_source_seen <from n> <to n> <address>: what pod <to> saw as the peer of pod <from>.
+expect_source_seen() {
+  local seen
+  seen=$(tcp_source_seen "$1" "$2") || fail "TCP pod h$1 -> pod h$2"
+  [ "$seen" = "$3" ] || fail "pod h$2 saw $seen, expected $3"
+  log "pod h$1 -> pod h$2: receiver saw $seen"
+}
+
+# The deployment guide's section 3, fixed by default: no --ip-masq; docker's MASQUERADE for the
+# bridge subnet is in nat POSTROUTING before tartand starts (the host rebooted: docker took its
+# --bip from the old subnet.env, which tartand then reuses) and docker re-inserts it on top later.
+scenario_docker_masq() {
+  underlay_create
+  etcd_start
+  network_config_put "$HOSTGW_CONFIG"
+  local n
+  for n in 1 2 3; do
+    host_create $n
+    mkdir -p "$E2E_WORK/h$n"
+    printf 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.%s.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n' \
+      $((40 + n)) >"$E2E_WORK/h$n/subnet.env"
+    docker_masq_rule $n -A POSTROUTING
+  done
+  tartand_start 1 --iptables-resync=1
+  tartand_start 2 --iptables-resync=1
+  # h3 shows that without the rule the test fails: docker's rule rewrites the source.
+  tartand_start 3 --iptables-resync=1 --keep-pod-source=false
+  for n in 1 2 3; do
+    wait_ready $n
+    [ "$(subnet_of $n)" = "10.244.$((40 + n)).0/24" ] || fail "h$n did not reuse its subnet"
+    subnet_env_of $n | grep >/dev/null -cx 'FLANNEL_IPMASQ=false' || fail "h$n FLANNEL_IPMASQ"
+    pod_create $n
+    tcp_echo_server_start $n
+  done
+  for n in 2 3; do
+    wait_for 5 "route on h1 to h$n" has_route_to 1 "$(subnet_of $n)" "$(host_ip $n)"
+    wait_for 5 "route on h$n to h1" has_route_to $n "$(subnet_of 1)" "$(host_ip 1)"
+  done
+
+  # Nothing but the keep rule is added to nat: no FLANNEL-POSTRTG, no MASQUERADE of ours.
+  local want got
+  want=$(printf '%s\n%s' \
+    '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m mark ! --mark 0x4000/0x4000 -m comment --comment "tartan: keep pod source addresses" -j ACCEPT' \
+    "-A POSTROUTING -s $(subnet_of 1) ! -o cni0 -j MASQUERADE")
+  got=$(nat_rules_of 1)
+  [ "$got" = "$want" ] || fail "h1 nat is not docker's rule plus ours:"$'\n'"$got"
+  got=$(nat_rules_of 3)
+  [ "$got" = "-A POSTROUTING -s $(subnet_of 3) ! -o cni0 -j MASQUERADE" ] ||
+    fail "h3 (--keep-pod-source=false) nat changed:"$'\n'"$got"
+
+  expect_source_seen 1 2 "$(pod_ip_of 1)"
+  expect_source_seen 2 1 "$(pod_ip_of 2)"
+  expect_source_seen 3 1 "$(host_ip 3)"
+  log "docker-masq: without --ip-masq pods keep their source; with --keep-pod-source=false h3's is NATed"
+
+  # docker restarts on h1 and h2: its rule goes back on top; within one resync ours is in front.
+  for n in 1 2; do
+    docker_masq_rule $n -D POSTROUTING
+    docker_masq_rule $n -I POSTROUTING 1
+  done
+  for n in 1 2; do
+    wait_for 5 "h$n's keep rule back in front of docker's" keep_rule_first $n
+    [ "$(nat_rules_of $n | grep -c 'tartan: keep pod source addresses')" = 1 ] ||
+      fail "h$n: keep rule duplicated"
+  done
+  grep >/dev/null -c "iptables: .*keep-pod-source rule moved back to position 1" \
+    "$E2E_WORK/tartand-h1.log" || fail "the repair was not logged"
+  expect_source_seen 1 2 "$(pod_ip_of 1)"
+  expect_source_seen 2 1 "$(pod_ip_of 2)"
+  nat_rules_of 1 | grep -q 'FLANNEL-POSTRTG' && fail "h1 got flannel's masquerade chain"
+  return 0
+}
+
 case "${1:-}" in
   connectivity) scenario_connectivity ;;
   join-leave) scenario_join_leave ;;
@@ -334,6 +418,7 @@ case "${1:-}" in
   deployment-guide) scenario_deployment_guide ;;
   etcd-outage) scenario_etcd_outage ;;
   revoke) scenario_revoke ;;
+  docker-masq) scenario_docker_masq ;;
   *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors" >&2; exit 2 ;;
 esac
 log "PASS hostgw $1"
