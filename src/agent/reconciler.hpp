@@ -30,6 +30,12 @@ class Reconciler {
   Result<ReconcileStats> Apply(const backend::DesiredState& desired,
                                const std::vector<int>& owned_links);
 
+  // What the last pass could not do and why (the desired state's problems), sorted; each line
+  // was logged once, when it first appeared. Shown as anomalies on /readyz.
+  std::vector<std::string> problems() const {
+    return {problems_logged_.begin(), problems_logged_.end()};
+  }
+
  private:
   void Report(bool ok, const std::string& what, const Status& status, ReconcileStats& stats);
   // Removes, then sets, the entries of one plan; `noun` and `dev` are for the log lines.

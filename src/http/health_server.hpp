@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
@@ -17,9 +18,16 @@
 
 namespace tartan::http {
 
-// The whole HTTP exchange as a pure function: request text in, response text out.
+// At most this many anomaly lines on /readyz; the rest are counted ("... and 3 more").
+inline constexpr size_t kMaxReadyzAnomalies = 10;
+
+// The whole HTTP exchange as a pure function: request text in, response text out. The /readyz
+// body is "ok" or "not ready: <reason>", then one "anomaly: <text>" line per anomaly (things
+// in etcd or the kernel that tartan refuses to act on, e.g. a lease key outside the Network);
+// anomalies never change the status code.
 std::string HandleRequest(const std::string& request, bool ready,
-                          const std::string& not_ready_reason);
+                          const std::string& not_ready_reason,
+                          const std::vector<std::string>& anomalies = {});
 
 class HealthServer {
  public:
@@ -36,6 +44,8 @@ class HealthServer {
   // Ready with no reason, or not ready with the reason shown by /readyz.
   void SetReady();
   void SetNotReady(std::string reason);
+  // Replaces the anomaly lines shown by /readyz (see HandleRequest).
+  void SetAnomalies(std::vector<std::string> anomalies);
   bool ready() const { return ready_.load(); }
 
  private:
@@ -49,6 +59,7 @@ class HealthServer {
   std::atomic<bool> ready_{false};
   std::mutex mu_;
   std::string not_ready_reason_ = "starting";
+  std::vector<std::string> anomalies_;
 };
 
 }  // namespace tartan::http
