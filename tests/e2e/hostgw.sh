@@ -29,6 +29,8 @@ has_route_to() {  # has_route_to <host n> <subnet> <via ip>
   routes_of "$1" | grep >/dev/null -c "^$2 via $3 dev eth0 proto 84"
 }
 no_route_to() { ! routes_of "$1" | grep >/dev/null -c "^$2 "; }
+# readyz_has <host n> <text>: the host's /readyz body contains the text.
+readyz_has() { readyz "$1" | grep >/dev/null -cF -- "$2"; }
 
 scenario_connectivity() {
   cluster 3
@@ -117,11 +119,17 @@ scenario_repair() {
   t0=$(now_ms)
   wait_for 12 "route repaired" has_route_to 1 "$s2" "$(host_ip 2)"
   log "repair: route deleted by hand back after $(($(now_ms) - t0)) ms"
-  # A route changed by hand is repaired too.
+  # A route changed by hand (`ip route replace`, proto boot) is the operator's now: tartan
+  # leaves it, says so on /readyz, and routes the peer again once the operator deletes it.
   ip -n "$P-h1" route replace "$s2" via "$E2E_UNDERLAY_NET.99" dev eth0
+  wait_for 12 "the hand-made route reported" readyz_has 1 "anomaly: route $s2 via $(host_ip 2) dev eth0 not installed"
+  routes_of 1 | grep >/dev/null -c "^$s2 via $E2E_UNDERLAY_NET.99 dev eth0 *$" ||
+    { routes_of 1 >&2; fail "tartan overwrote a route it did not install"; }
+  ip -n "$P-h1" route del "$s2"
   t0=$(now_ms)
-  wait_for 12 "changed route repaired" has_route_to 1 "$s2" "$(host_ip 2)"
-  log "repair: route changed by hand restored after $(($(now_ms) - t0)) ms"
+  wait_for 12 "route back once the hand-made one is gone" has_route_to 1 "$s2" "$(host_ip 2)"
+  log "repair: a route changed by hand was left alone; tartan's was back $(($(now_ms) - t0)) ms after it was deleted"
+  readyz_has 1 "anomaly:" && fail "the anomaly outlived the hand-made route"
   # A route tartan did not create is never touched.
   ip -n "$P-h1" route add 10.99.0.0/16 via "$(host_ip 2)"
   pod_ping 1 2 >/dev/null || fail "ping after repair"
