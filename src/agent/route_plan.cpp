@@ -16,7 +16,7 @@ RouteKey KeyOf(const kernel::Route& r) { return {r.table, r.dst}; }
 bool SameBehaviour(const kernel::Route& a, const kernel::Route& b) {
   return a.dst == b.dst && a.gateway == b.gateway && a.link_index == b.link_index &&
          a.onlink == b.onlink && a.scope == b.scope && a.protocol == b.protocol &&
-         a.table == b.table && a.metric == b.metric;
+         a.table == b.table && a.metric == b.metric && a.type == b.type;
 }
 
 bool Ours(const kernel::Route& r) { return r.protocol == kernel::kTartanRouteProtocol; }
@@ -30,9 +30,10 @@ bool Connected(const kernel::Route& r) {
 }  // namespace
 
 bool IsAdoptable(const kernel::Route& existing, const kernel::Route& wanted) {
-  return existing.protocol == kernel::kRouteProtocolBoot && existing.table == wanted.table &&
-         existing.dst == wanted.dst && existing.metric == wanted.metric &&
-         existing.gateway == wanted.gateway && existing.link_index == wanted.link_index;
+  return existing.protocol == kernel::kRouteProtocolBoot && existing.type == wanted.type &&
+         existing.table == wanted.table && existing.dst == wanted.dst &&
+         existing.metric == wanted.metric && existing.gateway == wanted.gateway &&
+         existing.link_index == wanted.link_index;
 }
 
 RoutePlan PlanRoutes(const std::vector<kernel::Route>& desired,

@@ -70,6 +70,17 @@ TEST(PlanRoutes, NeverTakesTheDefaultOrAConnectedRoute) {
   EXPECT_TRUE(plan.conflicts.empty());
 }
 
+TEST(PlanRoutes, AnOperatorsBlackholeIsLeftAlone) {
+  Route want = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
+  Route blackhole;
+  blackhole.dst = N("10.244.1.0/24");
+  blackhole.type = kernel::kRouteTypeBlackhole;
+  blackhole.protocol = kernel::kRouteProtocolBoot;
+  RoutePlan plan = PlanRoutes({want}, {blackhole});
+  EXPECT_TRUE(plan.empty());
+  EXPECT_EQ(plan.conflicts, (std::vector<RouteConflict>{{want, blackhole, false}}));
+}
+
 TEST(PlanRoutes, NeverDeletesRoutesItDidNotCreate) {
   std::vector<Route> actual = {
       Foreign(Route::Via(N("0.0.0.0/0"), A("192.0.2.1"), 2)),

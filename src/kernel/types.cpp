@@ -56,7 +56,26 @@ Route Route::Direct(net::Ip4Net dst, int link_index) {
 }
 
 std::string Route::ToString(std::string_view dev) const {
-  std::string s = dst.ToString();
+  std::string s;
+  switch (type) {
+    case kRouteTypeUnicast:
+      break;
+    case kRouteTypeBlackhole:
+      s = "blackhole ";
+      break;
+    case kRouteTypeUnreachable:
+      s = "unreachable ";
+      break;
+    case kRouteTypeProhibit:
+      s = "prohibit ";
+      break;
+    case kRouteTypeThrow:
+      s = "throw ";
+      break;
+    default:
+      s = "type " + std::to_string(type) + " ";
+  }
+  s += dst.ToString();
   if (gateway) s += " via " + gateway->ToString();
   if (link_index != 0) s += " " + Dev(link_index, dev);
   if (onlink) s += " onlink";
