@@ -88,7 +88,7 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
       const std::string was = it->second->ToString(Dev(it->second->link_index));
       what = adopted.count(slot(r))
                  ? "route adopted: " + r.ToString(Dev(r.link_index)) + " (was " + was +
-                       ", left by flanneld for the same peer; replaced in place)"
+                       ": the same path, as flanneld installs it; replaced in place)"
                  : "route repaired: " + r.ToString(Dev(r.link_index)) + " (was: " + was + ")";
     }
     Report(s.ok(), what, s, stats);
