@@ -50,7 +50,10 @@ RoutePlan PlanRoutes(const std::vector<kernel::Route>& desired,
   for (const auto& r : desired) want.emplace(KeyOf(r), &r);
   std::set<RouteKey> blocked;  // wanted, but not ours to install: our own route there goes
 
-  for (const auto& [key, route] : want) {
+  for (const auto& entry : want) {
+    // Named, not structured bindings: lambdas below capture them (clang before 16 refuses).
+    const RouteKey& key = entry.first;
+    const kernel::Route* route = entry.second;
     auto conflict = [&](const kernel::Route& existing) {
       plan.conflicts.push_back({*route, existing, Connected(existing)});
       blocked.insert(key);
