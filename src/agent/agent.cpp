@@ -24,6 +24,7 @@
 #include "http/health_server.hpp"
 #include "kernel/monitor.hpp"
 #include "kernel/netlink_rtnl.hpp"
+#include "model/lease_filter.hpp"
 #include "model/subnet_env.hpp"
 
 namespace tartan::agent {
@@ -405,13 +406,23 @@ void Agent::Handle(InboxItem& item) {
           e.lease.subnet.ipv4.ToString() +
           " public_ip=" + (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-") +
           " backend=" + (e.lease.attrs.backend_type.empty() ? "udp" : e.lease.attrs.backend_type);
+      // A key no lease of the network can have is not a peer: the reconciler warns about it
+      // once (FilterLeases), so its events are only worth a debug line.
+      const bool valid = own || !model::LeaseSubnetProblem(config_, e.lease.subnet);
+      auto say = [valid](const std::string& line) {
+        if (valid) {
+          log::Info(line);
+        } else {
+          log::Debug(1, line + " (not a valid lease key; ignored)");
+        }
+      };
       switch (e.type) {
         case store::LeaseEvent::Type::kAdded:
         case store::LeaseEvent::Type::kChanged:
           if (!own) {
-            log::Info(std::string(e.type == store::LeaseEvent::Type::kAdded ? "peer added: "
-                                                                            : "peer changed: ") +
-                      what);
+            say(std::string(e.type == store::LeaseEvent::Type::kAdded ? "peer added: "
+                                                                      : "peer changed: ") +
+                what);
           }
           peers_[e.lease.subnet] = e.lease;
           if (own) {
@@ -421,7 +432,7 @@ void Agent::Handle(InboxItem& item) {
           }
           break;
         case store::LeaseEvent::Type::kRemoved:
-          if (!own) log::Info("peer removed: " + what);
+          if (!own) say("peer removed: " + what);
           peers_.erase(e.lease.subnet);
           own_gone = own || own_gone;
           break;
@@ -542,13 +553,18 @@ void Agent::Reconcile() {
   std::vector<model::Lease> peers;
   peers.reserve(peers_.size());
   for (const auto& [key, l] : peers_) peers.push_back(l);
-  auto desired = backend_->Desired(lease_, peers);
+  // Keys that no lease of this network can have ("0.0.0.0-0", the underlay's subnet, the whole
+  // Network) never reach the backend; they are reported with the backend's own problems.
+  auto filtered = model::FilterLeases(config_, peers);
+  auto desired = backend_->Desired(lease_, filtered.valid);
+  desired.problems.insert(desired.problems.end(), filtered.skipped.begin(), filtered.skipped.end());
   auto stats = reconciler_->Apply(desired, backend_->owned_links());
   if (!stats.ok()) {
     log::Error("reconciling: " + stats.error().message);
     NotReady("programming routes: " + stats.error().message);
     return;
   }
+  health_.SetAnomalies(reconciler_->problems());
   // Ready once a pass could read and program the kernel; a peer whose entries the kernel
   // refuses is logged (and retried), not allowed to keep this host unready forever.
   if (!ready_ && rules_error_.empty()) {

@@ -1,6 +1,8 @@
 #include "agent/reconciler.hpp"
 
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "agent/route_plan.hpp"
 #include "common/log.hpp"
@@ -36,22 +38,40 @@ void Reconciler::Report(bool ok, const std::string& what, const Status& status,
   if (!failures_logged_.count(line)) log::Error(line);
 }
 
+std::string Reconciler::Describe(const RouteConflict& c) {
+  const std::string wanted = c.wanted.ToString(Dev(c.wanted.link_index));
+  const std::string existing = c.existing.ToString(Dev(c.existing.link_index));
+  if (c.connected) {
+    return "route " + wanted + " not installed: it overlaps " + existing +
+           ", a network on one of this host's links, which tartan leaves alone";
+  }
+  return "route " + wanted + " not installed: the kernel has " + existing +
+         ", which tartan did not install and leaves alone (delete it to let tartan route there)";
+}
+
 Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
                                          const std::vector<int>& owned_links) {
   ReconcileStats stats;
   failures_now_.clear();
 
+  auto routes = rtnl_.ListRoutes({});
+  if (!routes.ok()) return routes.error().Context("reading the kernel's routes");
+  RoutePlan plan = PlanRoutes(desired.routes, *routes);
+
+  // Each problem is said when it appears, not on every pass.
   std::set<std::string> problems(desired.problems.begin(), desired.problems.end());
+  for (const RouteConflict& c : plan.conflicts) problems.insert(Describe(c));
   for (const auto& p : problems) {
     if (!problems_logged_.count(p)) log::Warning(p);
   }
   problems_logged_ = std::move(problems);
 
-  auto routes = rtnl_.ListRoutes({});
-  if (!routes.ok()) return routes.error().Context("reading the kernel's routes");
-  RoutePlan plan = PlanRoutes(desired.routes, *routes);
-  std::map<net::Ip4Net, const kernel::Route*> existing;
-  for (const auto& r : *routes) existing.emplace(r.dst, &r);
+  using SlotKey = std::tuple<uint32_t, net::Ip4Net, uint32_t>;
+  auto slot = [](const kernel::Route& r) { return SlotKey{r.table, r.dst, r.metric}; };
+  std::map<SlotKey, const kernel::Route*> existing;
+  for (const auto& r : *routes) existing.emplace(slot(r), &r);
+  std::set<SlotKey> adopted;
+  for (const auto& r : plan.adopted) adopted.insert(slot(r));
 
   for (const kernel::Route& r : plan.remove) {
     Status s = rtnl_.DeleteRoute(r);
@@ -59,14 +79,18 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
     Report(s.ok(), "route removed: " + r.ToString(Dev(r.link_index)), s, stats);
   }
   for (const kernel::Route& r : plan.replace) {
-    auto it = existing.find(r.dst);
-    bool repair = it != existing.end();
+    auto it = existing.find(slot(r));
+    const bool repair = it != existing.end();
     Status s = rtnl_.ReplaceRoute(r);
     if (s.ok()) ++(repair ? stats.repaired : stats.added);
-    std::string what = repair
-                           ? "route repaired: " + r.ToString(Dev(r.link_index)) +
-                                 " (was: " + it->second->ToString(Dev(it->second->link_index)) + ")"
-                           : "route added: " + r.ToString(Dev(r.link_index));
+    std::string what = "route added: " + r.ToString(Dev(r.link_index));
+    if (repair) {
+      const std::string was = it->second->ToString(Dev(it->second->link_index));
+      what = adopted.count(slot(r))
+                 ? "route adopted: " + r.ToString(Dev(r.link_index)) + " (was " + was +
+                       ": the same path, as flanneld installs it; replaced in place)"
+                 : "route repaired: " + r.ToString(Dev(r.link_index)) + " (was: " + was + ")";
+    }
     Report(s.ok(), what, s, stats);
   }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/route_plan.hpp"
 #include "backend/backend.hpp"
 #include "common/result.hpp"
 #include "kernel/rtnl.hpp"
@@ -30,6 +31,13 @@ class Reconciler {
   Result<ReconcileStats> Apply(const backend::DesiredState& desired,
                                const std::vector<int>& owned_links);
 
+  // What the last pass could not do and why -- the desired state's problems and the routes
+  // not installed because a route tartan did not install is in the way -- sorted; each line
+  // was logged once, when it first appeared. Shown as anomalies on /readyz.
+  std::vector<std::string> problems() const {
+    return {problems_logged_.begin(), problems_logged_.end()};
+  }
+
  private:
   void Report(bool ok, const std::string& what, const Status& status, ReconcileStats& stats);
   // Removes, then sets, the entries of one plan; `noun` and `dev` are for the log lines.
@@ -48,6 +56,7 @@ class Reconciler {
     }
   }
   std::string Dev(int index);
+  std::string Describe(const RouteConflict& c);
 
   kernel::Rtnl& rtnl_;
   std::set<std::string> problems_logged_;

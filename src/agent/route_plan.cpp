@@ -1,44 +1,108 @@
 #include "agent/route_plan.hpp"
 
+#include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 namespace tartan::agent {
 namespace {
 
-// Routes in the main table are identified by destination (tartan installs no metrics or TOS).
+// Routes in the main table are identified by destination (tartan installs no TOS); the metric
+// tells apart routes to one destination, and a replace overwrites only the one at its metric.
 using RouteKey = std::tuple<uint32_t, net::Ip4Net>;
 RouteKey KeyOf(const kernel::Route& r) { return {r.table, r.dst}; }
 
 bool SameBehaviour(const kernel::Route& a, const kernel::Route& b) {
   return a.dst == b.dst && a.gateway == b.gateway && a.link_index == b.link_index &&
          a.onlink == b.onlink && a.scope == b.scope && a.protocol == b.protocol &&
-         a.table == b.table && a.metric == b.metric;
+         a.table == b.table && a.metric == b.metric && a.type == b.type;
+}
+
+bool Ours(const kernel::Route& r) { return r.protocol == kernel::kTartanRouteProtocol; }
+
+// A network on one of the host's links, as the kernel adds it for an address.
+bool Connected(const kernel::Route& r) {
+  return r.protocol == kernel::kRouteProtocolKernel && r.scope == kernel::RouteScope::kLink &&
+         !r.gateway;
 }
 
 }  // namespace
 
+bool IsAdoptable(const kernel::Route& existing, const kernel::Route& wanted) {
+  return existing.protocol == kernel::kRouteProtocolBoot && existing.type == wanted.type &&
+         existing.table == wanted.table && existing.dst == wanted.dst &&
+         existing.metric == wanted.metric && existing.gateway == wanted.gateway &&
+         existing.link_index == wanted.link_index;
+}
+
 RoutePlan PlanRoutes(const std::vector<kernel::Route>& desired,
                      const std::vector<kernel::Route>& actual) {
   std::multimap<RouteKey, const kernel::Route*> have;
-  for (const auto& r : actual) have.emplace(KeyOf(r), &r);
+  std::vector<const kernel::Route*> connected;
+  for (const auto& r : actual) {
+    have.emplace(KeyOf(r), &r);
+    if (Connected(r)) connected.push_back(&r);
+  }
 
   RoutePlan plan;
   std::map<RouteKey, const kernel::Route*> want;
   for (const auto& r : desired) want.emplace(KeyOf(r), &r);
+  std::set<RouteKey> blocked;  // wanted, but not ours to install: our own route there goes
 
-  for (const auto& [key, route] : want) {
+  for (const auto& entry : want) {
+    // Named, not structured bindings: lambdas below capture them (clang before 16 refuses).
+    const RouteKey& key = entry.first;
+    const kernel::Route* route = entry.second;
+    auto conflict = [&](const kernel::Route& existing) {
+      plan.conflicts.push_back({*route, existing, Connected(existing)});
+      blocked.insert(key);
+    };
     auto [lo, hi] = have.equal_range(key);
-    bool satisfied = false;
-    for (auto it = lo; it != hi; ++it) satisfied |= SameBehaviour(*it->second, *route);
-    if (!satisfied) plan.replace.push_back(*route);
+    bool satisfied = false, ours_at_dst = false;
+    const kernel::Route* in_slot = nullptr;  // another program's route at our metric
+    const kernel::Route* beside = nullptr;   // another program's route at another metric
+    for (auto it = lo; it != hi; ++it) {
+      const kernel::Route& h = *it->second;
+      if (Ours(h)) {
+        ours_at_dst = true;
+        satisfied |= SameBehaviour(h, *route);
+      } else if (h.metric == route->metric) {
+        in_slot = &h;
+      } else if (beside == nullptr) {
+        beside = &h;
+      }
+    }
+    // Ours there as wanted: whatever another program added beside it stays, untouched.
+    if (!satisfied) {
+      if (in_slot != nullptr && !IsAdoptable(*in_slot, *route)) {
+        conflict(*in_slot);
+        continue;
+      }
+      if (in_slot == nullptr && beside != nullptr && !ours_at_dst) {
+        conflict(*beside);
+        continue;
+      }
+    }
+    auto on_link = std::find_if(connected.begin(), connected.end(), [&](const kernel::Route* c) {
+      return c->table == route->table && c->dst.Overlaps(route->dst);
+    });
+    if (on_link != connected.end()) {
+      conflict(**on_link);
+      continue;
+    }
+    if (satisfied) continue;
+    if (in_slot != nullptr) plan.adopted.push_back(*in_slot);
+    plan.replace.push_back(*route);
   }
   for (const auto& r : actual) {
-    if (r.protocol != kernel::kTartanRouteProtocol) continue;
-    // Not wanted at all, or wanted at another metric: a replace of the wanted route would not
-    // overwrite one at a different metric, so it must go explicitly.
+    if (!Ours(r)) continue;
+    // Not wanted at all, not ours to install, or wanted at another metric: a replace of the
+    // wanted route would not overwrite one at a different metric, so it must go explicitly.
     auto it = want.find(KeyOf(r));
-    if (it == want.end() || r.metric != it->second->metric) plan.remove.push_back(r);
+    if (it == want.end() || blocked.count(KeyOf(r)) || r.metric != it->second->metric) {
+      plan.remove.push_back(r);
+    }
   }
   return plan;
 }

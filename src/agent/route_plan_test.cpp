@@ -25,12 +25,60 @@ TEST(PlanRoutes, AddsMissingKeepsPresentRemovesDeparted) {
   EXPECT_TRUE(PlanRoutes({a, b}, {b, a}).empty());
 }
 
-TEST(PlanRoutes, RepairsARouteChangedByHand) {
+TEST(PlanRoutes, ARouteAnotherProgramPutAtAPeersDestinationIsLeftAlone) {
   Route want = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
-  Route changed = Foreign(Route::Via(N("10.244.1.0/24"), A("192.0.2.99"), 2));
-  RoutePlan plan = PlanRoutes({want}, {changed});
-  EXPECT_EQ(plan.replace, std::vector<Route>{want});
-  EXPECT_TRUE(plan.remove.empty()) << "a foreign route is overwritten, never deleted";
+  // Changed by hand (`ip route replace`, proto boot) or by a routing daemon: not ours.
+  for (const Route& other : {Foreign(Route::Via(N("10.244.1.0/24"), A("192.0.2.99"), 2)),
+                             Foreign(Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2), 4),
+                             Foreign(Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 3))}) {
+    RoutePlan plan = PlanRoutes({want}, {other});
+    EXPECT_TRUE(plan.empty()) << other.ToString();
+    EXPECT_EQ(plan.conflicts, (std::vector<RouteConflict>{{want, other, false}}));
+  }
+}
+
+TEST(PlanRoutes, NeverTakesTheDefaultOrAConnectedRoute) {
+  const Route dflt = Foreign(Route::Via(N("0.0.0.0/0"), A("192.0.2.1"), 2));
+  Route dhcp_default = Foreign(Route::Via(N("0.0.0.0/0"), A("192.0.2.1"), 2), 16);
+  dhcp_default.metric = 100;
+  const Route underlay = Foreign(Route::Direct(N("192.0.2.0/24"), 2), kernel::kRouteProtocolKernel);
+  const std::vector<Route> actual = {dflt, dhcp_default, underlay};
+
+  // A peer announcing 0.0.0.0/0: the default route would be replaced (metric 0) or shadowed
+  // (when the only default has metric 100).
+  Route over_default = Route::Via(N("0.0.0.0/0"), A("192.0.2.12"), 2);
+  RoutePlan plan = PlanRoutes({over_default}, actual);
+  EXPECT_TRUE(plan.empty());
+  ASSERT_EQ(plan.conflicts.size(), 1u);
+  EXPECT_EQ(plan.conflicts[0].existing, dflt);
+  plan = PlanRoutes({over_default}, {dhcp_default});
+  EXPECT_TRUE(plan.empty()) << "a route beside another program's default would shadow it";
+  EXPECT_EQ(plan.conflicts, (std::vector<RouteConflict>{{over_default, dhcp_default, false}}));
+
+  // The underlay's own network, any part of it, or any network containing it.
+  for (const char* dst : {"192.0.2.0/24", "192.0.2.128/25", "192.0.0.0/16"}) {
+    Route peer = Route::Via(N(dst), A("192.0.2.12"), 2);
+    plan = PlanRoutes({peer}, actual);
+    EXPECT_TRUE(plan.empty()) << dst;
+    EXPECT_EQ(plan.conflicts, (std::vector<RouteConflict>{{peer, underlay, true}})) << dst;
+  }
+  // Less specific routes of others (the default, udp's whole network) are not in the way.
+  Route peer = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
+  Route udp = Foreign(Route::Direct(N("10.244.0.0/16"), 7));
+  plan = PlanRoutes({peer}, {dflt, dhcp_default, underlay, udp});
+  EXPECT_EQ(plan.replace, std::vector<Route>{peer});
+  EXPECT_TRUE(plan.conflicts.empty());
+}
+
+TEST(PlanRoutes, AnOperatorsBlackholeIsLeftAlone) {
+  Route want = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
+  Route blackhole;
+  blackhole.dst = N("10.244.1.0/24");
+  blackhole.type = kernel::kRouteTypeBlackhole;
+  blackhole.protocol = kernel::kRouteProtocolBoot;
+  RoutePlan plan = PlanRoutes({want}, {blackhole});
+  EXPECT_TRUE(plan.empty());
+  EXPECT_EQ(plan.conflicts, (std::vector<RouteConflict>{{want, blackhole, false}}));
 }
 
 TEST(PlanRoutes, NeverDeletesRoutesItDidNotCreate) {
@@ -42,12 +90,62 @@ TEST(PlanRoutes, NeverDeletesRoutesItDidNotCreate) {
   EXPECT_TRUE(PlanRoutes({}, actual).empty());
 }
 
-TEST(PlanRoutes, AdoptsAnIdenticalRouteOnlyWhenItIsMarkedOurs) {
+TEST(PlanRoutes, AdoptsFlanneldsRouteForTheSamePeerInPlace) {
   Route want = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
-  // Same path but installed by flanneld (proto boot): replaced so that it is marked ours and
-  // cleaned up when the peer leaves.
-  RoutePlan plan = PlanRoutes({want}, {Foreign(want)});
-  EXPECT_EQ(plan.replace, std::vector<Route>{want});
+  Route vxlan = Route::ViaOnlink(N("10.244.2.0/24"), A("10.244.2.0"), 5);
+  // Same path, installed by flanneld (proto boot): replaced in place so that it is marked ours
+  // and cleaned up when the peer leaves. Flags such as onlink are not part of the path.
+  Route flannel_vxlan = Foreign(vxlan);
+  flannel_vxlan.onlink = false;
+  RoutePlan plan = PlanRoutes({want, vxlan}, {Foreign(want), flannel_vxlan});
+  EXPECT_EQ(plan.replace, (std::vector<Route>{want, vxlan}));
+  EXPECT_EQ(plan.adopted, (std::vector<Route>{Foreign(want), flannel_vxlan}));
+  EXPECT_TRUE(plan.remove.empty());
+  EXPECT_TRUE(plan.conflicts.empty());
+}
+
+TEST(PlanRoutes, AdoptsOnlyTheSamePathFromFlanneld) {
+  const Route want = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
+  EXPECT_TRUE(IsAdoptable(Foreign(want), want));
+  Route other_metric = Foreign(want);
+  other_metric.metric = 50;
+  const Route not_adoptable[] = {
+      Foreign(Route::Via(N("10.244.1.0/24"), A("192.0.2.12"), 2)),  // another gateway
+      Foreign(Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 3)),  // another device
+      Foreign(want, 4),                                             // proto static: an operator's
+      Foreign(want, kernel::kRouteProtocolKernel),
+      other_metric,
+  };
+  for (const Route& r : not_adoptable) {
+    EXPECT_FALSE(IsAdoptable(r, want)) << r.ToString();
+    RoutePlan plan = PlanRoutes({want}, {r});
+    EXPECT_TRUE(plan.replace.empty()) << r.ToString();
+    EXPECT_TRUE(plan.adopted.empty()) << r.ToString();
+    EXPECT_EQ(plan.conflicts.size(), 1u) << r.ToString();
+  }
+}
+
+TEST(PlanRoutes, ARouteAddedBesideOursIsLeftAndOursKept) {
+  Route want = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
+  Route backup = Foreign(Route::Via(N("10.244.1.0/24"), A("192.0.2.99"), 2));
+  backup.metric = 200;
+  RoutePlan plan = PlanRoutes({want}, {want, backup});
+  EXPECT_TRUE(plan.empty());
+  EXPECT_TRUE(plan.conflicts.empty());
+  // Ours changed (the peer moved): still repaired, the other stays.
+  Route moved = Route::Via(N("10.244.1.0/24"), A("192.0.2.21"), 2);
+  plan = PlanRoutes({moved}, {want, backup});
+  EXPECT_EQ(plan.replace, std::vector<Route>{moved});
+  EXPECT_TRUE(plan.remove.empty());
+}
+
+TEST(PlanRoutes, OurRouteIsWithdrawnWhenAConnectedNetworkOverlapsIt) {
+  Route ours = Route::Via(N("10.244.1.0/24"), A("192.0.2.11"), 2);
+  Route cni0 = Foreign(Route::Direct(N("10.244.1.0/24"), 9), kernel::kRouteProtocolKernel);
+  RoutePlan plan = PlanRoutes({ours}, {ours, cni0});
+  EXPECT_TRUE(plan.replace.empty());
+  EXPECT_EQ(plan.remove, std::vector<Route>{ours});
+  EXPECT_EQ(plan.conflicts, (std::vector<RouteConflict>{{ours, cni0, true}}));
 }
 
 TEST(PlanRoutes, GatewayDeviceOnlinkAndScopeChangesAreRepaired) {

@@ -39,7 +39,8 @@ std::string Response(int code, const std::string& body) {
 }  // namespace
 
 std::string HandleRequest(const std::string& request, bool ready,
-                          const std::string& not_ready_reason, const std::string& detail) {
+                          const std::string& not_ready_reason, const std::string& detail,
+                          const std::vector<std::string>& anomalies) {
   size_t sp1 = request.find(' ');
   size_t sp2 = sp1 == std::string::npos ? sp1 : request.find(' ', sp1 + 1);
   if (sp2 == std::string::npos) return Response(400, "bad request\n");
@@ -52,9 +53,16 @@ std::string HandleRequest(const std::string& request, bool ready,
   if (path == "/healthz") {
     response = Response(200, "ok\n");
   } else if (path == "/readyz") {
-    const std::string more = detail.empty() ? "" : detail + "\n";
-    response = ready ? Response(200, "ok\n" + more)
-                     : Response(503, "not ready: " + not_ready_reason + "\n" + more);
+    std::string body = ready ? "ok\n" : "not ready: " + not_ready_reason + "\n";
+    if (!detail.empty()) body += detail + "\n";
+    for (size_t i = 0; i < anomalies.size() && i < kMaxReadyzAnomalies; ++i) {
+      body += "anomaly: " + anomalies[i] + "\n";
+    }
+    if (anomalies.size() > kMaxReadyzAnomalies) {
+      body += "anomaly: ... and " + std::to_string(anomalies.size() - kMaxReadyzAnomalies) +
+              " more (see the log)\n";
+    }
+    response = Response(ready ? 200 : 503, body);
   } else {
     response = Response(404, "not found; try /healthz or /readyz\n");
   }
@@ -114,6 +122,11 @@ void HealthServer::SetDetail(std::string detail) {
   detail_ = std::move(detail);
 }
 
+void HealthServer::SetAnomalies(std::vector<std::string> anomalies) {
+  std::lock_guard lock(mu_);
+  anomalies_ = std::move(anomalies);
+}
+
 void HealthServer::Serve() {
   pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
   while (true) {
@@ -151,14 +164,16 @@ void HealthServer::Answer(int client_fd) {
   }
   std::string reason;
   std::string detail;
+  std::vector<std::string> anomalies;
   bool ready = false;
   {
     std::lock_guard lock(mu_);
     ready = ready_;
     reason = not_ready_reason_;
     detail = detail_;
+    anomalies = anomalies_;
   }
-  WriteAll(client_fd, HandleRequest(request, ready, reason, detail));
+  WriteAll(client_fd, HandleRequest(request, ready, reason, detail, anomalies));
 }
 
 }  // namespace tartan::http

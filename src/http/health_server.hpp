@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
@@ -17,10 +18,17 @@
 
 namespace tartan::http {
 
-// The whole HTTP exchange as a pure function: request text in, response text out. A
-// non-empty `detail` is a second line of /readyz's body, ready or not.
+// At most this many anomaly lines on /readyz; the rest are counted ("... and 3 more").
+inline constexpr size_t kMaxReadyzAnomalies = 10;
+
+// The whole HTTP exchange as a pure function: request text in, response text out. The /readyz
+// body is "ok" or "not ready: <reason>"; then a non-empty `detail` line (a standing fact such as
+// "etcd API: v3"); then one "anomaly: <text>" line per anomaly (things in etcd or the kernel
+// that tartan refuses to act on, e.g. a lease key outside the Network). Neither changes the
+// status code.
 std::string HandleRequest(const std::string& request, bool ready,
-                          const std::string& not_ready_reason, const std::string& detail = {});
+                          const std::string& not_ready_reason, const std::string& detail = {},
+                          const std::vector<std::string>& anomalies = {});
 
 class HealthServer {
  public:
@@ -39,6 +47,8 @@ class HealthServer {
   void SetNotReady(std::string reason);
   // A standing fact shown under /readyz's first line (e.g. "etcd API: v3"); "" for none.
   void SetDetail(std::string detail);
+  // Replaces the anomaly lines shown by /readyz (see HandleRequest).
+  void SetAnomalies(std::vector<std::string> anomalies);
   bool ready() const { return ready_.load(); }
 
  private:
@@ -53,6 +63,7 @@ class HealthServer {
   std::mutex mu_;
   std::string not_ready_reason_ = "starting";
   std::string detail_;
+  std::vector<std::string> anomalies_;
 };
 
 }  // namespace tartan::http

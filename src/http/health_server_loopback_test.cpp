@@ -43,6 +43,11 @@ TEST(HealthServerLoopback, ServesReadinessTransitions) {
   EXPECT_EQ(Get(server.port(), "/readyz").substr(0, 15), "HTTP/1.1 200 OK");
   server.SetNotReady("etcd unreachable");
   EXPECT_NE(Get(server.port(), "/readyz").find("not ready: etcd unreachable"), std::string::npos);
+  server.SetAnomalies({"lease key 0.0.0.0-0 skipped"});
+  EXPECT_NE(Get(server.port(), "/readyz")
+                .find("\r\n\r\nnot ready: etcd unreachable\n"
+                      "anomaly: lease key 0.0.0.0-0 skipped\n"),
+            std::string::npos);
   server.Stop();
   EXPECT_EQ(Get(server.port(), "/healthz"), "connect failed");
 }

@@ -53,5 +53,26 @@ TEST(HandleRequest, DetailIsASecondLineOfReadyzOnly) {
   EXPECT_EQ(body(HandleRequest("GET /healthz HTTP/1.1\r\n\r\n", true, "", "etcd API: v3")), "ok\n");
 }
 
+TEST(HandleRequest, ReadyzListsAnomaliesWithoutChangingTheStatus) {
+  auto body = [](const std::string& r) { return r.substr(r.find("\r\n\r\n") + 4); };
+  const std::vector<std::string> two = {"lease key 0.0.0.0-0 skipped: x", "route y not installed"};
+  std::string r = HandleRequest("GET /readyz HTTP/1.1\r\n\r\n", true, "", "", two);
+  EXPECT_EQ(r.substr(0, 15), "HTTP/1.1 200 OK");
+  EXPECT_EQ(body(r),
+            "ok\nanomaly: lease key 0.0.0.0-0 skipped: x\nanomaly: route y not installed\n");
+  r = HandleRequest("GET /readyz HTTP/1.1\r\n\r\n", false, "acquiring a lease", "", two);
+  EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 503");
+  EXPECT_EQ(body(r).substr(0, 29), "not ready: acquiring a lease\n");
+  // A short list: a flood of bad keys is counted, not listed.
+  std::vector<std::string> many;
+  for (int i = 0; i < 25; ++i) many.push_back("bad " + std::to_string(i));
+  std::string b = body(HandleRequest("GET /readyz HTTP/1.1\r\n\r\n", true, "", "", many));
+  size_t lines = 0;
+  for (char c : b) lines += c == '\n';
+  EXPECT_EQ(lines, 1 + kMaxReadyzAnomalies + 1);
+  EXPECT_NE(b.find("anomaly: ... and 15 more (see the log)\n"), std::string::npos);
+  EXPECT_EQ(body(HandleRequest("GET /healthz HTTP/1.1\r\n\r\n", true, "", "", many)), "ok\n");
+}
+
 }  // namespace
 }  // namespace tartan::http

@@ -163,7 +163,7 @@ Request RouteRequest(uint16_t type, uint16_t flags, const Route& route) {
     rtm.rtm_type = RTN_UNSPEC;
   } else {
     rtm.rtm_scope = static_cast<uint8_t>(route.scope);
-    rtm.rtm_type = RTN_UNICAST;
+    rtm.rtm_type = route.type;
   }
   if (route.onlink) rtm.rtm_flags |= RTNH_F_ONLINK;
   req.PutU32(RTA_TABLE, route.table);
@@ -189,11 +189,27 @@ Request RouteGet(net::Ip4 dst) {
   return req;
 }
 
+static_assert(kRouteTypeUnicast == RTN_UNICAST && kRouteTypeBlackhole == RTN_BLACKHOLE &&
+              kRouteTypeUnreachable == RTN_UNREACHABLE && kRouteTypeProhibit == RTN_PROHIBIT &&
+              kRouteTypeThrow == RTN_THROW);
+
 std::optional<Route> ParseRoute(const nlmsghdr* nlh) {
   const auto* rtm = FamilyHeader<rtmsg>(nlh);
-  if (rtm == nullptr || rtm->rtm_family != AF_INET || rtm->rtm_type != RTN_UNICAST ||
-      (rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_dst_len > 32) {
+  if (rtm == nullptr || rtm->rtm_family != AF_INET || (rtm->rtm_flags & RTM_F_CLONED) != 0 ||
+      rtm->rtm_dst_len > 32) {
     return std::nullopt;
+  }
+  // Local, broadcast and multicast routes are the kernel's own bookkeeping; the others hold a
+  // destination (types.hpp).
+  switch (rtm->rtm_type) {
+    case RTN_UNICAST:
+    case RTN_BLACKHOLE:
+    case RTN_UNREACHABLE:
+    case RTN_PROHIBIT:
+    case RTN_THROW:
+      break;
+    default:
+      return std::nullopt;
   }
   auto attrs = ParseAttrs<RTA_MAX>(nlh, sizeof(rtmsg));
   if (!attrs) return std::nullopt;
@@ -208,6 +224,7 @@ std::optional<Route> ParseRoute(const nlmsghdr* nlh) {
   // Only ONLINK is part of the route's identity; LINKDOWN/DEAD come and go with the carrier.
   r.onlink = (rtm->rtm_flags & RTNH_F_ONLINK) != 0;
   r.metric = U32((*attrs)[RTA_PRIORITY]).value_or(0);
+  r.type = rtm->rtm_type;
   return r;
 }
 

@@ -131,6 +131,27 @@ TEST(RouteMessage, ParseSkipsWhatIsNotAnIpv4UnicastRoute) {
   EXPECT_FALSE(ParseRoute(&shortmsg).has_value());
 }
 
+// An operator's blackhole (or unreachable, prohibit, throw) route holds its destination as a
+// unicast route does: the reconciler must see it to leave it alone.
+TEST(RouteMessage, RoutesOfOtherTypesThatHoldADestinationAreRead) {
+  for (uint8_t type :
+       {kRouteTypeBlackhole, kRouteTypeUnreachable, kRouteTypeProhibit, kRouteTypeThrow}) {
+    Route r;
+    r.dst = Net("10.244.3.0/24");
+    r.protocol = kRouteProtocolBoot;
+    r.type = type;
+    Request req = RouteRequest(RTM_NEWROUTE, 0, r);
+    auto got = ParseRoute(req.header());
+    ASSERT_TRUE(got.has_value()) << int{type};
+    EXPECT_EQ(*got, r);
+  }
+  Route blackhole;
+  blackhole.dst = Net("10.244.3.0/24");
+  blackhole.type = kRouteTypeBlackhole;
+  blackhole.protocol = kRouteProtocolBoot;
+  EXPECT_EQ(blackhole.ToString(), "blackhole 10.244.3.0/24 proto boot");
+}
+
 TEST(RouteMessage, LinkDownFlagDoesNotChangeIdentity) {
   Route r = Route::Via(Net("10.244.3.0/24"), Ip("192.0.2.3"), 2);
   Request req = RouteRequest(RTM_NEWROUTE, 0, r);

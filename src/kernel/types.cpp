@@ -15,6 +15,22 @@ std::string Hex(unsigned v) {
   return buf;
 }
 
+// iproute2's names for the protocols an operator meets in `ip route`; others as numbers.
+std::string ProtocolName(uint8_t protocol) {
+  switch (protocol) {
+    case kRouteProtocolKernel:
+      return "kernel";
+    case kRouteProtocolBoot:
+      return "boot";
+    case 4:
+      return "static";
+    case 16:
+      return "dhcp";
+    default:
+      return std::to_string(protocol);
+  }
+}
+
 }  // namespace
 
 Route Route::Via(net::Ip4Net dst, net::Ip4 gw, int link_index) {
@@ -40,13 +56,32 @@ Route Route::Direct(net::Ip4Net dst, int link_index) {
 }
 
 std::string Route::ToString(std::string_view dev) const {
-  std::string s = dst.ToString();
+  std::string s;
+  switch (type) {
+    case kRouteTypeUnicast:
+      break;
+    case kRouteTypeBlackhole:
+      s = "blackhole ";
+      break;
+    case kRouteTypeUnreachable:
+      s = "unreachable ";
+      break;
+    case kRouteTypeProhibit:
+      s = "prohibit ";
+      break;
+    case kRouteTypeThrow:
+      s = "throw ";
+      break;
+    default:
+      s = "type " + std::to_string(type) + " ";
+  }
+  s += dst.ToString();
   if (gateway) s += " via " + gateway->ToString();
   if (link_index != 0) s += " " + Dev(link_index, dev);
   if (onlink) s += " onlink";
   if (table != kMainTable) s += " table " + std::to_string(table);
   if (metric != 0) s += " metric " + std::to_string(metric);
-  if (protocol != kTartanRouteProtocol) s += " proto " + Hex(protocol);
+  if (protocol != kTartanRouteProtocol) s += " proto " + ProtocolName(protocol);
   if (scope == RouteScope::kLink) s += " scope link";
   if (scope == RouteScope::kHost) s += " scope host";
   return s;

@@ -25,14 +25,24 @@ inline constexpr uint8_t kRouteProtocolBoot = 3;    // RTPROT_BOOT: `ip route ad
 inline constexpr uint8_t kRouteProtocolKernel = 2;  // RTPROT_KERNEL: connected routes
 inline constexpr uint32_t kMainTable = 254;         // RT_TABLE_MAIN
 
+// rtm_type values of the routes a reconciler must see: tartan installs unicast routes only,
+// but an operator's `ip route add blackhole|unreachable|prohibit|throw <dst>` holds a
+// destination just as well, and must never be overwritten by one of tartan's.
+inline constexpr uint8_t kRouteTypeUnicast = 1;      // RTN_UNICAST
+inline constexpr uint8_t kRouteTypeBlackhole = 6;    // RTN_BLACKHOLE
+inline constexpr uint8_t kRouteTypeUnreachable = 7;  // RTN_UNREACHABLE
+inline constexpr uint8_t kRouteTypeProhibit = 8;     // RTN_PROHIBIT
+inline constexpr uint8_t kRouteTypeThrow = 9;        // RTN_THROW
+
 enum class RouteScope : uint8_t {
   kUniverse = 0,  // RT_SCOPE_UNIVERSE: via a gateway
   kLink = 253,    // RT_SCOPE_LINK: directly attached
   kHost = 254,    // RT_SCOPE_HOST
 };
 
-// An IPv4 unicast route. Identity in the kernel is (table, dst, tos, metric); the other fields
-// are the route's content, which a reconciler compares to decide on a replace.
+// An IPv4 route (unicast, or one of the types above). Identity in the kernel is (table, dst,
+// tos, metric); the other fields are the route's content, which a reconciler compares to decide
+// on a replace.
 struct Route {
   net::Ip4Net dst;  // canonical network (host bits zero)
   std::optional<net::Ip4> gateway;
@@ -42,6 +52,7 @@ struct Route {
   RouteScope scope = RouteScope::kUniverse;
   bool onlink = false;  // RTNH_F_ONLINK: gateway need not be on a connected subnet
   uint32_t metric = 0;  // RTA_PRIORITY
+  uint8_t type = kRouteTypeUnicast;
 
   // `dst via gw dev link` (host-gw, DirectRouting), scope universe.
   static Route Via(net::Ip4Net dst, net::Ip4 gw, int link_index);

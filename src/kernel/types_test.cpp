@@ -42,7 +42,7 @@ TEST(RouteValue, ToStringReadsLikeIproute2) {
       {Route::ViaOnlink(Net("10.244.1.0/24"), Ip("10.244.1.0"), 5), "",
        "10.244.1.0/24 via 10.244.1.0 dev #5 onlink"},
       {Route::Direct(Net("10.244.0.0/16"), 7), "flannel0", "10.244.0.0/16 dev flannel0 scope link"},
-      {boot, "eth0", "10.244.3.0/24 via 192.0.2.3 dev eth0 metric 10 proto 0x03"},
+      {boot, "eth0", "10.244.3.0/24 via 192.0.2.3 dev eth0 metric 10 proto boot"},
   };
   for (const Case& c : cases) EXPECT_EQ(c.route.ToString(c.dev), c.want);
 }

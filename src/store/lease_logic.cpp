@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "model/lease_filter.hpp"
+
 namespace tartan::store {
 
 namespace {
@@ -53,7 +55,9 @@ model::Lease MakeLease(const model::SubnetKey& subnet, const model::LeaseAttrs& 
 }
 
 bool Overlaps(const model::SubnetKey& a, const model::SubnetKey& b) {
-  if (a.ipv4.Overlaps(b.ipv4)) return true;
+  // 0.0.0.0/0 beside an IPv6 part is an IPv6-only key: it holds no IPv4 space.
+  auto ipv6_only = [](const model::SubnetKey& k) { return k.ipv6 && k.ipv4.prefix_len() == 0; };
+  if (!ipv6_only(a) && !ipv6_only(b) && a.ipv4.Overlaps(b.ipv4)) return true;
   return a.ipv6 && b.ipv6 && a.ipv6->Overlaps(*b.ipv6);
 }
 
@@ -132,8 +136,11 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
         garbage.Report(kv, subnet.error());
         continue;
       }
-      // A key whose value is garbage still occupies its subnet.
-      taken.push_back(*subnet);
+      // Only a key that could be a lease of this network holds address space (a key whose value
+      // is garbage included); "0.0.0.0-0" or the whole Network must not stop allocation.
+      if (auto held = model::HeldSubnet(config, *subnet, /*reservation=*/kv.lease == 0)) {
+        taken.push_back(*held);
+      }
       auto lease = ParseLease(kv, dir);
       if (!lease) {
         garbage.Report(kv, lease.error());

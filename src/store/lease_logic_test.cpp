@@ -214,6 +214,35 @@ TEST(AcquireLease, GarbageEntriesNeitherStopUsNorFreeTheirSubnet) {
   ASSERT_EQ(again->leases.size(), 2u);
 }
 
+// Keys no lease of the network can have (the default route, the underlay, the whole Network,
+// a wrong size) must not stop allocation; a reservation smaller than a subnet keeps that subnet.
+TEST(AcquireLease, InvalidKeysHoldNoSpace) {
+  Fixture f;
+  const std::string v = Attrs("192.0.2.9").ToJson();
+  // Leases (etcd lease 5) and reservations (none) alike.
+  for (const auto& [k, lease] : std::vector<std::pair<const char*, int64_t>>{{"0.0.0.0-0", 5},
+                                                                             {"192.0.2.0-24", 0},
+                                                                             {"10.5.0.0-16", 5},
+                                                                             {"10.0.0.0-8", 0},
+                                                                             {"10.5.0.0-22", 0},
+                                                                             {"10.5.0.0-23", 0}}) {
+    f.reg->Put(std::string(kDir) + k, v, lease);
+  }
+  f.reg->Put(std::string(kDir) + "10.5.1.128-25", v, 5);  // wrong-size lease: holds nothing
+  f.reg->Put(std::string(kDir) + "10.5.2.128-25", v,
+             0);  // wrong-size reservation: holds 10.5.2.0/24
+  // The previous subnet overlaps only the wrong-size lease: it is free.
+  auto a = f.store->AcquireLease(Config(kNet22), {Attrs("192.0.2.1"), Subnet("10.5.1.0-24")}, {});
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->subnet.ToString(), "10.5.1.0-24");
+  auto b = f.store->AcquireLease(Config(kNet22), {Attrs("192.0.2.2"), std::nullopt}, {});
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->subnet.ToString(), "10.5.3.0-24");
+  auto c = f.store->AcquireLease(Config(kNet22), {Attrs("192.0.2.3"), Subnet("10.5.2.0-24")}, {});
+  ASSERT_FALSE(c.ok()) << c->subnet.ToString();
+  EXPECT_EQ(c.error().code, Error::Code::kExhausted) << c.error().message;
+}
+
 TEST(RenewLease, RefreshesAndNoticesRevocation) {
   Fixture f;
   auto lease = f.store->AcquireLease(Config(kNet16), {Attrs("192.0.2.1"), std::nullopt}, {});

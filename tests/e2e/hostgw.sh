@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
-#             | deployment-guide | etcd-outage | revoke | docker-masq
+#             | deployment-guide | etcd-outage | revoke | docker-masq | hostile-leases
+#             | adopt-flanneld-routes
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -29,6 +30,8 @@ has_route_to() {  # has_route_to <host n> <subnet> <via ip>
   routes_of "$1" | grep >/dev/null -c "^$2 via $3 dev eth0 proto 84"
 }
 no_route_to() { ! routes_of "$1" | grep >/dev/null -c "^$2 "; }
+# readyz_has <host n> <text>: the host's /readyz body contains the text.
+readyz_has() { readyz "$1" | grep >/dev/null -cF -- "$2"; }
 
 scenario_connectivity() {
   cluster 3
@@ -117,11 +120,17 @@ scenario_repair() {
   t0=$(now_ms)
   wait_for 12 "route repaired" has_route_to 1 "$s2" "$(host_ip 2)"
   log "repair: route deleted by hand back after $(($(now_ms) - t0)) ms"
-  # A route changed by hand is repaired too.
+  # A route changed by hand (`ip route replace`, proto boot) is the operator's now: tartan
+  # leaves it, says so on /readyz, and routes the peer again once the operator deletes it.
   ip -n "$P-h1" route replace "$s2" via "$E2E_UNDERLAY_NET.99" dev eth0
+  wait_for 12 "the hand-made route reported" readyz_has 1 "anomaly: route $s2 via $(host_ip 2) dev eth0 not installed"
+  routes_of 1 | grep >/dev/null -c "^$s2 via $E2E_UNDERLAY_NET.99 dev eth0 *$" ||
+    { routes_of 1 >&2; fail "tartan overwrote a route it did not install"; }
+  ip -n "$P-h1" route del "$s2"
   t0=$(now_ms)
-  wait_for 12 "changed route repaired" has_route_to 1 "$s2" "$(host_ip 2)"
-  log "repair: route changed by hand restored after $(($(now_ms) - t0)) ms"
+  wait_for 12 "route back once the hand-made one is gone" has_route_to 1 "$s2" "$(host_ip 2)"
+  log "repair: a route changed by hand was left alone; tartan's was back $(($(now_ms) - t0)) ms after it was deleted"
+  readyz_has 1 "anomaly:" && fail "the anomaly outlived the hand-made route"
   # A route tartan did not create is never touched.
   ip -n "$P-h1" route add 10.99.0.0/16 via "$(host_ip 2)"
   pod_ping 1 2 >/dev/null || fail "ping after repair"
@@ -407,6 +416,138 @@ scenario_docker_masq() {
   return 0
 }
 
+# Hostile etcd content: keys that no lease of the network can have (the default route, the
+# underlay's own subnet, the whole Network, a subnet outside it, a wrong size). No host's route
+# table changes, pods keep talking, a new host still gets a lease, deleting the keys changes
+# nothing, and each key is logged once per host.
+scenario_hostile_leases() {
+  cluster 2
+  local n k bad_ip=$E2E_UNDERLAY_NET.99 lease
+  wait_for 5 "route on h1 to h2" has_route_to 1 "$(subnet_of 2)" "$(host_ip 2)"
+  wait_for 5 "route on h2 to h1" has_route_to 2 "$(subnet_of 1)" "$(host_ip 1)"
+  declare -A before
+  for n in 1 2; do before[$n]=$(routes_of $n); done
+  local keys=(0.0.0.0-0 "$E2E_UNDERLAY_NET.0-24" 10.244.0.0-16 10.99.1.0-24 10.244.200.0-23)
+  lease=$(etcdctl_v3 lease grant 86400 | awk '{print $2}')
+  for k in "${keys[@]}"; do
+    # Half on an etcd lease, half as reservations: neither kind may take part.
+    local opt=()
+    case "$k" in 0.0.0.0-0 | 10.244.0.0-16 | 10.244.200.0-23) opt=(--lease="$lease") ;; esac
+    etcdctl_v3 put "${opt[@]}" "/coreos.com/network/subnets/$k" \
+      "{\"PublicIP\":\"$bad_ip\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}" >/dev/null
+  done
+  for n in 1 2; do
+    wait_for 10 "h$n lists the ${#keys[@]} bad keys on /readyz" sh -c "[ \"\$(ip netns exec $P-h$n curl -fsS -m 1 http://127.0.0.1:2401/readyz | grep -c '^anomaly: lease key')\" = ${#keys[@]} ]"
+  done
+  log "readyz on h1 with the bad keys in etcd:"
+  readyz 1 | sed 's/^/    /' >&2
+  # The same bad key re-written (an event, not a new anomaly).
+  etcdctl_v3 put "/coreos.com/network/subnets/0.0.0.0-0" \
+    "{\"PublicIP\":\"$E2E_UNDERLAY_NET.98\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}" >/dev/null
+  # Allocation is not blocked: a new host gets a lease, is routed, and its pod talks. Its lease
+  # event comes after the re-written key's on every watch, so by then that was handled too.
+  host_create 3
+  tartand_start 3
+  wait_ready 3
+  pod_create 3
+  for n in 1 2; do
+    wait_for 5 "route on h$n to the new h3" has_route_to $n "$(subnet_of 3)" "$(host_ip 3)"
+  done
+  for n in 1 2; do
+    local now
+    now=$(routes_of $n | grep -v "^$(subnet_of 3) ")
+    [ "$now" = "${before[$n]}" ] || {
+      diff <(echo "${before[$n]}") <(echo "$now") >&2
+      fail "h$n's routes changed (beyond the new peer h3's)"
+    }
+  done
+  log "hostile keys: routes of h1 and h2 unchanged but for the new peer h3 ($(subnet_of 3))"
+  for n in 1 2 3; do
+    local m
+    for m in 1 2 3; do
+      [ $n = $m ] || pod_ping $n $m >/dev/null || fail "ping pod h$n -> pod h$m"
+    done
+  done
+  declare -A with_new
+  for n in 1 2 3; do with_new[$n]=$(routes_of $n); done
+  # Deleting the bad keys changes nothing but the anomaly list.
+  for k in "${keys[@]}"; do
+    etcdctl_v3 del "/coreos.com/network/subnets/$k" | grep >/dev/null -cx 1 || fail "could not delete $k"
+  done
+  for n in 1 2 3; do
+    wait_for 10 "h$n's anomalies gone" sh -c "! ip netns exec $P-h$n curl -fsS -m 1 http://127.0.0.1:2401/readyz | grep -q '^anomaly:'"
+    [ "$(routes_of $n)" = "${with_new[$n]}" ] || fail "h$n's routes changed when the bad keys were deleted"
+  done
+  pod_ping 1 2 >/dev/null || fail "ping pod h1 -> pod h2 after the bad keys were deleted"
+  # Each key was said once per host, though it was listed, watched and re-written.
+  for n in 1 2 3; do
+    for k in "${keys[@]}"; do
+      local c
+      c=$(grep -c " W lease key $k skipped: " "$E2E_WORK/tartand-h$n.log" || true)
+      [ "$c" = 1 ] || fail "h$n logged the skipped key $k $c times, want once"
+    done
+    ! grep -E " (route (added|repaired|adopted|removed): (0\.0\.0\.0/0|$E2E_UNDERLAY_NET\.0/24|10\.244\.0\.0/16|10\.99\.|10\.244\.200\.0/23))" \
+      "$E2E_WORK/tartand-h$n.log" || fail "h$n touched a route for a bad key"
+  done
+  log "each bad key was logged once per host:"
+  grep -h " W lease key " "$E2E_WORK/tartand-h1.log" | cut -c1-200 | sed 's/^/    /' >&2
+}
+
+# Migrating a host from flanneld: the route flanneld installed for a peer (proto boot, same
+# destination and gateway) is adopted in place -- never absent, never deleted first.
+scenario_adopt_flanneld_routes() {
+  underlay_create
+  etcd_start
+  network_config_put "$HOSTGW_CONFIG"
+  host_create 1
+  host_create 2
+  tartand_start 2
+  wait_ready 2
+  local s2
+  s2=$(subnet_of 2)
+  # What flanneld left on host 1 for host 2.
+  ip -n "$P-h1" route add "$s2" via "$(host_ip 2)" dev eth0
+  routes_of 1 | grep >/dev/null -c "^$s2 via $(host_ip 2) dev eth0 *$" || fail "setup"
+  # Watch every route change on h1 (a delete would show as "Deleted") and poll the route too.
+  start_in_ns "$P-h1" monitor stdbuf -oL ip -4 monitor route
+  local monitor=$LAST_PID
+  # The monitor is listening once it reports a probe route (added anew until it does: an
+  # unchanged route makes no event).
+  probe_seen() {
+    ip -n "$P-h1" route del 10.99.99.0/24 2>/dev/null || true
+    ip -n "$P-h1" route add 10.99.99.0/24 via "$(host_ip 2)" dev eth0
+    grep -q "^10.99.99.0/24" "$E2E_WORK/monitor.log"
+  }
+  wait_for 5 "ip monitor running" probe_seen
+  ip -n "$P-h1" route del 10.99.99.0/24
+  start_in_ns "$P-h1" poller bash -c "while :; do [ -n \"\$(ip route show $s2)\" ] && echo present || echo ABSENT; done"
+  local poller=$LAST_PID
+  wait_for 5 "poller running" grep -q present "$E2E_WORK/poller.log"
+  tartand_start 1
+  wait_ready 1
+  wait_for 5 "the route marked as tartan's" has_route_to 1 "$s2" "$(host_ip 2)"
+  # A few more polls after the change, then stop both watchers.
+  local polls
+  polls=$(wc -l <"$E2E_WORK/poller.log")
+  wait_for 5 "more polls" sh -c "[ \$(wc -l <$E2E_WORK/poller.log) -gt $((polls + 20)) ]"
+  kill "$poller" "$monitor"
+  wait "$poller" "$monitor" 2>/dev/null || true
+  log "adopt: $(grep -c present "$E2E_WORK/poller.log") polls saw the route, $(grep -c ABSENT "$E2E_WORK/poller.log" || true) saw none"
+  ! grep -q ABSENT "$E2E_WORK/poller.log" || fail "the route was absent while tartand adopted it"
+  grep >/dev/null -c "^$s2 via $(host_ip 2) dev eth0 proto 84" "$E2E_WORK/monitor.log" ||
+    fail "the monitor did not see the adoption"
+  ! grep "^Deleted $s2" "$E2E_WORK/monitor.log" || fail "the route was deleted before being replaced"
+  grep >/dev/null -c "route adopted: $s2 via $(host_ip 2) dev eth0" "$E2E_WORK/tartand-h1.log" ||
+    fail "the adoption was not logged"
+  [ "$(routes_of 1 | grep -c "^$s2 ")" = 1 ] || fail "more than one route to $s2"
+  log "adopt: $(grep -m1 'route adopted' "$E2E_WORK/tartand-h1.log" | cut -c1-200)"
+  # It is tartan's now: when h2 leaves, the route goes.
+  kill -TERM "${TARTAND_PID[2]}"
+  wait "${TARTAND_PID[2]}" || true
+  etcdctl_v3 del "/coreos.com/network/subnets/${s2/\//-}" >/dev/null
+  wait_for 5 "the adopted route removed with its peer" no_route_to 1 "$s2"
+}
+
 case "${1:-}" in
   connectivity) scenario_connectivity ;;
   join-leave) scenario_join_leave ;;
@@ -419,6 +560,8 @@ case "${1:-}" in
   etcd-outage) scenario_etcd_outage ;;
   revoke) scenario_revoke ;;
   docker-masq) scenario_docker_masq ;;
-  *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors" >&2; exit 2 ;;
+  hostile-leases) scenario_hostile_leases ;;
+  adopt-flanneld-routes) scenario_adopt_flanneld_routes ;;
+  *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors|..." >&2; exit 2 ;;
 esac
 log "PASS hostgw $1"

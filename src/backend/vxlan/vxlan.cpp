@@ -112,14 +112,16 @@ Result<std::unique_ptr<VxlanBackend>> VxlanBackend::Create(
   std::unique_ptr<VxlanBackend> be(new VxlanBackend(config, ext, rtnl, std::move(random),
                                                     std::move(set_tx_offload), offload_off));
   be->device_name_ = "flannel." + std::to_string(config.vni);
-  if (config.mtu) {
-    be->mtu_ = *config.mtu;
-  } else if (ext.mtu > 50) {
-    be->mtu_ = ext.mtu - 50;  // 50 bytes of outer Ethernet, IPv4, UDP and VXLAN headers
-  } else {
-    return Error::InvalidArgument("interface " + ext.name + " MTU " + std::to_string(ext.mtu) +
-                                  " leaves no room for vxlan's 50 bytes of headers");
+  // Backend.MTU, like the interface's MTU it replaces, is the size of the outer packets (as in
+  // flannel); the device is smaller by the 50 bytes of outer Ethernet, IPv4, UDP and VXLAN
+  // headers, so a full-size pod packet still fits once encapsulated.
+  const uint32_t outer = config.mtu.value_or(ext.mtu);
+  if (outer <= kVxlanOverhead) {
+    return Error::InvalidArgument(
+        (config.mtu ? "Backend.MTU " : "interface " + ext.name + " MTU ") + std::to_string(outer) +
+        " leaves no room for vxlan's " + std::to_string(kVxlanOverhead) + " bytes of headers");
   }
+  be->mtu_ = outer - kVxlanOverhead;
   if (offload_off) {
     log::Info(std::string("vxlan: TX checksum offload will be turned off on ") + be->device_name_ +
               (config.tx_checksum_offload == VxlanConfig::TxChecksumOffload::kOff

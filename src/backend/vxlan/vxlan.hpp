@@ -12,6 +12,9 @@
 
 namespace tartan::backend {
 
+// Outer Ethernet (14), IPv4 (20), UDP (8) and VXLAN (8) headers around each pod packet.
+inline constexpr uint32_t kVxlanOverhead = 50;
+
 // The Backend object's vxlan keys, with flannel's defaults.
 struct VxlanConfig {
   uint32_t vni = 1;
@@ -19,7 +22,9 @@ struct VxlanConfig {
   bool gbp = false;
   bool learning = false;
   bool direct_routing = false;
-  std::optional<uint32_t> mtu;  // default: external MTU - 50
+  // Backend.MTU: the MTU of the outer packets (flannel v0.21.3+; v0.20 ignores the key), so
+  // flannel.<VNI> and FLANNEL_MTU get mtu - kVxlanOverhead. Default: the external interface's.
+  std::optional<uint32_t> mtu;
   // Turn TX checksum offload off on the device: the fix for kernels before 5.7, where vxlan
   // packets that kube-proxy double-NATs leave with a bad checksum (connections stall for
   // 63 s). kAuto does it only on such kernels, since offload off costs throughput.

@@ -289,13 +289,24 @@ TEST_F(VxlanTest, BehindNatTheTunnelIsSourcedFromTheInterfaceAddress) {
   EXPECT_EQ(link->vxlan->local, A("192.0.2.11"));
 }
 
-TEST_F(VxlanTest, MtuFromConfigWins) {
-  VxlanConfig c;
-  c.mtu = 1400;
-  auto be = Make(c);
+// Backend.MTU is the MTU of the outer (encapsulated) packets, as in flannel: flannel.1 is 50
+// bytes smaller, so that a full-size inner packet plus its VXLAN, UDP, IPv4 and Ethernet
+// headers still fits. Taken as the device MTU, "MTU":1400 sent 1450-byte packets onto a
+// 1400-byte path.
+TEST_F(VxlanTest, ConfigMtuIsTheOuterMtu) {
+  for (uint32_t outer : {1400u, 1500u, 9000u}) {
+    VxlanConfig c;
+    c.mtu = outer;
+    auto be = Make(c);
+    ASSERT_TRUE(be);
+    EXPECT_EQ(be->mtu(), outer - 50) << "FLANNEL_MTU follows the device";
+    EXPECT_EQ(rtnl_.GetLinkByName("flannel.1")->mtu, outer - 50);
+  }
+  // Without it, the interface's MTU is the outer one (1500 here).
+  auto be = Make(VxlanConfig{});
   ASSERT_TRUE(be);
-  EXPECT_EQ(be->mtu(), 1400u);
-  EXPECT_EQ(rtnl_.GetLinkByName("flannel.1")->mtu, 1400u);
+  EXPECT_EQ(be->mtu(), 1450u);
+  EXPECT_EQ(rtnl_.GetLinkByName("flannel.1")->mtu, 1450u);
 }
 
 }  // namespace
