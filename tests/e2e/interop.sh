@@ -40,6 +40,7 @@ require_agent() {
   if [ ! -x "$bin" ]; then
     echo "skipped: $1 not found at $bin (the reference flanneld binaries are looked for in" \
       "\$TARTAN_INTEROP_DIR, by default <repository>/../shared/interop)" >&2
+    rm -rf "$E2E_WORK" # nothing ran: lib.sh's cleanup then has no logs to show
     exit 77
   fi
 }
