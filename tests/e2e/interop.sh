@@ -243,7 +243,7 @@ pods_talk() {
 }
 
 # leases_check: one lease per host, distinct subnets, each with its host's PublicIP and the
-# backend's type in the shape both agents write.
+# backend's type (v2-era flanneld writes no PublicIPv6).
 leases_check() {
   local n json
   [ "$(for n in "${HOSTS[@]}"; do subnet_of "$n"; done | sort -u | wc -l)" = "${#HOSTS[@]}" ] ||
@@ -251,20 +251,21 @@ leases_check() {
   [ "$(lease_keys | wc -l)" = "${#HOSTS[@]}" ] || fail "not one lease per host: $(lease_keys)"
   for n in "${HOSTS[@]}"; do
     json=$(lease_json_of "$n")
-    grep >/dev/null -cE "^\{\"PublicIP\":\"$(host_ip "$n")\",\"PublicIPv6\":null,\"BackendType\":\"$BACKEND_TYPE\"" <<<"$json" ||
+    grep >/dev/null -cE "^\{\"PublicIP\":\"$(host_ip "$n")\",(\"PublicIPv6\":null,)?\"BackendType\":\"$BACKEND_TYPE\"" <<<"$json" ||
       fail "$(label "$n"): lease $json"
   done
 }
 
-# restart_flanneld <n> [reboot]: kill -9 by PID (no goodbye) and start it again; it must come
+# restart_agent <n> [reboot]: kill -9 by PID (no goodbye) and start it again; it must come
 # back on the same subnet. With "reboot", flannel.1 is deleted meanwhile (as a reboot does),
-# so flanneld comes back with a new VtepMAC that every peer must follow.
-restart_flanneld() {
-  local n=$1 how=${2:-} before t0
+# so the agent comes back with a new VtepMAC that every peer must follow.
+restart_agent() {
+  local n=$1 how=${2:-} before t0 pid
   before=$(subnet_of "$n")
-  kill -KILL "${FLANNELD_PID[$n]}"
-  wait "${FLANNELD_PID[$n]}" 2>/dev/null || true
-  [ "$how" = reboot ] && ip -n "$P-h$n" link del flannel.1
+  pid=$(agent_pid "$n")
+  kill -KILL "$pid"
+  wait "$pid" 2>/dev/null || true
+  if [ "$how" = reboot ]; then ip -n "$P-h$n" link del flannel.1; fi
   # Gone, so that agent_wait sees the new file; flanneld finds its lease again by PublicIP.
   rm -f "$E2E_WORK/h$n/subnet.env"
   t0=$(now_ms)
@@ -302,17 +303,17 @@ fail() {
 }
 
 # ---- scenarios --------------------------------------------------------------------------------
-# mixed_cluster_checks: leases, paths and pod traffic; then the first flanneld is killed and
-# started again, and the same must hold.
+# mixed_cluster_checks: leases, paths and pod traffic; then the first flanneld and the first
+# tartand are killed and started again, and the same must hold.
 mixed_cluster_checks() {
   leases_check
   paths_check
   pods_talk
-  local n
+  local n restarted=""
   for n in "${HOSTS[@]}"; do
-    [ "${AGENT[$n]}" = tartand ] && continue
-    restart_flanneld "$n"
-    break
+    case "$restarted" in *"${AGENT[$n]%%-*}"*) continue ;; esac
+    restart_agent "$n"
+    restarted+=" ${AGENT[$n]%%-*}"
   done
   leases_check
   paths_check
@@ -324,7 +325,7 @@ mixed_cluster_checks() {
 reboot_check() {
   local n=$1 old new m
   old=$(vtep_mac_of "$n")
-  restart_flanneld "$n" reboot
+  restart_agent "$n" reboot
   new=$(vtep_mac_of "$n")
   [ "$new" != "$old" ] || fail "$(label "$n") kept VtepMAC $old after its flannel.1 was deleted"
   paths_check
