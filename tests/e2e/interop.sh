@@ -281,10 +281,9 @@ interop_state() {
   echo "---- etcd /coreos.com/network ($ETCD_API)" >&2
   if [ "$ETCD_API" = v3 ]; then
     etcdctl_v3 get --prefix /coreos.com/network >&2
-    echo "---- history of $LEASES (revision: events)" >&2
+    echo "---- every write under $LEASES, oldest first" >&2
     timeout 2 ip netns exec "$P-ul" env ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD" watch --rev=1 \
-      --prefix "$LEASES" -w json 2>/dev/null |
-      sed -E 's/.*"revision":([0-9]+).*"Events":\[(.*)\].*/rev \1: \2/; s/"value":"[^"]*",?//g' >&2
+      --prefix "$LEASES" 2>/dev/null | paste -d' ' - - - >&2
   else
     for key in /coreos.com/network/config $(lease_keys); do echo "$key $(lease_get "$key")" >&2; done
   fi
@@ -320,8 +319,8 @@ mixed_cluster_checks() {
   pods_talk
 }
 
-# reboot_check <n>: flanneld on host n comes back with a new VtepMAC; every host with a vxlan
-# path to it follows, and tartand hosts drop the old MAC's FDB entry.
+# reboot_check <n>: the agent on host n comes back with a new VtepMAC; every host with a vxlan
+# path to it follows, and tartand hosts drop the old MAC's FDB entry (flanneld leaves it).
 reboot_check() {
   local n=$1 old new m
   old=$(vtep_mac_of "$n")
@@ -351,6 +350,7 @@ case "${1:-}" in
     cluster_up v3 '{"Type":"vxlan"}' 1:$F3:a 2:tartand:a 3:$F3:a 4:tartand:a
     mixed_cluster_checks
     reboot_check 3
+    reboot_check 4
     ;;
   v3-direct-routing)
     # h1 (flanneld) and h2 (tartand) on segment a, h3 (flanneld) and h4 (tartand) on segment b,
@@ -360,6 +360,7 @@ case "${1:-}" in
     cluster_up v3 '{"Type":"vxlan","DirectRouting":true}' 1:$F3:a 2:tartand:a 3:$F3:b 4:tartand:b
     mixed_cluster_checks
     reboot_check 3
+    reboot_check 4
     ;;
   *)
     echo "usage: $0 v3-hostgw|v3-vxlan|v3-direct-routing" >&2
