@@ -200,7 +200,7 @@ has_direct_path() {  # <on> <to>: <subnet> via <peer IP> dev eth0, and no vxlan 
 }
 has_vxlan_path() {  # <on> <to>: route via <subnet>.0 onlink, neighbour and FDB entry
   local on=$1 to=$2 mac gw
-  mac=$(vtep_mac_of "$to")
+  mac=${VTEP_MAC[$to]:-$(vtep_mac_of "$to")}
   gw=$(subnet_zero_of "$to")
   [ -n "$mac" ] &&
     routes_of "$on" | grep >/dev/null -cE "^$(subnet_of "$to") via $gw dev flannel\.1 (proto [0-9a-z]+ )?onlink" &&
@@ -214,8 +214,10 @@ path_always_vxlan() { echo vxlan; }
 path_direct_on_link() { if [ "${SEGMENT[$1]}" = "${SEGMENT[$2]}" ]; then echo direct; else echo vxlan; fi; }
 
 # paths_check: every host has the rule's path to every other host.
+declare -A VTEP_MAC # the published VtepMACs, read once per paths_check
 paths_check() {
   local a b path summary=""
+  for a in "${HOSTS[@]}"; do VTEP_MAC[$a]=$(vtep_mac_of "$a"); done
   for a in "${HOSTS[@]}"; do
     for b in "${HOSTS[@]}"; do
       [ "$a" = "$b" ] && continue
@@ -224,22 +226,27 @@ paths_check() {
       summary+=" $a>$b:$path"
     done
   done
+  VTEP_MAC=()
   log "paths as flannel programs them:$summary"
 }
 
-# pods_talk: every pod pings every other and opens a TCP connection to it; the receiver must
-# see the sender pod's own address (no NAT on the way).
+# pods_talk: every pod pings every other, once more with a packet of the full FLANNEL_MTU that
+# must not be fragmented (both agents' encapsulation overhead agree), and opens a TCP
+# connection to it; the receiver must see the sender pod's own address (no NAT on the way).
 pods_talk() {
-  local a b seen
+  local a b seen mtu
   for a in "${HOSTS[@]}"; do
+    mtu=$(sed -n 's/^FLANNEL_MTU=//p' "$E2E_WORK/h$a/subnet.env")
     for b in "${HOSTS[@]}"; do
       [ "$a" = "$b" ] && continue
       wait_for 10 "ping pod $(label "$a") -> pod $(label "$b")" pod_ping "$a" "$b"
+      in_ns "$P-h$a-pod" ping -c 1 -W 2 -M "do" -s $((mtu - 28)) "$(pod_ip_of "$b")" >/dev/null ||
+        fail "ping of $mtu bytes, unfragmented, pod $(label "$a") -> pod $(label "$b")"
       seen=$(tcp_source_seen "$a" "$b") || fail "TCP pod $(label "$a") -> pod $(label "$b")"
       [ "$seen" = "$(pod_ip_of "$a")" ] || fail "pod $(label "$b") saw $seen, not pod $(label "$a")'s $(pod_ip_of "$a")"
     done
   done
-  log "pods talk both ways among ${#HOSTS[@]} hosts (ping + TCP); every receiver saw the sender pod's address"
+  log "pods talk both ways among ${#HOSTS[@]} hosts (ping, ping of FLANNEL_MTU bytes, TCP); every receiver saw the sender pod's address"
 }
 
 # leases_check: one lease per host, distinct subnets, each with its host's PublicIP and the
