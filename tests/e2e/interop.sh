@@ -5,8 +5,10 @@
 #
 # Each scenario: flanneld and tartand hosts lease side by side, every host programs the path
 # flannel would to every other (asserted per host, whichever agent runs it), every pod reaches
-# every other pod both ways (ping and TCP, the receiver seeing the sender pod's address), and a
-# flanneld that is killed and started again keeps its subnet and carries traffic again.
+# every other pod both ways (ping of FLANNEL_MTU bytes and TCP, the receiver seeing the sender
+# pod's address); then a flanneld and a tartand are killed and started again (same subnets,
+# traffic again), and with vxlan one of each comes back from a "reboot" with a new VtepMAC that
+# the other agents follow.
 #
 # Agents are named by kind: "tartand" or "flanneld-<version>" (a file of that name in the
 # interop directory). The etcd API of a cluster is chosen by cluster_up (v2 or v3); config_put,
@@ -192,20 +194,26 @@ lease_json_of() { lease_get "$(lease_key_of "$1")"; }
 vtep_mac_of() { lease_json_of "$1" | sed -n 's/.*"VtepMAC":"\([0-9a-f:]*\)".*/\1/p'; }
 subnet_zero_of() { subnet_of "$1" | cut -d/ -f1; }
 
-# Paths as flannel programs them. flanneld's routes carry the kernel's default protocol and
+# Paths as flannel programs them, matched against one reading of a host's routes, flannel.1
+# neighbours and FDB (host_state). flanneld's routes carry the kernel's default protocol and
 # tartand's "proto 84", so the protocol is not part of the match.
-has_direct_path() {  # <on> <to>: <subnet> via <peer IP> dev eth0, and no vxlan neighbour
-  routes_of "$1" | grep >/dev/null -cE "^$(subnet_of "$2") via $(host_ip "$2") dev eth0( |$)" &&
-    ! ip -n "$P-h$1" neigh show dev flannel.1 2>/dev/null | grep >/dev/null -c "^$(subnet_zero_of "$2") "
+declare -A SUBNET VTEP_MAC # per host, read from subnet.env and etcd once per paths_check
+MISSING=
+host_state() {
+  ROUTES=$(routes_of "$1")
+  NEIGH=$(ip -n "$P-h$1" neigh show dev flannel.1 2>/dev/null || true)
+  FDB=$(in_ns "$P-h$1" bridge fdb show dev flannel.1 2>/dev/null || true)
 }
-has_vxlan_path() {  # <on> <to>: route via <subnet>.0 onlink, neighbour and FDB entry
-  local on=$1 to=$2 mac gw
-  mac=${VTEP_MAC[$to]:-$(vtep_mac_of "$to")}
-  gw=$(subnet_zero_of "$to")
+has_direct_path() {  # <to>: <subnet> via <peer IP> dev eth0, and no vxlan neighbour for it
+  grep -qE "^${SUBNET[$1]} via ${HOST_IP[$1]} dev eth0( |$)" <<<"$ROUTES" &&
+    ! grep -q "^${SUBNET[$1]%/*} " <<<"$NEIGH"
+}
+has_vxlan_path() {  # <to>: route via <subnet>.0 onlink, neighbour and FDB entry
+  local mac=${VTEP_MAC[$1]} gw=${SUBNET[$1]%/*}
   [ -n "$mac" ] &&
-    routes_of "$on" | grep >/dev/null -cE "^$(subnet_of "$to") via $gw dev flannel\.1 (proto [0-9a-z]+ )?onlink" &&
-    ip -n "$P-h$on" neigh show dev flannel.1 | grep >/dev/null -c "^$gw lladdr $mac PERMANENT" &&
-    in_ns "$P-h$on" bridge fdb show dev flannel.1 | grep >/dev/null -c "^$mac dst $(host_ip "$to") self permanent"
+    grep -qE "^${SUBNET[$1]} via $gw dev flannel\.1 (proto [0-9a-z]+ )?onlink" <<<"$ROUTES" &&
+    grep -q "^$gw lladdr $mac PERMANENT" <<<"$NEIGH" &&
+    grep -q "^$mac dst ${HOST_IP[$1]} self permanent" <<<"$FDB"
 }
 # The path rule of a scenario: which path <on> must use to <to>.
 PATH_RULE=
@@ -213,40 +221,49 @@ path_always_direct() { echo direct; }
 path_always_vxlan() { echo vxlan; }
 path_direct_on_link() { if [ "${SEGMENT[$1]}" = "${SEGMENT[$2]}" ]; then echo direct; else echo vxlan; fi; }
 
-# paths_check: every host has the rule's path to every other host.
-declare -A VTEP_MAC # the published VtepMACs, read once per paths_check
-paths_check() {
-  local a b path summary=""
-  for a in "${HOSTS[@]}"; do VTEP_MAC[$a]=$(vtep_mac_of "$a"); done
-  for a in "${HOSTS[@]}"; do
-    for b in "${HOSTS[@]}"; do
-      [ "$a" = "$b" ] && continue
-      path=$("$PATH_RULE" "$a" "$b")
-      wait_for 10 "$(label "$a") -> $(label "$b"): $path path" "has_${path}_path" "$a" "$b"
-      summary+=" $a>$b:$path"
-    done
+# host_paths_ok <on>: host <on> has the rule's path to every other host; MISSING names the
+# first one it lacks.
+host_paths_ok() {
+  local on=$1 to path
+  host_state "$on"
+  for to in "${HOSTS[@]}"; do
+    [ "$to" = "$on" ] && continue
+    path=$("$PATH_RULE" "$on" "$to")
+    "has_${path}_path" "$to" || {
+      MISSING="$(label "$on") -> $(label "$to"): $path path"
+      return 1
+    }
   done
-  VTEP_MAC=()
+}
+paths_check() {
+  local a b summary=""
+  for a in "${HOSTS[@]}"; do
+    SUBNET[$a]=$(subnet_of "$a")
+    VTEP_MAC[$a]=$(vtep_mac_of "$a")
+  done
+  for a in "${HOSTS[@]}"; do
+    poll 10 host_paths_ok "$a" || fail "timed out after 10s waiting for: $MISSING"
+    for b in "${HOSTS[@]}"; do [ "$a" = "$b" ] || summary+=" $a>$b:$("$PATH_RULE" "$a" "$b")"; done
+  done
   log "paths as flannel programs them:$summary"
 }
 
-# pods_talk: every pod pings every other, once more with a packet of the full FLANNEL_MTU that
-# must not be fragmented (both agents' encapsulation overhead agree), and opens a TCP
-# connection to it; the receiver must see the sender pod's own address (no NAT on the way).
+# pods_talk: every pod pings every other with a packet of the full FLANNEL_MTU that must not be
+# fragmented (both agents' encapsulation overheads agree) and opens a TCP connection to it; the
+# receiver must see the sender pod's own address (no NAT on the way).
 pods_talk() {
   local a b seen mtu
   for a in "${HOSTS[@]}"; do
     mtu=$(sed -n 's/^FLANNEL_MTU=//p' "$E2E_WORK/h$a/subnet.env")
     for b in "${HOSTS[@]}"; do
       [ "$a" = "$b" ] && continue
-      wait_for 10 "ping pod $(label "$a") -> pod $(label "$b")" pod_ping "$a" "$b"
-      in_ns "$P-h$a-pod" ping -c 1 -W 2 -M "do" -s $((mtu - 28)) "$(pod_ip_of "$b")" >/dev/null ||
-        fail "ping of $mtu bytes, unfragmented, pod $(label "$a") -> pod $(label "$b")"
+      wait_for 10 "ping of $mtu bytes, unfragmented, pod $(label "$a") -> pod $(label "$b")" \
+        in_ns "$P-h$a-pod" ping -c 1 -W 1 -M "do" -s $((mtu - 28)) "$(pod_ip_of "$b")"
       seen=$(tcp_source_seen "$a" "$b") || fail "TCP pod $(label "$a") -> pod $(label "$b")"
       [ "$seen" = "$(pod_ip_of "$a")" ] || fail "pod $(label "$b") saw $seen, not pod $(label "$a")'s $(pod_ip_of "$a")"
     done
   done
-  log "pods talk both ways among ${#HOSTS[@]} hosts (ping, ping of FLANNEL_MTU bytes, TCP); every receiver saw the sender pod's address"
+  log "pods talk both ways among ${#HOSTS[@]} hosts (ping of FLANNEL_MTU bytes, TCP); every receiver saw the sender pod's address"
 }
 
 # leases_check: one lease per host, distinct subnets, each with its host's PublicIP and the
@@ -309,38 +326,41 @@ fail() {
 }
 
 # ---- scenarios --------------------------------------------------------------------------------
-# mixed_cluster_checks: leases, paths and pod traffic; then the first flanneld and the first
-# tartand are killed and started again, and the same must hold.
+# mixed_cluster_checks: leases, every host's paths, pod traffic.
 mixed_cluster_checks() {
-  leases_check
-  paths_check
-  pods_talk
-  local n restarted=""
-  for n in "${HOSTS[@]}"; do
-    case "$restarted" in *"${AGENT[$n]%%-*}"*) continue ;; esac
-    restart_agent "$n"
-    restarted+=" ${AGENT[$n]%%-*}"
-  done
   leases_check
   paths_check
   pods_talk
 }
 
-# reboot_check <n>: the agent on host n comes back with a new VtepMAC; every host with a vxlan
-# path to it follows, and tartand hosts drop the old MAC's FDB entry (flanneld leaves it).
+# restart_check <n>...: each agent killed and started again, then the checks.
+restart_check() {
+  local n
+  for n in "$@"; do restart_agent "$n"; done
+  mixed_cluster_checks
+}
+
+# reboot_check <n>...: each agent comes back with a new VtepMAC (flannel.1 gone); every host
+# with a vxlan path to it follows, and tartand hosts drop the old MAC's FDB entry (flanneld
+# leaves it, a known flannel defect).
 reboot_check() {
-  local n=$1 old new m
-  old=$(vtep_mac_of "$n")
-  restart_agent "$n" reboot
-  new=$(vtep_mac_of "$n")
-  [ "$new" != "$old" ] || fail "$(label "$n") kept VtepMAC $old after its flannel.1 was deleted"
-  paths_check
-  for m in "${HOSTS[@]}"; do
-    if [ "${AGENT[$m]}" != tartand ] || [ "$("$PATH_RULE" "$m" "$n")" != vxlan ]; then continue; fi
-    wait_for 10 "$(label "$m") to drop the FDB entry of $(label "$n")'s old MAC $old" sh -c \
-      "! ip netns exec $P-h$m bridge fdb show dev flannel.1 | grep -q '^$old '"
+  local n m
+  local -A old
+  for n in "$@"; do
+    old[$n]=$(vtep_mac_of "$n")
+    restart_agent "$n" reboot
+    [ "$(vtep_mac_of "$n")" != "${old[$n]}" ] || fail "$(label "$n") kept VtepMAC ${old[$n]} without its flannel.1"
   done
-  log "$(label "$n")'s new VtepMAC $new (was $old) followed by every vxlan peer"
+  leases_check
+  paths_check
+  for n in "$@"; do
+    for m in "${HOSTS[@]}"; do
+      if [ "${AGENT[$m]}" != tartand ] || [ "$m" = "$n" ] || [ "$("$PATH_RULE" "$m" "$n")" != vxlan ]; then continue; fi
+      wait_for 10 "$(label "$m") to drop the FDB entry of $(label "$n")'s old MAC ${old[$n]}" sh -c \
+        "! ip netns exec $P-h$m bridge fdb show dev flannel.1 | grep -q '^${old[$n]} '"
+    done
+    log "$(label "$n"): new VtepMAC $(vtep_mac_of "$n") (was ${old[$n]}) followed by its vxlan peers"
+  done
   pods_talk
 }
 
@@ -351,13 +371,14 @@ case "${1:-}" in
     PATH_RULE=path_always_direct
     cluster_up v3 '{"Type":"host-gw"}' 1:$F3:a 2:tartand:a 3:$F3:a 4:tartand:a
     mixed_cluster_checks
+    restart_check 1 2
     ;;
   v3-vxlan)
     PATH_RULE=path_always_vxlan
     cluster_up v3 '{"Type":"vxlan"}' 1:$F3:a 2:tartand:a 3:$F3:a 4:tartand:a
     mixed_cluster_checks
-    reboot_check 3
-    reboot_check 4
+    restart_check 1 2
+    reboot_check 3 4
     ;;
   v3-direct-routing)
     # h1 (flanneld) and h2 (tartand) on segment a, h3 (flanneld) and h4 (tartand) on segment b,
@@ -366,8 +387,8 @@ case "${1:-}" in
     PATH_RULE=path_direct_on_link
     cluster_up v3 '{"Type":"vxlan","DirectRouting":true}' 1:$F3:a 2:tartand:a 3:$F3:b 4:tartand:b
     mixed_cluster_checks
-    reboot_check 3
-    reboot_check 4
+    restart_check 1 2
+    reboot_check 3 4
     ;;
   *)
     echo "usage: $0 v3-hostgw|v3-vxlan|v3-direct-routing" >&2
