@@ -122,14 +122,17 @@ poll() {
   done
 }
 
-# flanneld v0.20.2 handles only the first event of each etcd watch response: a lease written
-# while its watch is being (re)opened -- right after it starts, or together with another
-# write -- is never seen by that flanneld until it restarts (shown with leases written by
-# etcdctl alone, so not a tartand matter). flanneld_settle makes the start deterministic: a
-# probe lease is written (again, if that write was lost) until host n has routed it, then
-# deleted; from then on host n's watch is live, and the next agent's lease reaches it.
-PROBE_KEY=$LEASES/10.244.250.0-24
-PROBE_NET=10.244.250.0/24
+# flanneld v0.20.2 handles only the first event of each etcd watch response (its registry reads
+# Events[0] and opens a new watch): a lease written while that watch is being (re)opened --
+# just after flanneld starts, or in the same response as another write -- is never seen by
+# that flanneld until it restarts. Shown with leases written by etcdctl alone (two puts in one
+# txn, five parallel puts), so not a tartand matter; tartand, which starts in milliseconds,
+# just hits flanneld's start-up window more often. flanneld_settle makes the start
+# deterministic: a probe lease is written (again, if that write was lost) until host n has
+# routed it, then deleted; from then on host n's watch is live, and the next agent's lease
+# reaches it. (Assumes a /16 E2E_NETWORK, as by default.)
+PROBE_NET=${E2E_NETWORK%.*.*}.250.0/24
+PROBE_KEY=$LEASES/${PROBE_NET/\//-}
 probe_routed() { routes_of "$1" | grep >/dev/null -c "^$PROBE_NET "; }
 flanneld_settle() {
   local n=$1 deadline=$((SECONDS + 15)) probe
@@ -192,7 +195,6 @@ cluster_up() {
 lease_key_of() { echo "$LEASES/$(subnet_of "$1" | tr / -)"; }
 lease_json_of() { lease_get "$(lease_key_of "$1")"; }
 vtep_mac_of() { lease_json_of "$1" | sed -n 's/.*"VtepMAC":"\([0-9a-f:]*\)".*/\1/p'; }
-subnet_zero_of() { subnet_of "$1" | cut -d/ -f1; }
 
 # Paths as flannel programs them, matched against one reading of a host's routes, flannel.1
 # neighbours and FDB (host_state). flanneld's routes carry the kernel's default protocol and
