@@ -466,12 +466,14 @@ TEST_F(Etcd2StoreTest, TwoStoresRaceForTheLastFreeSubnets) {
                       .ok());
     }
     std::vector<std::unique_ptr<store::SubnetStore>> stores;
+    stores.reserve(2);
     for (int i = 0; i < 2; ++i) {
       stores.push_back(store::NewSubnetStore(NewClient(), FastOptions(prefix_, log_.Fn())));
     }
     std::promise<void> go;
     std::shared_future<void> start = go.get_future().share();
     std::vector<std::future<Result<model::Lease>>> results;
+    results.reserve(2);
     for (int i = 0; i < 2; ++i) {
       results.push_back(std::async(std::launch::async, [&, i] {
         start.wait();

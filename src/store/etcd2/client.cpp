@@ -234,7 +234,7 @@ class V2Watch : public RegistryWatch {
         next_index_(std::max<int64_t>(start, 1)),
         cancel_fd_(std::move(cancel)) {}
 
-  ~V2Watch() override { Cancel(); }
+  ~V2Watch() override { Stop(); }
 
   Result<WatchBatch> Next() override {
     const std::string target =
@@ -319,12 +319,14 @@ class V2Watch : public RegistryWatch {
     }
   }
 
-  void Cancel() override {
+  void Cancel() override { Stop(); }
+
+ private:
+  void Stop() {
     cancelled_ = true;
     etcd_http::Signal(cancel_fd_);
   }
 
- private:
   Error Cancelled() const {
     return Error::Cancelled(impl_->net->Describe() + ": watch of " + prefix_ + " (cancelled)");
   }
