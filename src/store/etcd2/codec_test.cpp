@@ -99,7 +99,7 @@ TEST(Etcd2Codec, WatchEvents) {
 
 TEST(Etcd2Codec, ErrorObjects) {
   struct Case {
-    const char* body;
+    const char* body = nullptr;
     ApiError want;
   };
   const Case cases[] = {
