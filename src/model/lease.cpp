@@ -380,15 +380,51 @@ Result<LeaseAttrs> LeaseAttrs::Parse(std::string_view json_text) {
   return attrs;
 }
 
+namespace {
+
+// flannel v0.11's vxlan lease data is {"VtepMAC":"…"}: keeps that member of `data` (the last
+// one when repeated, names matched case-insensitively as Go does), or all of `data` when it
+// has none.
+std::string V011VxlanData(std::string_view data) {
+  std::optional<std::string_view> mac;
+  size_t i = SkipSpace(data, 0);
+  if (i >= data.size() || data[i] != '{') return std::string(data);
+  i = SkipSpace(data, i + 1);
+  while (i < data.size() && data[i] == '"') {
+    const size_t key_end = SkipString(data, i);
+    auto name = DecodeString(data.substr(i, key_end - i));
+    i = SkipSpace(data, key_end);
+    if (i >= data.size() || data[i] != ':') break;
+    i = SkipSpace(data, i + 1);
+    const size_t value_end = SkipValue(data, i);
+    if (name && EqualFold(*name, "VtepMAC")) mac = data.substr(i, value_end - i);
+    i = SkipSpace(data, value_end);
+    if (i < data.size() && data[i] == ',') i = SkipSpace(data, i + 1);
+  }
+  if (!mac || mac->empty()) return std::string(data);
+  return "{\"VtepMAC\":" + std::string(*mac) + "}";
+}
+
+}  // namespace
+
 // An unset PublicIP is written "0.0.0.0", as flannel marshals its zero IP4: the field is
 // always present so every flanneld can decode the value.
-std::string LeaseAttrs::ToJson() const {
+std::string LeaseAttrs::ToJson(LeaseShape shape) const {
+  const bool v011 = shape == LeaseShape::kV011;
   std::string out = "{\"PublicIP\":\"";
   out += public_ip ? public_ip->ToString() : "0.0.0.0";
-  out += "\",\"PublicIPv6\":";
-  out += public_ipv6 ? "\"" + public_ipv6->ToString() + "\"" : std::string("null");
+  out += "\"";
+  if (public_ipv6) {
+    out += ",\"PublicIPv6\":\"" + public_ipv6->ToString() + "\"";
+  } else if (!v011) {
+    out += ",\"PublicIPv6\":null";
+  }
   if (!backend_type.empty()) out += ",\"BackendType\":" + GoJsonString(backend_type);
-  if (!backend_data.empty()) out += ",\"BackendData\":" + CompactJson(backend_data);
+  if (!backend_data.empty()) {
+    const std::string data =
+        v011 && backend_type == "vxlan" ? V011VxlanData(backend_data) : backend_data;
+    out += ",\"BackendData\":" + CompactJson(data);
+  }
   if (!backend_v6_data.empty()) out += ",\"BackendV6Data\":" + CompactJson(backend_v6_data);
   out += "}";
   return out;

@@ -29,6 +29,15 @@ struct SubnetKey {
   auto operator<=>(const SubnetKey&) const = default;
 };
 
+// Which flannel era's lease value a key space holds (docs: flannel-compat.md section 3).
+enum class LeaseShape {
+  // flannel >= v0.12 (the etcd v3 key space): PublicIPv6 always present, BackendData verbatim.
+  kCurrent,
+  // flannel v0.11 (the etcd v2 key space), as it writes values itself: no PublicIPv6, and vxlan's
+  // BackendData holds only VtepMAC (no VNI).
+  kV011,
+};
+
 // The JSON value stored under a subnet key.
 struct LeaseAttrs {
   // nullopt when absent or "0.0.0.0" (flannel's zero value); ToJson then writes "0.0.0.0",
@@ -50,7 +59,11 @@ struct LeaseAttrs {
   // What current flannel writes:
   // {"PublicIP":"…","PublicIPv6":null,"BackendType":"…","BackendData":{…},"BackendV6Data":{…}}
   // with PublicIPv6 always present (null when unset) and the other three omitted when empty.
-  std::string ToJson() const;
+  // kV011: what flanneld v0.11 writes, {"PublicIP":"…","BackendType":"vxlan",
+  // "BackendData":{"VtepMAC":"…"}}: PublicIPv6 only when set (v0.11 has no IPv6 and ignores
+  // the field; a dual-stack tartan peer needs it), BackendV6Data likewise, and for vxlan only
+  // the VtepMAC member of BackendData (the whole BackendData when it has none).
+  std::string ToJson(LeaseShape shape = LeaseShape::kCurrent) const;
 
   bool operator==(const LeaseAttrs&) const = default;
 };

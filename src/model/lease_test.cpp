@@ -348,6 +348,66 @@ TEST(LeaseAttrsToJsonTest, UpgradesV011ShapesToTheCurrentOne) {
   }
 }
 
+TEST(LeaseAttrsToJsonTest, WritesFlannelV011sShape) {
+  struct Case {
+    const char* name;
+    LeaseAttrs attrs;
+    const char* json;
+  };
+  const auto ip = net::Ip4(192, 0, 2, 1);
+  // The values flanneld v0.11.0 was observed writing (flannel-compat.md section 3).
+  const std::vector<Case> cases = {
+      {"host-gw",
+       {ip, {}, "host-gw", "", ""},
+       R"({"PublicIP":"192.0.2.1","BackendType":"host-gw"})"},
+      {"vxlan keeps only VtepMAC",
+       {ip, {}, "vxlan", R"({"VNI":1,"VtepMAC":"66:90:db:29:5b:c3"})", ""},
+       R"({"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"66:90:db:29:5b:c3"}})"},
+      {"udp", {ip, {}, "", "", ""}, R"({"PublicIP":"192.0.2.1"})"},
+      {"vxlan data with odd spacing and case, last VtepMAC wins",
+       {ip,
+        {},
+        "vxlan",
+        R"({ "vtepmac" : "aa:aa:aa:aa:aa:aa", "VNI":4096, "VtepMAC":"66:90:db:29:5b:c3" })",
+        ""},
+       R"({"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"66:90:db:29:5b:c3"}})"},
+      {"vxlan data without a MAC is kept whole",
+       {ip, {}, "vxlan", R"({"VNI":1})", ""},
+       R"({"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VNI":1}})"},
+      {"other backends' data is kept",
+       {ip, {}, "ipip", R"({"VNI":1,"x":2})", ""},
+       R"({"PublicIP":"192.0.2.1","BackendType":"ipip","BackendData":{"VNI":1,"x":2}})"},
+      {"a dual-stack tartan peer keeps its IPv6 fields",
+       {ip, *net::Ip6::Parse("fd00::a"), "vxlan", R"({"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"})",
+        R"({"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"})"},
+       R"({"PublicIP":"192.0.2.1","PublicIPv6":"fd00::a","BackendType":"vxlan","BackendData":{"VtepMAC":"aa:bb:cc:dd:ee:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}})"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(c.attrs.ToJson(LeaseShape::kV011), c.json) << c.name;
+}
+
+TEST(LeaseAttrsToJsonTest, V011ShapeRoundTripsAndComparesByShape) {
+  for (
+      const char* json : {
+          R"({"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"66:90:db:29:5b:c3"}})",
+          R"({"PublicIP":"192.0.2.1","BackendType":"host-gw"})",
+          R"({"PublicIP":"192.0.2.1"})",
+      }) {
+    auto attrs = LeaseAttrs::Parse(json);
+    ASSERT_TRUE(attrs.ok()) << attrs.error().message;
+    EXPECT_EQ(attrs->ToJson(LeaseShape::kV011), json);
+  }
+  // What a vxlan backend asks for and what a v0.11-shaped key holds differ as values but are
+  // the same lease in that shape: a reservation is not rewritten over it.
+  auto stored = LeaseAttrs::Parse(
+      R"({"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"66:90:db:29:5b:c3"}})");
+  ASSERT_TRUE(stored.ok());
+  LeaseAttrs wanted{
+      net::Ip4(192, 0, 2, 1), {}, "vxlan", R"({"VNI":1,"VtepMAC":"66:90:db:29:5b:c3"})", ""};
+  EXPECT_NE(*stored, wanted);
+  EXPECT_EQ(stored->ToJson(LeaseShape::kV011), wanted.ToJson(LeaseShape::kV011));
+  EXPECT_NE(stored->ToJson(LeaseShape::kCurrent), wanted.ToJson(LeaseShape::kCurrent));
+}
+
 TEST(LeaseTest, ReservationIsALeaseWithoutEtcdLease) {
   Lease lease;
   lease.subnet = *SubnetKey::Parse("10.5.52.0-24");

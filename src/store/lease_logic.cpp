@@ -121,7 +121,8 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
                                       const model::RandomIndex& random_index, int max_attempts,
                                       const LogFn& log, GarbageLog& garbage) {
   const std::string dir = SubnetsDir(prefix);
-  const std::string value = request.attrs.ToJson();
+  const model::LeaseShape shape = registry.LeaseValueShape();
+  const std::string value = request.attrs.ToJson(shape);
   PendingGrant grant(registry, request.ttl);
 
   for (int attempt = 0; attempt < max_attempts; ++attempt) {
@@ -164,7 +165,9 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
       if (existing.is_reservation()) {
         // Never attach a TTL to a reservation (flannel v3 does, and the pin silently expires).
         int64_t revision = existing.revision;
-        if (existing.attrs != request.attrs) {
+        // Compared as written in this key space: a value in another era's shape (or spacing)
+        // that says the same is left alone.
+        if (existing.attrs.ToJson(shape) != value) {
           auto put = registry.PutIf(key, value, 0, existing.revision);
           if (!put) return put.error();
           if (!*put) continue;  // changed under us: look again

@@ -94,6 +94,42 @@ TEST(AcquireLease, ReservationIsReusedAndNeverGivenATtl) {
   EXPECT_EQ(f.LeaseOf("10.5.42.0-24"), 0);
 }
 
+TEST(AcquireLease, WritesTheRegistrysLeaseShape) {
+  Fixture f;
+  f.reg->SetLeaseValueShape(model::LeaseShape::kV011);
+  AcquireRequest req{Attrs("192.0.2.1", "c6:d2:32:6f:8f:44"), std::nullopt};
+  auto lease = f.store->AcquireLease(Config(kNet16), req, {});
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+  EXPECT_EQ(
+      f.Value(lease->subnet.ToString()),
+      R"({"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"c6:d2:32:6f:8f:44"}})");
+}
+
+TEST(AcquireLease, AReservationInTheRegistrysShapeIsNotRewritten) {
+  Fixture f;
+  f.reg->SetLeaseValueShape(model::LeaseShape::kV011);
+  const std::string key = std::string(kDir) + "10.5.42.0-24";
+  // As an operator (or flanneld v0.11) pinned it, with spaces; no VNI, no PublicIPv6.
+  const std::string pinned =
+      R"({"PublicIP": "192.0.2.1", "BackendType": "vxlan", "BackendData": {"VtepMAC": "c6:d2:32:6f:8f:44"}})";
+  const int64_t rev = f.reg->Put(key, pinned, 0);
+  AcquireRequest req{Attrs("192.0.2.1", "c6:d2:32:6f:8f:44"), std::nullopt};
+  auto lease = f.store->AcquireLease(Config(kNet16), req, {});
+  ASSERT_TRUE(lease.ok()) << lease.error().message;
+  EXPECT_TRUE(lease->is_reservation());
+  EXPECT_EQ(f.Value("10.5.42.0-24"), pinned);
+  EXPECT_EQ(lease->revision, rev) << "not rewritten";
+
+  // A new MAC is news: rewritten, in the registry's shape, still without a TTL.
+  AcquireRequest moved{Attrs("192.0.2.1", "02:00:00:00:00:09"), std::nullopt};
+  auto again = f.store->AcquireLease(Config(kNet16), moved, {});
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(
+      f.Value("10.5.42.0-24"),
+      R"({"PublicIP":"192.0.2.1","BackendType":"vxlan","BackendData":{"VtepMAC":"02:00:00:00:00:09"}})");
+  EXPECT_EQ(f.LeaseOf("10.5.42.0-24"), 0);
+}
+
 TEST(AcquireLease, OthersReservationsAreNeverHandedOut) {
   Fixture f;
   f.reg->Put(std::string(kDir) + "10.5.1.0-24", R"({"PublicIP":"192.0.2.101"})", 0);

@@ -1,5 +1,6 @@
 // The few primitives the lease logic needs from a key-value store with leases and a
-// revisioned watch: etcd v3 (etcd3/), or an in-memory double for unit tests (memory/).
+// revisioned watch: etcd v3 (etcd3/), etcd v2 (etcd2/, docs/adr/0011), or an in-memory double
+// for unit tests (memory/).
 //
 // Revisions follow etcd's model: one counter for the whole store, bumped by every write; a
 // watch started at revision R sees every change with mod_revision >= R, unless R has been
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "model/lease.hpp"
 
 namespace tartan::store {
 
@@ -88,6 +90,10 @@ class Registry {
   // Starts watching every key under `prefix` from `start_revision` (inclusive).
   virtual Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                        int64_t start_revision) = 0;
+
+  // The lease value shape flanneld writes in this key space: the current one (etcd v3), or
+  // v0.11's (etcd v2). Lease values are written in it; any shape is read.
+  virtual model::LeaseShape LeaseValueShape() const { return model::LeaseShape::kCurrent; }
 
   // Where the data lives, for log lines and error messages ("etcd http://10.0.0.1:2379").
   virtual std::string Describe() const = 0;

@@ -41,9 +41,15 @@ class RegistrySubnetStore : public SubnetStore {
         if (!kv) {
           Log("cannot read network config " + key + ", retrying: " + kv.error().message);
         } else {
+          // etcd's v2 and v3 key spaces are separate: the likeliest mistake is the other API.
+          const bool v2 = registry_->LeaseValueShape() == model::LeaseShape::kV011;
           Log("network config " + key + " not found in " + registry_->Describe() +
-              ", waiting. Did you create it with the etcd v3 API? A config written with "
-              "ETCDCTL_API=2 'etcdctl set' is invisible to v3; use ETCDCTL_API=3 'etcdctl put'.");
+              (v2 ? ", waiting. Did you create it with the etcd v2 API? A config written with "
+                    "ETCDCTL_API=3 'etcdctl put' is invisible to v2; use ETCDCTL_API=2 "
+                    "'etcdctl set'."
+                  : ", waiting. Did you create it with the etcd v3 API? A config written with "
+                    "ETCDCTL_API=2 'etcdctl set' is invisible to v3; use ETCDCTL_API=3 "
+                    "'etcdctl put'."));
         }
       }
       if (!SleepFor(retry, stop)) return Error::Cancelled("stopped while waiting for " + key);

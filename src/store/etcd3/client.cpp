@@ -1,8 +1,5 @@
 #include "store/etcd3/client.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <mutex>
 #include <optional>
@@ -11,20 +8,18 @@
 #include "http/client_connection.hpp"
 #include "http/response_parser.hpp"
 #include "store/etcd3/gateway.hpp"
+#include "store/etcd_http/transport.hpp"
 
 namespace tartan::store::etcd3 {
 
 namespace gw = gateway;
-using http::Clock;
+using etcd_http::Clock;
+using etcd_http::Idempotent;
+using etcd_http::kMaxBody;
+using etcd_http::NewEventFd;
+using etcd_http::Signal;
 
 namespace {
-
-// How long a call waits for a member's TCP (and TLS) connection before trying the next one.
-constexpr std::chrono::milliseconds kConnectWait{1000};
-// Idle keep-alive connections kept per member.
-constexpr size_t kMaxIdle = 4;
-// A listing of thousands of leases is a few MiB; anything near this is not etcd talking.
-constexpr uint64_t kMaxBody = 256ull << 20;
 
 std::string Text(const gw::RpcError& e) { return e.message + " (" + gw::RpcCodeName(e.code) + ")"; }
 
@@ -100,43 +95,6 @@ gw::RpcError ReplyError(int status, const std::string& body) {
   return e;
 }
 
-Result<UniqueFd> NewEventFd() {
-  UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!fd) return Error::Internal("eventfd failed");
-  return fd;
-}
-
-void Signal(const UniqueFd& fd) {
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(fd.get(), &one, sizeof one);
-}
-
-std::string Request(const Endpoint& ep, const std::string& path, const std::string& body,
-                    const std::string& token, bool has_leader) {
-  std::string r;
-  r.reserve(256 + body.size());
-  r += "POST " + path + " HTTP/1.1\r\nHost: " + ep.Target() +
-       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-       "\r\n";
-  if (!token.empty()) r += "Authorization: " + token + "\r\n";
-  // Makes a member that lost its leader cancel a watch instead of going silent, so we move on
-  // to a member that still sees updates (the gateway passes Grpc-Metadata-* on as metadata).
-  if (has_leader) r += "Grpc-Metadata-hasleader: true\r\n";
-  r += "\r\n";
-  r += body;
-  return r;
-}
-
-struct Reply {
-  int status = 0;
-  std::string body;
-};
-
-// A request that changes etcd. If it may have reached a member, repeating it elsewhere can
-// apply it twice (a second lease granted, our own create-if-absent failing its condition): it
-// fails over only when it certainly did not arrive. Reads are repeated freely.
-enum class Idempotent { kYes, kNo };
-
 // etcd's own errors that guarantee the request was not applied.
 bool NotApplied(const gw::RpcError& e) {
   return e.message.find("no leader") != std::string::npos ||
@@ -158,148 +116,55 @@ std::string PrefixRangeEnd(const std::string& prefix) {
 }
 
 struct Client::Impl {
-  ClientOptions opts;
-  std::vector<Endpoint> eps;
-  std::shared_ptr<http::TlsContext> tls;  // set when some endpoint is https://
-  std::atomic<size_t> current{0};
+  std::shared_ptr<etcd_http::Transport> net;
   std::mutex auth_mu;
   std::string token;  // guarded by auth_mu; empty: authenticate before the next call
 
-  // Signalled once by Shutdown(); every wait of every call polls it, so a stop is never held
-  // by a request to an unreachable member.
-  UniqueFd shutdown_fd;
-  std::atomic<bool> shut_down{false};
+  const ClientOptions& opts() const { return net->options(); }
 
-  std::mutex pool_mu;
-  std::vector<std::vector<http::Connection>> idle;  // per endpoint; guarded by pool_mu
-
-  std::string Where(size_t idx, const char* what) const {
-    return "etcd " + eps[idx].url + ": " + what;
-  }
-
-  void MarkFailed(size_t idx) {
-    size_t expected = idx;
-    current.compare_exchange_strong(expected, (idx + 1) % eps.size());
-  }
+  std::string Where(size_t idx, const char* what) const { return net->Where(idx, what); }
 
   void DropToken(const std::string& rejected) {
     std::lock_guard lock(auth_mu);
     if (token == rejected) token.clear();
   }
 
-  std::span<const int> Cancels(int extra, int (&storage)[2]) const {
-    storage[0] = shutdown_fd.get();
-    storage[1] = extra;
-    return {storage, extra >= 0 ? 2u : 1u};
-  }
-
-  Result<http::Connection> Connect(size_t idx, Clock::time_point deadline, int extra_cancel) {
-    int storage[2];
-    // A member that does not accept TCP within kConnectWait is skipped; a slow TLS handshake
-    // (a remote member, a loaded one) gets the rest of the call's time.
-    const auto connect_deadline = std::min(deadline, Clock::now() + kConnectWait);
-    const Endpoint& ep = eps[idx];
-    auto c = http::Connection::Open(ep.host, ep.port, ep.tls ? tls : nullptr, connect_deadline,
-                                    deadline, Cancels(extra_cancel, storage));
-    return c;
-  }
-
-  std::optional<http::Connection> TakeIdle(size_t idx) {
-    std::lock_guard lock(pool_mu);
-    if (idle[idx].empty()) return std::nullopt;
-    http::Connection c = std::move(idle[idx].back());
-    idle[idx].pop_back();
-    return c;
-  }
-
-  void PutIdle(size_t idx, http::Connection c) {
-    std::lock_guard lock(pool_mu);
-    if (idle[idx].size() < kMaxIdle && !shut_down) idle[idx].push_back(std::move(c));
-  }
-
-  // Reads one whole response from `c` into `parser`/`body`. `extra` is set when the member
-  // sent bytes past the response's end: the connection's framing is then unknown.
-  Status ReadResponse(http::Connection& c, http::ResponseParser& parser, std::string& body,
-                      Clock::time_point deadline, bool& extra) {
-    int storage[2];
-    char buf[16384];
-    while (!parser.done()) {
-      auto n = c.Read(buf, sizeof buf, deadline, Cancels(-1, storage));
-      if (!n) return n.error();
-      if (*n == 0) {
-        if (auto s = parser.FeedEof(); !s) return s;
-        break;
-      }
-      auto used = parser.Feed(std::string_view(buf, *n), body);
-      if (!used) return used.error();
-      if (*used < *n) extra = true;
-    }
-    return Status::Ok();
-  }
-
-  // One POST to member `idx`, on an idle keep-alive connection when there is one. A reused
-  // connection that the member closed while it was idle fails before any reply byte: that one
-  // attempt is repeated on a fresh connection (not after a timeout: the member may be busy
-  // with the request).
-  // On failure, `maybe_sent` tells whether the request may have reached the member.
-  Result<Reply> Exchange(size_t idx, const std::string& path, const std::string& body,
-                         const std::string& tok, Clock::time_point deadline,
-                         bool* maybe_sent = nullptr) {
-    auto failed = [&](Error e, bool sent) -> Result<Reply> {
-      if (maybe_sent) *maybe_sent = sent;
-      return e;
-    };
-    const std::string request = Request(eps[idx], path, body, tok, /*has_leader=*/false);
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      std::optional<http::Connection> conn = attempt == 0 ? TakeIdle(idx) : std::nullopt;
-      const bool reused = conn.has_value();
-      if (!conn) {
-        auto c = Connect(idx, deadline, -1);
-        if (!c) return failed(c.error(), false);
-        conn.emplace(std::move(*c));
-      }
-      auto closed_while_idle = [&](const Error& e, bool reply_started) {
-        return reused && !reply_started && e.code == Error::Code::kUnavailable &&
-               Clock::now() < deadline;
-      };
-      int storage[2];
-      if (auto s = conn->WriteAll(request, deadline, Cancels(-1, storage)); !s) {
-        if (closed_while_idle(s.error(), false)) continue;
-        return failed(s.error(), true);
-      }
-      http::ResponseParser parser({.max_body = kMaxBody});
-      Reply reply;
-      bool extra = false;
-      if (auto s = ReadResponse(*conn, parser, reply.body, deadline, extra); !s) {
-        if (closed_while_idle(s.error(), parser.started())) continue;
-        return failed(s.error(), true);
-      }
-      reply.status = parser.head().status;
-      if (parser.keep_alive() && !extra) PutIdle(idx, std::move(*conn));
-      return reply;
-    }
-    return failed(Error::Unavailable("connection closed before a response"), true);
-  }
-
   // The token to send; authenticates first when there is none. "" when auth is off.
   Result<std::string> Token(size_t idx) {
-    if (opts.username.empty()) return std::string();
+    if (opts().username.empty()) return std::string();
     std::lock_guard lock(auth_mu);
     if (!token.empty()) return token;
-    const std::string where = Where(idx, "authenticating as user \"") + opts.username + "\"";
-    auto reply = Exchange(idx, "/v3/auth/authenticate",
-                          gw::AuthenticateRequest(opts.username, opts.password), "",
-                          Clock::now() + opts.request_timeout);
+    const std::string where = Where(idx, "authenticating as user \"") + opts().username + "\"";
+    auto reply = net->Exchange(
+        idx,
+        net->Serialize(idx, Post("/v3/auth/authenticate",
+                                 gw::AuthenticateRequest(opts().username, opts().password), "",
+                                 /*has_leader=*/false)),
+        Clock::now() + opts().request_timeout);
     if (!reply) {
       Error e = reply.error();
       e.message = where + ": " + e.message;
       return e;
     }
-    if (reply->status != 200) return ToError(where, ReplyError(reply->status, reply->body));
+    if (reply->status() != 200) return ToError(where, ReplyError(reply->status(), reply->body));
     auto tok = gw::ParseAuthToken(reply->body);
     if (!tok) return Error::Unavailable(where + ": " + tok.error().message);
     token = *tok;
     return token;
+  }
+
+  static etcd_http::Request Post(const std::string& path, std::string body, const std::string& tok,
+                                 bool has_leader) {
+    etcd_http::Request r;
+    r.method = "POST";
+    r.target = path;
+    r.content_type = "application/json";
+    r.body = std::move(body);
+    if (!tok.empty()) r.headers.emplace_back("Authorization", tok);
+    // Makes a member that lost its leader cancel a watch instead of going silent, so we move on
+    // to a member that still sees updates (the gateway passes Grpc-Metadata-* on as metadata).
+    if (has_leader) r.headers.emplace_back("Grpc-Metadata-hasleader", "true");
+    return r;
   }
 
   struct Answer {
@@ -312,70 +177,32 @@ struct Client::Impl {
   // Returns the first definitive answer, or kUnavailable naming every member tried.
   Result<Answer> Call(const char* what, const std::string& path, const std::string& body,
                       Idempotent idempotent = Idempotent::kYes) {
-    std::string failures;
-    const size_t n = eps.size();
-    const size_t start = current.load();
-    for (size_t i = 0; i < n; ++i) {
-      const size_t idx = (start + i) % n;
-      if (shut_down) return Error::Cancelled(std::string("etcd ") + what + ": stopping");
-      for (int auth_try = 0;; ++auth_try) {
-        auto tok = Token(idx);
-        if (!tok) {
-          if (tok.error().code == Error::Code::kCancelled) {
-            return Error::Cancelled(Where(idx, what) + ": stopping");
-          }
-          if (tok.error().code != Error::Code::kUnavailable) return tok.error();
-          failures += "; " + tok.error().message;
-          MarkFailed(idx);
-          break;
-        }
-        bool maybe_sent = false;
-        auto reply =
-            Exchange(idx, path, body, *tok, Clock::now() + opts.request_timeout, &maybe_sent);
-        if (shut_down || (!reply && reply.error().code == Error::Code::kCancelled)) {
-          return Error::Cancelled(Where(idx, what) + ": stopping");
-        }
-        if (!reply) {
-          const std::string m = Where(idx, what) + ": " + reply.error().message + " (UNAVAILABLE)";
-          MarkFailed(idx);
-          if (idempotent == Idempotent::kNo && maybe_sent) {
-            return Error::Unavailable(m +
-                                      "; not repeated on another member, as it may have "
-                                      "been applied");
-          }
-          failures += "; " + m;
-          break;
-        }
-        if (reply->status == 200) {
-          current.store(idx);
-          return Answer{std::move(reply->body), idx};
-        }
-        const gw::RpcError e = ReplyError(reply->status, reply->body);
-        if (!tok->empty() && auth_try == 0 && TokenRejected(e)) {
-          DropToken(*tok);
-          continue;
-        }
-        if (!TryElsewhere(e)) return ToError(Where(idx, what), e);
-        MarkFailed(idx);
-        if (idempotent == Idempotent::kNo && !NotApplied(e)) {
-          return ToError(Where(idx, what), e);  // "request timed out", "leader changed": maybe
-        }
-        failures += "; " + Where(idx, what) + ": " + Text(e) + GatewayHint(eps[idx], e);
-        break;
+    std::string tok;
+    etcd_http::CallSpec spec;
+    spec.what = what;
+    spec.idempotent = idempotent;
+    spec.prepare = [&](size_t idx) -> Result<std::string> {
+      auto t = Token(idx);
+      if (!t) return t.error();
+      tok = *t;
+      return net->Serialize(idx, Post(path, body, tok, /*has_leader=*/false));
+    };
+    spec.judge = [&](size_t idx, const etcd_http::Reply& reply, int attempt) {
+      if (reply.status() == 200) return etcd_http::Verdict::Answer();
+      const gw::RpcError e = ReplyError(reply.status(), reply.body);
+      if (!tok.empty() && attempt == 0 && TokenRejected(e)) {
+        DropToken(tok);
+        return etcd_http::Verdict::Retry();
       }
-    }
-    std::string hint;
-    if (opts.cert_file.empty()) {
-      for (const Endpoint& ep : eps) {
-        if (ep.tls) {
-          hint =
-              " (if etcd requires client certificates (--client-cert-auth), give "
-              "--etcd-certfile and --etcd-keyfile)";
-          break;
-        }
-      }
-    }
-    return Error::Unavailable(std::string("no etcd endpoint answered ") + what + failures + hint);
+      if (!TryElsewhere(e)) return etcd_http::Verdict::Fail(ToError(Where(idx, what), e));
+      // "request timed out", "leader changed": maybe applied.
+      return etcd_http::Verdict::TryElsewhere(
+          ToError(Where(idx, what), e),
+          Where(idx, what) + ": " + Text(e) + GatewayHint(net->endpoints()[idx], e), NotApplied(e));
+    };
+    auto a = net->Call(spec);
+    if (!a) return a.error();
+    return Answer{std::move(a->reply.body), a->idx};
   }
 
   // A body that does not decode is reported as the answering member's fault.
@@ -383,15 +210,6 @@ struct Client::Impl {
   Result<T> Decode(const char* what, size_t idx, Result<T> decoded) {
     if (!decoded) return Error::Unavailable(Where(idx, what) + ": " + decoded.error().message);
     return decoded;
-  }
-
-  void Shutdown() {
-    {
-      std::lock_guard lock(pool_mu);
-      shut_down = true;
-      for (auto& conns : idle) conns.clear();
-    }
-    Signal(shutdown_fd);
   }
 };
 
@@ -408,16 +226,16 @@ class EtcdWatch : public RegistryWatch {
   ~EtcdWatch() override { Cancel(); }
 
   Status Start(const std::string& prefix, int64_t start_revision) {
-    const auto deadline = Clock::now() + impl_->opts.request_timeout;
-    auto c = impl_->Connect(idx_, deadline, cancel_fd_.get());
+    const auto deadline = Clock::now() + impl_->opts().request_timeout;
+    auto c = impl_->net->Connect(idx_, deadline, cancel_fd_.get());
     if (!c) return Broken("watch: " + c.error().message, c.error().code);
     conn_.emplace(std::move(*c));
-    const std::string request =
-        Request(impl_->eps[idx_], "/v3/watch",
-                gw::WatchCreateRequest(prefix, PrefixRangeEnd(prefix), start_revision), token_,
-                /*has_leader=*/true);
+    const std::string request = impl_->net->Serialize(
+        idx_, impl_->Post("/v3/watch",
+                          gw::WatchCreateRequest(prefix, PrefixRangeEnd(prefix), start_revision),
+                          token_, /*has_leader=*/true));
     int storage[2];
-    if (auto s = conn_->WriteAll(request, deadline, impl_->Cancels(cancel_fd_.get(), storage));
+    if (auto s = conn_->WriteAll(request, deadline, impl_->net->Cancels(cancel_fd_.get(), storage));
         !s) {
       return Broken("starting watch: " + s.error().message, s.error().code);
     }
@@ -432,7 +250,7 @@ class EtcdWatch : public RegistryWatch {
       }
       const gw::RpcError e = ReplyError(parser_.head().status, body_);
       if (!token_.empty() && TokenRejected(e)) impl_->DropToken(token_);
-      impl_->MarkFailed(idx_);
+      impl_->net->MarkFailed(idx_);
       Error err = ToError(Where("watch"), e);
       if (err.code != Error::Code::kPermissionDenied) err.code = Error::Code::kUnavailable;
       return err;
@@ -442,7 +260,7 @@ class EtcdWatch : public RegistryWatch {
 
   Result<WatchBatch> Next() override {
     while (true) {
-      if (cancelled_ || impl_->shut_down) {
+      if (cancelled_ || impl_->net->shut_down()) {
         return Error::Cancelled(Where("watch") + " (cancelled)");
       }
       auto next = gw::NextStreamMessage(body_, scanned_, parser_.done());
@@ -469,7 +287,7 @@ class EtcdWatch : public RegistryWatch {
         if (!token_.empty() && TokenRejected(*msg->error)) impl_->DropToken(token_);
         Error e = ToError(Where("watch"), *msg->error);
         if (e.code != Error::Code::kPermissionDenied) e.code = Error::Code::kUnavailable;
-        impl_->MarkFailed(idx_);
+        impl_->net->MarkFailed(idx_);
         return e;
       }
       if (msg->compact_revision > 0) {
@@ -478,7 +296,7 @@ class EtcdWatch : public RegistryWatch {
         return b;
       }
       if (msg->canceled) {
-        impl_->MarkFailed(idx_);
+        impl_->net->MarkFailed(idx_);
         const gw::RpcError e{gw::kUnavailable, "watch cancelled by server: " + msg->cancel_reason};
         if (!token_.empty() && TokenRejected(e)) impl_->DropToken(token_);
         Error err = ToError(Where("watch"), e);
@@ -508,7 +326,7 @@ class EtcdWatch : public RegistryWatch {
   Status ReadMore(http::Deadline deadline) {
     int storage[2];
     char buf[16384];
-    auto n = conn_->Read(buf, sizeof buf, deadline, impl_->Cancels(cancel_fd_.get(), storage));
+    auto n = conn_->Read(buf, sizeof buf, deadline, impl_->net->Cancels(cancel_fd_.get(), storage));
     if (!n) return n.error();
     if (*n == 0) return parser_.FeedEof();
     auto used = parser_.Feed(std::string_view(buf, *n), body_);
@@ -517,11 +335,11 @@ class EtcdWatch : public RegistryWatch {
   }
 
   Status Broken(const std::string& what, Error::Code code) {
-    const std::string where = "etcd " + impl_->eps[idx_].url + ": " + what;
-    if (cancelled_ || impl_->shut_down || code == Error::Code::kCancelled) {
+    const std::string where = impl_->net->Where(idx_, what);
+    if (cancelled_ || impl_->net->shut_down() || code == Error::Code::kCancelled) {
       return Error::Cancelled(where + " (cancelled)");
     }
-    impl_->MarkFailed(idx_);
+    impl_->net->MarkFailed(idx_);
     // Whatever ended the stream, the cure is a new watch (possibly elsewhere), with backoff.
     return Error::Unavailable(where);
   }
@@ -540,54 +358,20 @@ class EtcdWatch : public RegistryWatch {
 }  // namespace
 
 Result<std::shared_ptr<Client>> Client::Create(const ClientOptions& options) {
-  auto eps = ParseEndpoints(options.endpoints);
-  if (!eps) return eps.error();
+  auto net = etcd_http::Transport::Create(options);
+  if (!net) return net.error();
   auto impl = std::make_shared<Impl>();
-  impl->opts = options;
-  impl->eps = std::move(*eps);
-  impl->idle.resize(impl->eps.size());
-  auto fd = NewEventFd();
-  if (!fd) return fd.error();
-  impl->shutdown_fd = std::move(*fd);
-
-  if (options.cert_file.empty() != options.key_file.empty()) {
-    return Error::InvalidArgument("--etcd-certfile and --etcd-keyfile must be given together");
-  }
-  bool any_tls = false;
-  for (const Endpoint& ep : impl->eps) any_tls |= ep.tls;
-  if (any_tls) {
-    auto tls = http::TlsContext::Create(
-        {options.ca_file, options.cert_file, options.key_file},
-        {.ca = "--etcd-cafile", .cert = "--etcd-certfile", .key = "--etcd-keyfile"});
-    if (!tls) return tls.error();
-    impl->tls = std::move(*tls);
-  } else {
-    // No TLS in use: still check the files exist, so a typo is reported at start.
-    for (auto [path, flag] : {std::pair{&options.ca_file, "--etcd-cafile"},
-                              std::pair{&options.cert_file, "--etcd-certfile"},
-                              std::pair{&options.key_file, "--etcd-keyfile"}}) {
-      if (!path->empty() && ::access(path->c_str(), R_OK) != 0) {
-        return Error::InvalidArgument(std::string("cannot read ") + flag + " " + *path);
-      }
-    }
-  }
+  impl->net = std::move(*net);
   return std::shared_ptr<Client>(new Client(std::move(impl)));
 }
 
 Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() = default;
 
-std::string Client::Describe() const {
-  std::string out = "etcd ";
-  for (size_t i = 0; i < impl_->eps.size(); ++i) {
-    if (i) out += ",";
-    out += impl_->eps[i].url;
-  }
-  return out;
-}
+std::string Client::Describe() const { return impl_->net->Describe(); }
 
 std::string Client::CurrentEndpoint() const {
-  return impl_->eps[impl_->current.load() % impl_->eps.size()].url;
+  return impl_->net->endpoints()[impl_->net->Current()].url;
 }
 
 Result<std::optional<KeyValue>> Client::Get(const std::string& key) {
@@ -679,15 +463,15 @@ Status Client::Compact(int64_t revision) {
   return Status::Ok();
 }
 
-void Client::Shutdown() { impl_->Shutdown(); }
+void Client::Shutdown() { impl_->net->Shutdown(); }
 
 Result<std::unique_ptr<RegistryWatch>> Client::Watch(const std::string& prefix,
                                                      int64_t start_revision) {
-  const size_t idx = impl_->current.load() % impl_->eps.size();
-  if (impl_->shut_down) return Error::Cancelled(impl_->Where(idx, "watch") + ": stopping");
+  const size_t idx = impl_->net->Current();
+  if (impl_->net->shut_down()) return Error::Cancelled(impl_->Where(idx, "watch") + ": stopping");
   auto tok = impl_->Token(idx);
   if (!tok) {
-    impl_->MarkFailed(idx);
+    impl_->net->MarkFailed(idx);
     return tok.error();
   }
   auto cancel = NewEventFd();

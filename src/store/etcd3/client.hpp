@@ -16,20 +16,13 @@
 
 #include "common/result.hpp"
 #include "store/etcd3/endpoint.hpp"
+#include "store/etcd_http/options.hpp"
 #include "store/registry.hpp"
 
 namespace tartan::store::etcd3 {
 
-struct ClientOptions {
-  std::string endpoints = "http://127.0.0.1:4001,http://127.0.0.1:2379";  // flannel's default
-  std::string ca_file;    // PEM; verifies https:// servers (system roots when empty)
-  std::string cert_file;  // PEM client certificate, presented when set
-  std::string key_file;   // PEM key of cert_file
-  std::string username;   // etcd auth, off when empty
-  std::string password;
-  // Deadline of each unary call. Bounds how long a stop request can wait on a call in flight.
-  std::chrono::milliseconds request_timeout{5000};
-};
+// The options are shared with the v2 client (store/etcd_http/options.hpp).
+using ClientOptions = etcd_http::ClientOptions;
 
 class Client : public Registry {
  public:

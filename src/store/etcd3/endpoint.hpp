@@ -1,27 +1,12 @@
-// --etcd-endpoints parsing: "http://10.0.0.1:2379,https://etcd.example:2379".
+// The endpoint list is shared by the etcd v3 and v2 clients (store/etcd_http/endpoint.hpp);
+// these names keep callers of the v3 client's spelling working.
 #pragma once
 
-#include <string>
-#include <string_view>
-#include <vector>
-
-#include "common/result.hpp"
+#include "store/etcd_http/endpoint.hpp"
 
 namespace tartan::store::etcd3 {
 
-struct Endpoint {
-  std::string url;   // as given, for messages
-  std::string host;  // without brackets for IPv6 literals
-  int port = 2379;
-  bool tls = false;
-
-  // "host:port" ("[::1]:2379" for IPv6), as HTTP's Host header wants it.
-  std::string Target() const;
-  bool operator==(const Endpoint&) const = default;
-};
-
-// Comma-separated URLs with scheme http or https; a missing port means 2379. Empty entries
-// are ignored; no entries at all is an error.
-Result<std::vector<Endpoint>> ParseEndpoints(std::string_view text);
+using etcd_http::Endpoint;
+using etcd_http::ParseEndpoints;
 
 }  // namespace tartan::store::etcd3

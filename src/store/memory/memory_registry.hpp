@@ -28,8 +28,10 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
   Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                int64_t start_revision) override;
   std::string Describe() const override { return "memory registry"; }
+  model::LeaseShape LeaseValueShape() const override { return shape_; }
 
   // Test knobs.
+  void SetLeaseValueShape(model::LeaseShape shape) { shape_ = shape; }
   int64_t Put(const std::string& key, const std::string& value, int64_t lease = 0);
   int64_t Delete(const std::string& key);  // returns the revision (unchanged when absent)
   void Compact(int64_t revision);          // drops history before `revision`
@@ -61,6 +63,7 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
   int64_t compacted_ = 0;
   int64_t next_lease_ = 0x1000;
   int64_t calls_ = 0;
+  model::LeaseShape shape_ = model::LeaseShape::kCurrent;
   std::map<std::string, KeyValue> kvs_;
   std::map<int64_t, std::chrono::seconds> leases_;
   std::deque<Change> history_;

@@ -1,8 +1,8 @@
-#include "store/etcd3/endpoint.hpp"
+#include "store/etcd_http/endpoint.hpp"
 
 #include <charconv>
 
-namespace tartan::store::etcd3 {
+namespace tartan::store::etcd_http {
 
 std::string Endpoint::Target() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -94,4 +94,4 @@ Result<std::vector<Endpoint>> ParseEndpoints(std::string_view text) {
   return out;
 }
 
-}  // namespace tartan::store::etcd3
+}  // namespace tartan::store::etcd_http

@@ -1,8 +1,8 @@
-#include "store/etcd3/endpoint.hpp"
+#include "store/etcd_http/endpoint.hpp"
 
 #include <gtest/gtest.h>
 
-namespace tartan::store::etcd3 {
+namespace tartan::store::etcd_http {
 namespace {
 
 TEST(ParseEndpoints, AcceptsFlannelForms) {
@@ -54,4 +54,4 @@ TEST(ParseEndpoints, RejectsWithAMessageNamingTheEndpoint) {
 }
 
 }  // namespace
-}  // namespace tartan::store::etcd3
+}  // namespace tartan::store::etcd_http

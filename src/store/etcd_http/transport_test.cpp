@@ -1,0 +1,87 @@
+// What goes on the wire, without a network: request framing and basic authentication.
+#include "store/etcd_http/transport.hpp"
+
+#include <gtest/gtest.h>
+
+namespace tartan::store::etcd_http {
+namespace {
+
+std::shared_ptr<Transport> Make(const std::string& endpoints) {
+  ClientOptions o;
+  o.endpoints = endpoints;
+  auto t = Transport::Create(o);
+  EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
+  return t.ok() ? *t : nullptr;
+}
+
+TEST(EtcdTransport, SerializesPostsAsTheV3ClientAlwaysSentThem) {
+  auto t = Make("http://127.0.0.1:2379");
+  Request r;
+  r.method = "POST";
+  r.target = "/v3/kv/range";
+  r.content_type = "application/json";
+  r.body = R"({"key":"YQ=="})";
+  r.headers = {{"Authorization", "tok"}};
+  EXPECT_EQ(t->Serialize(0, r),
+            "POST /v3/kv/range HTTP/1.1\r\nHost: 127.0.0.1:2379\r\nContent-Type: "
+            "application/json\r\nContent-Length: 14\r\nAuthorization: tok\r\n\r\n"
+            R"({"key":"YQ=="})");
+}
+
+TEST(EtcdTransport, SerializesGetsWithoutBodyAndPutsWithForms) {
+  auto t = Make("http://[::1]:4001,http://127.0.0.1:2379");
+  Request get;
+  get.target = "/v2/keys/a?quorum=true";
+  EXPECT_EQ(t->Serialize(0, get),
+            "GET /v2/keys/a?quorum=true HTTP/1.1\r\nHost: [::1]:4001\r\n\r\n");
+  Request del;
+  del.method = "DELETE";
+  del.target = "/v2/keys/a?prevIndex=3";
+  EXPECT_EQ(t->Serialize(1, del),
+            "DELETE /v2/keys/a?prevIndex=3 HTTP/1.1\r\nHost: 127.0.0.1:2379\r\n\r\n");
+  Request put;
+  put.method = "PUT";
+  put.target = "/v2/keys/a";
+  put.content_type = "application/x-www-form-urlencoded";
+  put.body = "value=1&ttl=5";
+  EXPECT_EQ(t->Serialize(1, put),
+            "PUT /v2/keys/a HTTP/1.1\r\nHost: 127.0.0.1:2379\r\nContent-Type: "
+            "application/x-www-form-urlencoded\r\nContent-Length: 13\r\n\r\nvalue=1&ttl=5");
+}
+
+TEST(EtcdTransport, BasicAuthorization) {
+  // RFC 7617's example.
+  EXPECT_EQ(BasicAuthorization("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+  EXPECT_EQ(BasicAuthorization("", ""), "Basic Og==");
+}
+
+TEST(EtcdTransport, DescribesAndFailsOverInOrder) {
+  auto t = Make("http://a:1,http://b:2,http://c:3");
+  EXPECT_EQ(t->Describe(), "etcd http://a:1,http://b:2,http://c:3");
+  EXPECT_EQ(t->Current(), 0u);
+  t->MarkFailed(0);
+  EXPECT_EQ(t->Current(), 1u);
+  t->MarkFailed(0);  // a stale failure report does not skip the member that took over
+  EXPECT_EQ(t->Current(), 1u);
+  t->MarkFailed(1);
+  t->MarkFailed(2);
+  EXPECT_EQ(t->Current(), 0u);
+  EXPECT_EQ(t->Where(1, "get"), "etcd http://b:2: get");
+}
+
+TEST(EtcdTransport, ShutdownRefusesCallsAtOnce) {
+  auto t = Make("http://127.0.0.1:1");
+  t->Shutdown();
+  CallSpec spec;
+  spec.what = "get";
+  spec.prepare = [](size_t) -> Result<std::string> {
+    return std::string("GET / HTTP/1.1\r\n\r\n");
+  };
+  spec.judge = [](size_t, const Reply&, int) { return Verdict::Answer(); };
+  auto a = t->Call(spec);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().code, Error::Code::kCancelled);
+}
+
+}  // namespace
+}  // namespace tartan::store::etcd_http
