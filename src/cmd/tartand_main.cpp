@@ -16,6 +16,7 @@
 #include "cmd/options.hpp"
 #include "common/log.hpp"
 #include "store/api_select.hpp"
+#include "store/etcd2/client.hpp"
 #include "store/etcd3/client.hpp"
 
 namespace {
@@ -35,18 +36,28 @@ tartan::Result<std::unique_ptr<tartan::store::SubnetStore>> MakeStore(
       .username = options.etcd_username,
       .password = options.etcd_password,
   };
-  auto v3 = tartan::store::etcd3::Client::Create(client);
-  if (!v3) return v3.error();
-  std::shared_ptr<tartan::store::Registry> v2;  // v2 registry: wired when store/etcd2 lands
-
-  tartan::store::StoreOptions store_options;
-  store_options.prefix = options.etcd_prefix;
-  store_options.log = [](std::string_view line) { tartan::log::Info(line); };
   using tartan::cmd::EtcdApi;
   const auto mode = options.etcd_api == EtcdApi::kV2   ? tartan::store::EtcdApi::kV2
                     : options.etcd_api == EtcdApi::kV3 ? tartan::store::EtcdApi::kV3
                                                        : tartan::store::EtcdApi::kAuto;
-  return tartan::store::NewApiSelectingStore(std::move(v2), std::move(v3).value(), mode,
+  // Only the key spaces the mode may use get a client.
+  std::shared_ptr<tartan::store::Registry> v2;
+  std::shared_ptr<tartan::store::Registry> v3;
+  if (mode != tartan::store::EtcdApi::kV3) {
+    auto c = tartan::store::etcd2::Client::Create(client);
+    if (!c) return c.error();
+    v2 = std::move(c).value();
+  }
+  if (mode != tartan::store::EtcdApi::kV2) {
+    auto c = tartan::store::etcd3::Client::Create(client);
+    if (!c) return c.error();
+    v3 = std::move(c).value();
+  }
+
+  tartan::store::StoreOptions store_options;
+  store_options.prefix = options.etcd_prefix;
+  store_options.log = [](std::string_view line) { tartan::log::Info(line); };
+  return tartan::store::NewApiSelectingStore(std::move(v2), std::move(v3), mode,
                                              std::move(store_options));
 }
 

@@ -1,4 +1,4 @@
-// Which keys under <prefix>/subnets count as leases (docs/adr/0011-lease-keys-are-untrusted.md).
+// Which keys under <prefix>/subnets count as leases (docs/adr/0012-lease-keys-are-untrusted.md).
 //
 // Anyone who can write to etcd can write any subnet key: "0.0.0.0-0", the hosts' own underlay
 // network, the whole pod network. Routing such a key takes a host off its network, and letting
