@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
@@ -42,7 +43,7 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  const auto i = static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1)));
   return v[std::min(i, v.size() - 1)];
 }
 
@@ -51,8 +52,8 @@ model::LeaseAttrs Attrs(int node) {
   a.public_ip = net::Ip4(static_cast<uint32_t>(0xC6120000u + static_cast<uint32_t>(node)));
   a.backend_type = "vxlan";
   char mac[64];
-  snprintf(mac, sizeof mac, R"({"VNI":1,"VtepMAC":"02:00:00:%02x:%02x:%02x"})", (node >> 16) & 255,
-           (node >> 8) & 255, node & 255);
+  (void)snprintf(mac, sizeof mac, R"({"VNI":1,"VtepMAC":"02:00:00:%02x:%02x:%02x"})",
+                 (node >> 16) & 255, (node >> 8) & 255, node & 255);
   a.backend_data = mac;
   return a;
 }
@@ -97,12 +98,12 @@ std::optional<Row> Run(const std::string& api, int n, int acquire_threads, int m
   eo.enable_v2 = api == "v2";
   auto cluster = testing::EtcdCluster::Start(eo);
   if (!cluster) {
-    fprintf(stderr, "etcd: %s\n", cluster.error().message.c_str());
+    (void)fprintf(stderr, "etcd: %s\n", cluster.error().message.c_str());
     return std::nullopt;
   }
   auto backend = Connect(api, (*cluster)->Endpoints());
   if (!backend) {
-    fprintf(stderr, "client: %s\n", backend.error().message.c_str());
+    (void)fprintf(stderr, "client: %s\n", backend.error().message.c_str());
     return std::nullopt;
   }
   store::StoreOptions so;
@@ -110,7 +111,7 @@ std::optional<Row> Run(const std::string& api, int n, int acquire_threads, int m
   auto st = store::NewSubnetStore(backend->registry, so);
   auto cfg = model::NetworkConfig::Parse(R"({"Network":"10.0.0.0/8","SubnetLen":24})");
   if (!cfg) {
-    fprintf(stderr, "config: %s\n", cfg.error().message.c_str());
+    (void)fprintf(stderr, "config: %s\n", cfg.error().message.c_str());
     return std::nullopt;
   }
 
@@ -119,6 +120,7 @@ std::optional<Row> Run(const std::string& api, int n, int acquire_threads, int m
   const auto t0 = Clock::now();
   {
     std::vector<std::jthread> workers;
+    workers.reserve(static_cast<size_t>(acquire_threads));
     for (int t = 0; t < acquire_threads; ++t) {
       workers.emplace_back([&] {
         for (int i = next++; i < n; i = next++) {
@@ -139,6 +141,7 @@ std::optional<Row> Run(const std::string& api, int n, int acquire_threads, int m
   std::atomic<int64_t> write_start_ns{0};
   std::atomic<int> current_write{-1};
   std::vector<std::jthread> watchers;
+  watchers.reserve(static_cast<size_t>(w));
   for (int i = 0; i < w; ++i) {
     watchers.emplace_back([&] {
       auto watch = st->WatchLeases(stop.get_token());
@@ -169,7 +172,7 @@ std::optional<Row> Run(const std::string& api, int n, int acquire_threads, int m
     }
     // A plain put, as a peer's acquisition ends: the clock covers write + watch delivery only.
     char key[64];
-    snprintf(key, sizeof key, "/coreos.com/network/subnets/11.%d.%d.0-24", k / 256, k % 256);
+    (void)snprintf(key, sizeof key, "/coreos.com/network/subnets/11.%d.%d.0-24", k / 256, k % 256);
     if (!backend->put(key, Attrs(n + k))) ++failed;
     std::unique_lock lock(mu);
     cv.wait_for(lock, std::chrono::seconds(60),
@@ -184,9 +187,9 @@ std::optional<Row> Run(const std::string& api, int n, int acquire_threads, int m
   for (auto& d : delays) {
     if (d.size() < static_cast<size_t>(w)) ++row.failed;
   }
-  printf("| %s | %5d | %9.0f | %8.0f | %5d | %8.2f | %7.2f | %d |\n", api.c_str(), n, acquire_ms,
-         n / (acquire_ms / 1000.0), w, row.median_ms, row.p99_ms, row.failed);
-  fflush(stdout);
+  (void)printf("| %s | %5d | %9.0f | %8.0f | %5d | %8.2f | %7.2f | %d |\n", api.c_str(), n,
+               acquire_ms, n / (acquire_ms / 1000.0), w, row.median_ms, row.p99_ms, row.failed);
+  (void)fflush(stdout);
   return row;
 }
 
@@ -202,7 +205,7 @@ int main(int argc, char** argv) {
       std::stringstream list(a.substr(6));
       for (std::string api; std::getline(list, api, ',');) {
         if (api != "v2" && api != "v3") {
-          fprintf(stderr, "--api: v2 or v3, not '%s'\n", api.c_str());
+          (void)fprintf(stderr, "--api: v2 or v3, not '%s'\n", api.c_str());
           return 2;
         }
         apis.push_back(api);
@@ -224,11 +227,11 @@ int main(int argc, char** argv) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
   }
-  printf(
+  (void)printf(
       "| api | N | acquire all (ms) | leases/s | watchers | watch delay median (ms) | p99 (ms) | "
       "failures |\n");
-  printf("|---|---|---|---|---|---|---|---|\n");
-  fflush(stdout);
+  (void)printf("|---|---|---|---|---|---|---|---|\n");
+  (void)fflush(stdout);
   int rc = 0;
   std::map<std::pair<std::string, int>, Row> rows;
   // For each N the apis back to back, so that the compared runs see the same machine load.
@@ -241,8 +244,8 @@ int main(int argc, char** argv) {
   }
   if (apis.size() > 1) {
     const std::string& base = apis.front();
-    printf("\n| N | ratio | acquire all | watch delay median | p99 |\n");
-    printf("|---|---|---|---|---|\n");
+    (void)printf("\n| N | ratio | acquire all | watch delay median | p99 |\n");
+    (void)printf("|---|---|---|---|---|\n");
     for (int n : ns) {
       auto b = rows.find({base, n});
       if (b == rows.end()) continue;
@@ -250,10 +253,10 @@ int main(int argc, char** argv) {
         auto r = rows.find({apis[i], n});
         if (r == rows.end()) continue;
         auto ratio = [](double x, double y) { return y > 0 ? x / y : 0.0; };
-        printf("| %5d | %s/%s | %.2f | %.2f | %.2f |\n", n, apis[i].c_str(), base.c_str(),
-               ratio(r->second.acquire_ms, b->second.acquire_ms),
-               ratio(r->second.median_ms, b->second.median_ms),
-               ratio(r->second.p99_ms, b->second.p99_ms));
+        (void)printf("| %5d | %s/%s | %.2f | %.2f | %.2f |\n", n, apis[i].c_str(), base.c_str(),
+                     ratio(r->second.acquire_ms, b->second.acquire_ms),
+                     ratio(r->second.median_ms, b->second.median_ms),
+                     ratio(r->second.p99_ms, b->second.p99_ms));
       }
     }
   }
