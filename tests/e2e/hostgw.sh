@@ -346,6 +346,12 @@ scenario_deployment_guide_v2() {
   log "guide v2: both hosts ready $(($(now_ms) - t0)) ms after start; $(grep -m1 ' using the etcd v2 API: ' "$E2E_WORK/tartand-h1.log" | cut -c1-160)"
   wait_for 5 "route on h1 to h2" has_route_to 1 172.7.22.0/24 "$(host_ip 2)"
   wait_for 5 "route on h2 to h1" has_route_to 2 172.7.21.0/24 "$(host_ip 1)"
+  # Without --ip-masq nat holds docker's rule and tartan's keep rule in front of it, nothing else.
+  local want
+  want=$(printf '%s\n%s' \
+    '-A POSTROUTING -s 172.7.0.0/16 -d 172.7.0.0/16 -m mark ! --mark 0x4000/0x4000 -m comment --comment "tartan: keep pod source addresses" -j ACCEPT' \
+    '-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE')
+  [ "$(nat_rules_of 1)" = "$want" ] || fail "h1 nat is not docker's rule plus tartan's:"$'\n'"$(nat_rules_of 1)"
   guide_pods_talk "docker's rule appended before the agent started"
 
   # docker restarts: its rule goes back on top; within one default resync (5 s) ours is first.
