@@ -2,7 +2,7 @@
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
 #             | deployment-guide | etcd-outage | revoke | docker-masq | hostile-leases
-#             | adopt-flanneld-routes
+#             | adopt-flanneld-routes | deployment-guide-v2
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -263,6 +263,130 @@ scenario_deployment_guide() {
   kill -0 "${TARTAND_PID[3]}" || fail "tartand without a client certificate exited"
   readyz 3 && fail "ready without a client certificate"
   log "no client certificate: $(grep -E -m1 " [IWE] cannot read network config" "$E2E_WORK/tartand-h3.log" | cut -c1-300)"
+}
+
+# The deployment guide end to end in etcd v2 mode, as a v0.11-era cluster runs it: TLS etcd with
+# --client-cert-auth and --enable-v2, the config written with v2 `etcdctl set`, a hand-written
+# subnet.env per host, docker0 with a pod and docker's MASQUERADE rule already there, and the
+# guide's flanneld.sh with only the binary renamed, run from its directory (relative ./cert,
+# ./subnet.env, ./tartand), in the default --etcd-api=auto and without --ip-masq.
+GUIDE_NETWORK_CONFIG='{"Network": "172.7.0.0/16", "Backend": {"Type": "host-gw"}}'
+etcdctl_v2_tls() {
+  in_ns "$P-ul" env ETCDCTL_API=2 etcdctl --endpoints="$E2E_ETCD_TLS" --ca-file="$E2E_PKI/ca.pem" \
+    --cert-file="$E2E_PKI/client.pem" --key-file="$E2E_PKI/client-key.pem" "$@"
+}
+guide_host_octet() { echo $((20 + $1)); } # h1 is the guide's 21, h2 its 22
+guide_docker_rule() {  # guide_docker_rule <n> <iptables verb...>: docker's rule for docker0
+  in_ns "$P-h$1" iptables -t nat "${@:2}" -s "172.7.$(guide_host_octet "$1").0/24" ! -o docker0 -j MASQUERADE
+}
+# guide_start <n>: ./flanneld.sh in host n's directory; TARTAND_PID[n] is the script's shell.
+guide_start() {
+  local n=$1
+  start_in_ns "$P-h$n" "tartand-h$n" sh -c "cd '$E2E_WORK/h$n' && exec ./flanneld.sh"
+  TARTAND_PID[$n]=$LAST_PID
+}
+# guide_agent_pid <n>: tartand's own PID (the script's shell may or may not exec it).
+guide_agent_pid() {
+  local pid=${TARTAND_PID[$1]} child bin
+  bin=$(readlink -f "$TARTAND")
+  if [ "$(readlink "/proc/$pid/exe")" = "$bin" ]; then
+    echo "$pid"
+    return
+  fi
+  child=$(tr -d ' ' <"/proc/$pid/task/$pid/children")
+  [ -n "$child" ] && [ "$(readlink "/proc/$child/exe")" = "$bin" ] || return 1
+  echo "$child"
+}
+guide_pods_talk() {  # guide_pods_talk <when>
+  pod_ping 1 2 >/dev/null || fail "ping pod h1 -> pod h2 ($1)"
+  pod_ping 2 1 >/dev/null || fail "ping pod h2 -> pod h1 ($1)"
+  expect_source_seen 1 2 "$(pod_ip_of 1)"
+  expect_source_seen 2 1 "$(pod_ip_of 2)"
+}
+scenario_deployment_guide_v2() {
+  underlay_create
+  etcd_start_tls --enable-v2
+  etcdctl_v2_tls set /coreos.com/network/config "$GUIDE_NETWORK_CONFIG" >/dev/null
+  # The two other members of the guide's three: underlay addresses that nobody holds, so no
+  # packet leaves the test's namespaces and nothing answers.
+  local dead1=$E2E_UNDERLAY_NET.200 dead2=$E2E_UNDERLAY_NET.201 n h dir
+  for n in 1 2; do
+    h=$(guide_host_octet $n)
+    dir=$E2E_WORK/h$n
+    host_create $n
+    mkdir -p "$dir/cert"
+    cp "$E2E_PKI/ca.pem" "$E2E_PKI/client.pem" "$E2E_PKI/client-key.pem" "$dir/cert/"
+    ln -s "$(readlink -f "$TARTAND")" "$dir/tartand"
+    printf 'FLANNEL_NETWORK=172.7.0.0/16\nFLANNEL_SUBNET=172.7.%s.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n' \
+      "$h" >"$dir/subnet.env"
+    printf '%s\n' '#!/bin/sh' \
+      "./tartand --public-ip=$(host_ip $n) \\" \
+      "  --etcd-endpoints=https://$dead1:2379,$E2E_ETCD_TLS,https://$dead2:2379 \\" \
+      '  --etcd-keyfile=./cert/client-key.pem --etcd-certfile=./cert/client.pem --etcd-cafile=./cert/ca.pem \' \
+      '  --iface=eth0 --subnet-file=./subnet.env --healthz-port=2401' >"$dir/flanneld.sh"
+    chmod +x "$dir/flanneld.sh"
+    # docker is up first: docker0 (its --bip from subnet.env) with a container, and its rule.
+    pod_create $n docker0
+    guide_docker_rule $n -A POSTROUTING
+  done
+  local t0
+  t0=$(now_ms)
+  for n in 1 2; do guide_start $n; done
+  for n in 1 2; do
+    wait_ready $n 40
+    h=$(guide_host_octet $n)
+    [ "$(subnet_of $n)" = "172.7.$h.0/24" ] || fail "h$n did not honour its subnet.env: $(subnet_of $n)"
+    etcdctl_v2_tls get "/coreos.com/network/subnets/172.7.$h.0-24" |
+      grep >/dev/null -cx "{\"PublicIP\":\"$(host_ip $n)\",\"BackendType\":\"host-gw\"}" ||
+      fail "h$n: no v0.11 lease 172.7.$h.0-24 for $(host_ip $n) in the v2 key space"
+    grep >/dev/null -c ' using the etcd v2 API: ' "$E2E_WORK/tartand-h$n.log" || fail "h$n did not log the v2 API choice"
+    readyz $n | grep >/dev/null -cx 'etcd API: v2' || fail "h$n: readyz does not say 'etcd API: v2'"
+    tcp_echo_server_start $n
+  done
+  log "guide v2: both hosts ready $(($(now_ms) - t0)) ms after start; $(grep -m1 ' using the etcd v2 API: ' "$E2E_WORK/tartand-h1.log" | cut -c1-160)"
+  wait_for 5 "route on h1 to h2" has_route_to 1 172.7.22.0/24 "$(host_ip 2)"
+  wait_for 5 "route on h2 to h1" has_route_to 2 172.7.21.0/24 "$(host_ip 1)"
+  # Without --ip-masq nat holds docker's rule and tartan's keep rule in front of it, nothing else.
+  local want
+  want=$(printf '%s\n%s' \
+    '-A POSTROUTING -s 172.7.0.0/16 -d 172.7.0.0/16 -m mark ! --mark 0x4000/0x4000 -m comment --comment "tartan: keep pod source addresses" -j ACCEPT' \
+    '-A POSTROUTING -s 172.7.21.0/24 ! -o docker0 -j MASQUERADE')
+  [ "$(nat_rules_of 1)" = "$want" ] || fail "h1 nat is not docker's rule plus tartan's:"$'\n'"$(nat_rules_of 1)"
+  guide_pods_talk "docker's rule appended before the agent started"
+
+  # docker restarts: its rule goes back on top; within one default resync (5 s) ours is first.
+  for n in 1 2; do
+    guide_docker_rule $n -D POSTROUTING
+    guide_docker_rule $n -I POSTROUTING 1
+  done
+  t0=$(now_ms)
+  for n in 1 2; do
+    wait_for 12 "h$n's keep rule back in front of docker's" keep_rule_first $n
+    [ "$(nat_rules_of $n | grep -c 'tartan: keep pod source addresses')" = 1 ] || fail "h$n: keep rule duplicated"
+  done
+  log "guide v2: keep-pod-source rule back in front of docker's re-inserted rule after $(($(now_ms) - t0)) ms"
+  guide_pods_talk "docker's rule re-inserted at position 1"
+
+  # supervisord stops it with SIGQUIT (stopsignal=QUIT) and SIGKILLs after 10 s.
+  local pid rc=0
+  pid=$(guide_agent_pid 1) || fail "h1: tartand's PID not found under ${TARTAND_PID[1]}"
+  t0=$(now_ms)
+  kill -QUIT "$pid"
+  wait_for 10 "h1's tartand to exit on SIGQUIT" sh -c "! kill -0 $pid"
+  wait "${TARTAND_PID[1]}" || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 2 ] || fail "SIGQUIT: exit status $rc, want 0 or 2"
+  log "guide v2: SIGQUIT ended tartand after $(($(now_ms) - t0)) ms, exit status $rc"
+  has_route_to 1 172.7.22.0/24 "$(host_ip 2)" || fail "h1's route to h2 went with the agent"
+  pod_ping 1 2 >/dev/null || fail "ping pod h1 -> pod h2 with h1's agent stopped"
+  # Started again by supervisord: the same subnet (subnet.env and the lease by PublicIP).
+  guide_start 1
+  wait_ready 1 40
+  [ "$(subnet_of 1)" = 172.7.21.0/24 ] || fail "h1 came back with $(subnet_of 1)"
+  [ "$(etcdctl_v2_tls ls /coreos.com/network/subnets | sort | tr '\n' ' ')" = \
+    "/coreos.com/network/subnets/172.7.21.0-24 /coreos.com/network/subnets/172.7.22.0-24 " ] ||
+    fail "leases after the restart: $(etcdctl_v2_tls ls /coreos.com/network/subnets | tr '\n' ' ')"
+  guide_pods_talk "after h1's restart"
+  log "guide v2: restarted h1 kept 172.7.21.0/24; pods talk, receivers see pod addresses"
 }
 
 # etcd goes away for a while: routes stay, pods keep talking, the agents do not spin; when etcd
@@ -557,6 +681,7 @@ case "${1:-}" in
   startup-errors) scenario_startup_errors ;;
   ip-masq) scenario_ip_masq ;;
   deployment-guide) scenario_deployment_guide ;;
+  deployment-guide-v2) scenario_deployment_guide_v2 ;;
   etcd-outage) scenario_etcd_outage ;;
   revoke) scenario_revoke ;;
   docker-masq) scenario_docker_masq ;;

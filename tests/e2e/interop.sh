@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end interoperability: MIXED clusters of the real flanneld (unmodified reference builds
 # in ../shared/interop, see its README) and tartand on one etcd, hosts in network namespaces.
-#   interop.sh v3-hostgw | v3-vxlan | v3-direct-routing
+#   interop.sh v3-hostgw | v3-vxlan | v3-direct-routing | v2-hostgw | v2-vxlan
 #
 # Each scenario: flanneld and tartand hosts lease side by side, every host programs the path
 # flannel would to every other (asserted per host, whichever agent runs it), every pod reaches
@@ -13,7 +13,8 @@
 # Agents are named by kind: "tartand" or "flanneld-<version>" (a file of that name in the
 # interop directory). The etcd API of a cluster is chosen by cluster_up (v2 or v3); config_put,
 # lease_put/lease_del and lease_get speak either, so a v2 scenario is a cluster_up call with
-# "v2" and flanneld-v0.11.0 hosts (once tartand speaks v2). Set FLANNELD_V=N for flanneld -v=N.
+# "v2" and flanneld-v0.11.0 hosts; tartand runs in its default --etcd-api=auto there and must
+# choose v2 by itself. Set FLANNELD_V=N for flanneld -v=N.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -327,6 +328,36 @@ fail() {
   exit 1
 }
 
+# v2_tartand_checks: on a v2 cluster every tartand host chose the v2 API by itself (logged,
+# and on /readyz), and its lease is exactly what flanneld v0.11 writes -- no PublicIPv6, vxlan's
+# BackendData with the VtepMAC only -- on a v2 key with a TTL (flannel's 24 h), as the
+# flanneld hosts' leases are.
+v2_lease_shape() {  # <n>: the v0.11 lease value of host n, as an extended regex
+  local ip=${HOST_IP[$1]//./\\.}
+  case "$BACKEND_TYPE" in
+    vxlan) echo "^\{\"PublicIP\":\"$ip\",\"BackendType\":\"vxlan\",\"BackendData\":\{\"VtepMAC\":\"([0-9a-f]{2}:){5}[0-9a-f]{2}\"\}\}$" ;;
+    *) echo "^\{\"PublicIP\":\"$ip\",\"BackendType\":\"$BACKEND_TYPE\"\}$" ;;
+  esac
+}
+v2_tartand_checks() {
+  local n json ttl
+  for n in "${HOSTS[@]}"; do
+    json=$(lease_json_of "$n")
+    grep >/dev/null -cE "$(v2_lease_shape "$n")" <<<"$json" ||
+      fail "$(label "$n"): lease $json is not flanneld v0.11's shape"
+    # v2 etcdctl's extended output carries the key's remaining TTL (none on a permanent key).
+    ttl=$(etcdctl_v2 -o extended get "$(lease_key_of "$n")" | sed -n 's/^TTL: //p')
+    [ -n "$ttl" ] && [ "$ttl" -gt 86000 ] && [ "$ttl" -le 86400 ] ||
+      fail "$(label "$n"): lease $(lease_key_of "$n") has TTL '${ttl}', not about 86400 s"
+    [ "${AGENT[$n]}" = tartand ] || continue
+    grep >/dev/null -c ' using the etcd v2 API: ' "$E2E_WORK/tartand-h$n.log" ||
+      fail "$(label "$n") did not log that it uses the etcd v2 API"
+    readyz "$n" | grep >/dev/null -cx 'etcd API: v2' || fail "$(label "$n"): readyz does not say 'etcd API: v2'"
+    log "$(label "$n"): $(grep ' using the etcd v2 API: ' "$E2E_WORK/tartand-h$n.log" | tail -n1 | cut -c1-160)"
+    log "$(label "$n"): lease $json, TTL ${ttl}s"
+  done
+}
+
 # ---- scenarios --------------------------------------------------------------------------------
 # mixed_cluster_checks: leases, every host's paths, pod traffic.
 mixed_cluster_checks() {
@@ -367,6 +398,7 @@ reboot_check() {
 }
 
 F3=flanneld-v0.20.2
+F2=flanneld-v0.11.0
 case "${1:-}" in
   v3-hostgw)
     # Two of each agent, interleaved, on one L2 segment.
@@ -392,8 +424,25 @@ case "${1:-}" in
     restart_check 1 2
     reboot_check 3 4
     ;;
+  v2-hostgw)
+    # The v0.11 deployment guide's cluster (etcd v2 key space) with tartand hosts joining it.
+    PATH_RULE=path_always_direct
+    cluster_up v2 '{"Type":"host-gw"}' 1:$F2:a 2:tartand:a 3:$F2:a 4:tartand:a
+    mixed_cluster_checks
+    v2_tartand_checks
+    restart_check 1 2
+    v2_tartand_checks
+    ;;
+  v2-vxlan)
+    PATH_RULE=path_always_vxlan
+    cluster_up v2 '{"Type":"vxlan"}' 1:$F2:a 2:tartand:a 3:$F2:a 4:tartand:a
+    mixed_cluster_checks
+    v2_tartand_checks
+    restart_check 1 2
+    v2_tartand_checks
+    ;;
   *)
-    echo "usage: $0 v3-hostgw|v3-vxlan|v3-direct-routing" >&2
+    echo "usage: $0 v3-hostgw|v3-vxlan|v3-direct-routing|v2-hostgw|v2-vxlan" >&2
     exit 2
     ;;
 esac

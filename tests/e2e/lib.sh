@@ -124,6 +124,7 @@ etcdctl_v3() { in_ns "$P-ul" env ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD" "
 # here: $E2E_PKI/{ca,client,client-key}.pem for clients. The server certificate carries server
 # and client auth, as the guide's cfssl "peer" profile (and kubeadm) issue it, which etcd 3.4's
 # v3 gateway needs under --client-cert-auth (docs/adr/0010). Sets E2E_ETCD_TLS.
+# etcd_start_tls [etcd flags...]: the flags are added to etcd's (e.g. --enable-v2).
 etcdctl_v3_tls() {
   in_ns "$P-ul" env ETCDCTL_API=3 etcdctl --endpoints="$E2E_ETCD_TLS" --cacert="$E2E_PKI/ca.pem" \
     --cert="$E2E_PKI/client.pem" --key="$E2E_PKI/client-key.pem" "$@"
@@ -148,7 +149,7 @@ etcd_start_tls() {
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster e2e=http://127.0.0.1:2380 --client-cert-auth \
     --trusted-ca-file "$E2E_PKI/ca.pem" --cert-file "$E2E_PKI/server.pem" \
-    --key-file "$E2E_PKI/server-key.pem"
+    --key-file "$E2E_PKI/server-key.pem" "$@"
   E2E_ETCD_PID=$LAST_PID
   wait_for 20 "etcd (TLS) to serve" etcdctl_v3_tls endpoint health
 }
@@ -216,19 +217,20 @@ pod_ip_of() {
 readyz() { in_ns "$P-h$1" curl -fsS -m 1 "http://127.0.0.1:2401/readyz"; }
 wait_ready() { wait_for "${2:-30}" "tartand on h$1 ready" readyz "$1"; }
 
-# pod_create <n>: bridge cni0 = FLANNEL_SUBNET (.1) in host n, as docker0 or the CNI bridge
-# plugin would make it, and one pod namespace <P>-h<n>-pod on it at <subnet>.2.
+# pod_create <n> [bridge]: bridge cni0 (or the one named) = FLANNEL_SUBNET (.1) in host n, as
+# docker0 or the CNI bridge plugin would make it, and one pod namespace <P>-h<n>-pod on it at
+# <subnet>.2.
 pod_create() {
-  local n=$1 ns="$P-h$1" pod="$P-h$1-pod" gw mtu
+  local n=$1 ns="$P-h$1" pod="$P-h$1-pod" gw mtu br=${2:-cni0}
   gw=$(sed -n 's/^FLANNEL_SUBNET=//p' "$E2E_WORK/h$n/subnet.env")
   mtu=$(sed -n 's/^FLANNEL_MTU=//p' "$E2E_WORK/h$n/subnet.env")
   new_ns "$pod"
-  ip -n "$ns" link add cni0 type bridge
-  ip -n "$ns" addr add "$gw" dev cni0
-  ip -n "$ns" link set cni0 up
+  ip -n "$ns" link add "$br" type bridge
+  ip -n "$ns" addr add "$gw" dev "$br"
+  ip -n "$ns" link set "$br" up
   # The pod's MTU comes from FLANNEL_MTU, as the CNI plugin sets it.
   ip -n "$ns" link add veth0 mtu "$mtu" type veth peer name eth0 mtu "$mtu" netns "$pod"
-  ip -n "$ns" link set veth0 master cni0 up
+  ip -n "$ns" link set veth0 master "$br" up
   ip -n "$pod" addr add "$(pod_ip_of "$n")/${gw#*/}" dev eth0
   ip -n "$pod" link set eth0 up
   ip -n "$pod" route add default via "${gw%/*}"
