@@ -392,12 +392,27 @@ void Agent::Handle(InboxItem& item) {
   if (item.generation != generation_) return;  // posted by threads since replaced
   if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
     bool own_gone = false;
+    // What happened to our key, for the log: deleted, or taken over by another host.
+    std::string own_fate = "was deleted from etcd";
+    auto taken_over = [&](const model::Lease& l) {
+      if (l.attrs.public_ip == lease_.attrs.public_ip) return false;
+      own_fate = "was re-written by another host (public_ip=" +
+                 (l.attrs.public_ip ? l.attrs.public_ip->ToString() : std::string("none")) +
+                 ", ours is " + ext_.public_ip.ToString() + ")";
+      return true;
+    };
     if (batch->is_snapshot) {
       peers_.clear();
       for (auto& l : batch->snapshot) peers_[l.subnet] = l;
       log::Info("peers: " + std::to_string(peers_.size()) + " leases in the network");
       have_snapshot_ = true;
-      own_gone = !peers_.count(lease_.subnet);
+      auto it = peers_.find(lease_.subnet);
+      if (it == peers_.end()) {
+        own_gone = true;
+        own_fate = "is not in etcd (deleted, or expired while etcd was unreachable)";
+      } else {
+        own_gone = taken_over(it->second);
+      }
     }
     for (auto& e : batch->events) {
       const bool own = e.lease.subnet == lease_.subnet;
@@ -417,12 +432,13 @@ void Agent::Handle(InboxItem& item) {
           if (own) {
             // Our subnet written with another host's address (an operator pinned it elsewhere,
             // or it expired and was re-taken): it is no longer ours.
-            own_gone = e.lease.attrs.public_ip != lease_.attrs.public_ip;
+            own_gone = taken_over(e.lease);
           }
           break;
         case store::LeaseEvent::Type::kRemoved:
           if (!own) log::Info("peer removed: " + what);
           peers_.erase(e.lease.subnet);
+          if (own) own_fate = "was deleted from etcd";
           own_gone = own || own_gone;
           break;
       }
@@ -430,7 +446,7 @@ void Agent::Handle(InboxItem& item) {
     dirty_ = true;
     // Our key deleted (by an operator, or expired while etcd was unreachable): the peers have
     // dropped their routes to us, so take the lease again now rather than at the next renewal.
-    if (own_gone) Revoke("our key " + lease_.subnet.ToString() + " is gone from etcd");
+    if (own_gone) Revoke("our key " + lease_.subnet.ToString() + " " + own_fate);
   } else if (auto* revoked = std::get_if<Revoked>(&item.payload)) {
     Revoke(revoked->why.message);
   } else if (auto* failed = std::get_if<WatchFailed>(&item.payload)) {
