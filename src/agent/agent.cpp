@@ -19,6 +19,7 @@
 #include "agent/reconciler.hpp"
 #include "backend/factory.hpp"
 #include "common/log.hpp"
+#include "common/log_limit.hpp"
 #include "common/unique_fd.hpp"
 #include "firewall/masq_manager.hpp"
 #include "http/health_server.hpp"
@@ -98,8 +99,11 @@ class Agent {
   // Whether a kernel notification can concern what tartan programs.
   bool Relevant(const kernel::KernelEvent& e) const;
   void NotReady(const std::string& reason);
-  // A problem an operator or a retry can cure: say it, show it on /readyz, wait a bit.
-  void RetryLater(const std::string& why);
+  // A problem an operator or a retry can cure: say it (when it starts, then less and less
+  // often while it lasts, see log::RepeatedProblem), show it on /readyz, wait a bit. `kind`
+  // names the cause, so that a different cause is logged at once.
+  void RetryLater(log::RepeatedProblem& problem, const std::string& why,
+                  std::string_view kind = {});
   // --ip-masq / --keep-pod-source / --iptables-forward-rules: creates the rule keeper for the
   // current lease on first use and repairs what is missing. False when the rules could not be
   // put in.
@@ -138,6 +142,12 @@ class Agent {
   bool fatal_ = false;
   std::optional<firewall::MasqManager> rules_;
   std::string rules_error_;
+
+  // Failures retried in a loop, each logged when it starts, at a slowing rate while it lasts,
+  // and once when it ends.
+  log::RepeatedProblem config_problem_{"waiting for a usable network config"};
+  log::RepeatedProblem lease_problem_{"acquiring a lease"};
+  log::RepeatedProblem watch_problem_{"watching the peers' leases"};
 };
 
 void Agent::Fatal(const std::string& why) {
@@ -146,9 +156,10 @@ void Agent::Fatal(const std::string& why) {
   stop_.request_stop();
 }
 
-void Agent::RetryLater(const std::string& why) {
-  log::Error(why + "; retrying in 5s");
-  NotReady(why);
+void Agent::RetryLater(log::RepeatedProblem& problem, const std::string& why,
+                       std::string_view kind) {
+  if (auto line = problem.Failed(why, kind)) log::Error(*line + " (retrying every 5s)");
+  NotReady(log::Cut(why, 4 * log::kMaxQuoted));  // /readyz shows it; the causes are cut already
   Wait(kConfigRetry);
 }
 
@@ -232,23 +243,25 @@ bool Agent::Setup() {
     auto config = store_->GetNetworkConfig(stop_.get_token());
     if (!config.ok()) {
       if (config.error().code == Error::Code::kCancelled) return false;
-      RetryLater("network config: " + config.error().message);
+      RetryLater(config_problem_, config.error().message, "config");
       continue;
     }
     if (const std::string api = store_->Api(); !api.empty()) {
       health_.SetDetail("etcd API: " + api);
     }
     if (!config->enable_ipv4 || config->enable_ipv6) {
-      RetryLater(
-          "network config: tartand routes IPv4 only for now; EnableIPv4 must be true and "
-          "EnableIPv6 false");
+      RetryLater(config_problem_,
+                 "network config: tartand routes IPv4 only for now; EnableIPv4 must be true and "
+                 "EnableIPv6 false",
+                 "unsupported");
       continue;
     }
     auto be = backend::MakeBackend(*config, ext_, *rtnl_);
     if (!be.ok()) {
-      RetryLater("backend: " + be.error().message);
+      RetryLater(config_problem_, "backend: " + be.error().message, "backend");
       continue;
     }
+    if (auto line = config_problem_.Succeeded()) log::Info(*line);
     config_ = std::move(*config);
     backend_ = std::move(*be);
     log::Info("network " + (config_.network ? config_.network->ToString() : std::string("-")) +
@@ -271,9 +284,10 @@ bool Agent::AcquireLease() {
     auto lease = store_->AcquireLease(config_, req, stop_.get_token());
     if (!lease.ok()) {
       if (lease.error().code == Error::Code::kCancelled) return false;
-      RetryLater("acquiring a lease: " + lease.error().message);
+      RetryLater(lease_problem_, lease.error().message);
       continue;
     }
+    if (auto line = lease_problem_.Succeeded()) log::Info(*line);
     lease_ = *lease;
     break;
   }
@@ -391,6 +405,7 @@ void Agent::Loop() {
 void Agent::Handle(InboxItem& item) {
   if (item.generation != generation_) return;  // posted by threads since replaced
   if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
+    if (auto line = watch_problem_.Succeeded()) log::Info(*line);
     bool own_gone = false;
     // What happened to our key, for the log: deleted, or taken over by another host.
     std::string own_fate = "was deleted from etcd";
@@ -419,7 +434,8 @@ void Agent::Handle(InboxItem& item) {
       const std::string what =
           e.lease.subnet.ipv4.ToString() +
           " public_ip=" + (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-") +
-          " backend=" + (e.lease.attrs.backend_type.empty() ? "udp" : e.lease.attrs.backend_type);
+          " backend=" +
+          (e.lease.attrs.backend_type.empty() ? "udp" : log::Cut(e.lease.attrs.backend_type, 64));
       switch (e.type) {
         case store::LeaseEvent::Type::kAdded:
         case store::LeaseEvent::Type::kChanged:
@@ -450,8 +466,9 @@ void Agent::Handle(InboxItem& item) {
   } else if (auto* revoked = std::get_if<Revoked>(&item.payload)) {
     Revoke(revoked->why.message);
   } else if (auto* failed = std::get_if<WatchFailed>(&item.payload)) {
-    log::Error("watching the peers' leases failed: " + failed->why.message +
-               "; restarting the watch");
+    if (auto line = watch_problem_.Failed(failed->why.message)) {
+      log::Error(*line + " (restarting the watch)");
+    }
     StopThreads();
     have_snapshot_ = false;
     StartThreads();
