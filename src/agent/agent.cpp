@@ -15,6 +15,7 @@
 #include <thread>
 #include <variant>
 
+#include "agent/config_change.hpp"
 #include "agent/iface_select.hpp"
 #include "agent/reconciler.hpp"
 #include "backend/factory.hpp"
@@ -37,6 +38,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kResyncPeriod = 10s;
 // Wait between attempts when the config is missing, invalid or names an unusable backend.
 constexpr auto kConfigRetry = 5s;
+// How often a running agent re-reads the network config to notice a change. One small GET per
+// host: cheap for etcd even at thousands of hosts, and a change is a rare operator action.
+constexpr auto kConfigRecheck = 30s;
 
 struct Revoked {
   Error why;
@@ -44,11 +48,15 @@ struct Revoked {
 struct WatchFailed {
   Error why;
 };
+// The network config as re-read while running (see kConfigRecheck).
+struct ConfigRead {
+  Result<model::NetworkConfig> config;
+};
 // Each item carries the generation of the threads that posted it: after a re-acquisition or a
 // watch restart, what the old threads still posted is stale and dropped.
 struct InboxItem {
   uint64_t generation = 0;
-  std::variant<store::LeaseBatch, Revoked, WatchFailed> payload;
+  std::variant<store::LeaseBatch, Revoked, WatchFailed, ConfigRead> payload;
 };
 
 // What the store threads hand to the agent's thread; readable through an eventfd for poll().
@@ -91,6 +99,9 @@ class Agent {
   bool AcquireLease();  // lease + subnet.env; false on fatal error or stop
   void StartThreads();
   void StopThreads();
+  // The thread that re-reads the network config; it lives from the first lease to the end.
+  void StartConfigWatch();
+  void HandleConfig(ConfigRead& read);
   void Loop();
   void Handle(InboxItem& item);
   void Revoke(const std::string& why);
@@ -131,6 +142,9 @@ class Agent {
   std::stop_source threads_stop_;
   std::jthread watch_thread_;
   std::jthread keeper_thread_;
+  std::jthread config_thread_;
+  // The stored config a "restart needed" line was last logged for: said once per change.
+  std::optional<model::NetworkConfig> config_reported_;
   uint64_t generation_ = 0;
 
   std::map<model::SubnetKey, model::Lease> peers_;
@@ -148,6 +162,8 @@ class Agent {
   log::RepeatedProblem config_problem_{"waiting for a usable network config"};
   log::RepeatedProblem lease_problem_{"acquiring a lease"};
   log::RepeatedProblem watch_problem_{"watching the peers' leases"};
+  log::RepeatedProblem recheck_problem_{
+      "re-reading the network config (the running config stays in use)"};
 };
 
 void Agent::Fatal(const std::string& why) {
@@ -198,8 +214,11 @@ int Agent::Run() {
   }
   if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
   StartThreads();
+  StartConfigWatch();
   Loop();
   StopThreads();
+  config_thread_.request_stop();
+  if (config_thread_.joinable()) config_thread_.join();
   log::Info("stopped; routes, devices and the lease stay in place for the next start");
   return fatal_ ? 1 : 0;
 }
@@ -350,6 +369,54 @@ void Agent::StartThreads() {
   });
 }
 
+void Agent::StartConfigWatch() {
+  // Posted with generation 0: a config read stays valid across watch restarts.
+  config_thread_ = std::jthread([this](std::stop_token own) {
+    // Stops with the agent, or when Run() asks this thread alone.
+    std::stop_source both;
+    std::stop_callback agent_stop(stop_.get_token(), [&both] { both.request_stop(); });
+    std::stop_callback thread_stop(own, [&both] { both.request_stop(); });
+    while (store::SleepFor(kConfigRecheck, both.get_token())) {
+      // While the key is missing this waits (and the store says so) until it is back.
+      auto config = store_->GetNetworkConfig(both.get_token());
+      if (!config.ok() && config.error().code == Error::Code::kCancelled) return;
+      inbox_.Push({0, ConfigRead{std::move(config)}});
+    }
+  });
+}
+
+void Agent::HandleConfig(ConfigRead& read) {
+  if (!read.config.ok()) {
+    if (auto line = recheck_problem_.Failed(read.config.error().message)) log::Warning(*line);
+    return;
+  }
+  if (auto line = recheck_problem_.Succeeded()) log::Info(*line);
+  const model::NetworkConfig& stored = *read.config;
+  const ConfigChange change = DecideConfigChange(config_, stored, lease_.subnet.ipv4);
+  switch (change.action) {
+    case ConfigChange::Action::kNone:
+      if (config_reported_) {
+        log::Info("network config in etcd is the running one again; no restart needed");
+        config_reported_.reset();
+      }
+      return;
+    case ConfigChange::Action::kApply:
+      log::Info(change.message);
+      config_ = stored;
+      config_reported_.reset();
+      return;
+    case ConfigChange::Action::kRestartNeeded:
+      if (config_reported_ &&
+          DecideConfigChange(*config_reported_, stored, lease_.subnet.ipv4).action ==
+              ConfigChange::Action::kNone) {
+        return;  // already said for this config
+      }
+      log::Warning(change.message);
+      config_reported_ = stored;
+      return;
+  }
+}
+
 void Agent::StopThreads() {
   threads_stop_.request_stop();
   if (watch_thread_.joinable()) watch_thread_.join();
@@ -403,6 +470,10 @@ void Agent::Loop() {
 }
 
 void Agent::Handle(InboxItem& item) {
+  if (auto* read = std::get_if<ConfigRead>(&item.payload)) {
+    HandleConfig(*read);
+    return;
+  }
   if (item.generation != generation_) return;  // posted by threads since replaced
   if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
     if (auto line = watch_problem_.Succeeded()) log::Info(*line);
