@@ -38,6 +38,12 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kResyncPeriod = 10s;
 // Wait between attempts when the config is missing, invalid or names an unusable backend.
 constexpr auto kConfigRetry = 5s;
+// The metric of the --ip-blackhole-route route. The pod bridge's connected route for the same
+// subnet (cni0 or docker0 with the subnet's .1, metric 0) must keep winning while the bridge
+// has its address, so the blackhole sits at a metric no network manager gives a device route;
+// it is a route of its own beside that one (the kernel keys routes by destination and metric)
+// and only carries the subnet when nothing else does: before the first pod, bridge deleted.
+constexpr uint32_t kBlackholeMetric = 1000000;
 // How often a running agent re-reads the network config to notice a change. One small GET per
 // host: cheap for etcd even at thousands of hosts, and a change is a rare operator action.
 constexpr auto kConfigRecheck = 30s;
@@ -107,6 +113,8 @@ class Agent {
   void Revoke(const std::string& why);
   void Fatal(const std::string& why);
   void Reconcile();
+  // --ip-blackhole-route: our subnet, dropped unless a more preferred route carries it.
+  kernel::Route OwnSubnetBlackhole() const;
   // Whether a kernel notification can concern what tartan programs.
   bool Relevant(const kernel::KernelEvent& e) const;
   void NotReady(const std::string& reason);
@@ -156,6 +164,7 @@ class Agent {
   bool fatal_ = false;
   std::optional<firewall::MasqManager> rules_;
   std::string rules_error_;
+  std::string random_fully_note_;  // last said about MASQUERADE --random-fully
 
   // Failures retried in a loop, each logged when it starts, at a slowing rate while it lasts,
   // and once when it ends.
@@ -268,11 +277,9 @@ bool Agent::Setup() {
     if (const std::string api = store_->Api(); !api.empty()) {
       health_.SetDetail("etcd API: " + api);
     }
-    if (!config->enable_ipv4 || config->enable_ipv6) {
-      RetryLater(config_problem_,
-                 "network config: tartand routes IPv4 only for now; EnableIPv4 must be true and "
-                 "EnableIPv6 false",
-                 "unsupported");
+    // Refused like an invalid config: said, shown on /readyz, re-read until it is usable.
+    if (Status st = model::CheckTartanSupports(*config); !st.ok()) {
+      RetryLater(config_problem_, "network config: " + st.error().message, "unsupported");
       continue;
     }
     auto be = backend::MakeBackend(*config, ext_, *rtnl_);
@@ -566,6 +573,7 @@ bool Agent::EnsureRules() {
   // hosts that never asked tartan to masquerade anything (docs/adr/0008).
   mo.keep_pod_source = opts_.keep_pod_source;
   mo.forward_rules = opts_.iptables_forward_rules;
+  mo.random_fully = !opts_.ip_masq_fully_random_disable;
   if (!mo.keeps_anything()) return true;  // no iptables-save every resync for nothing
   auto fail = [this](const std::string& why) {
     if (rules_error_ != why)
@@ -578,6 +586,11 @@ bool Agent::EnsureRules() {
     auto m = firewall::MasqManager::Create(*config_.network, lease_.subnet.ipv4, mo);
     if (!m.ok()) return fail(m.error().message);
     rules_.emplace(std::move(*m));
+    // Said once, not at every re-acquisition of the lease.
+    if (rules_->random_fully_note() != random_fully_note_) {
+      random_fully_note_ = rules_->random_fully_note();
+      if (!random_fully_note_.empty()) log::Warning("iptables: " + random_fully_note_);
+    }
   }
   auto report = rules_->Ensure();
   if (!report.ok()) return fail(report.error().message);
@@ -620,6 +633,10 @@ bool Agent::Relevant(const kernel::KernelEvent& e) const {
   return true;
 }
 
+kernel::Route Agent::OwnSubnetBlackhole() const {
+  return kernel::Route::Blackhole(lease_.subnet.ipv4, kBlackholeMetric);
+}
+
 void Agent::Reconcile() {
   dirty_ = false;
   bool republish = false;
@@ -647,6 +664,8 @@ void Agent::Reconcile() {
   peers.reserve(peers_.size());
   for (const auto& [key, l] : peers_) peers.push_back(l);
   auto desired = backend_->Desired(lease_, peers);
+  const size_t peer_routes = desired.routes.size();
+  if (opts_.ip_blackhole_route) desired.routes.push_back(OwnSubnetBlackhole());
   auto stats = reconciler_->Apply(desired, backend_->owned_links());
   if (!stats.ok()) {
     log::Error("reconciling: " + stats.error().message);
@@ -658,7 +677,7 @@ void Agent::Reconcile() {
   if (!ready_ && rules_error_.empty()) {
     ready_ = true;
     health_.SetReady();
-    log::Info("ready: " + std::to_string(desired.routes.size()) + " peer routes programmed");
+    log::Info("ready: " + std::to_string(peer_routes) + " peer routes programmed");
   }
 }
 

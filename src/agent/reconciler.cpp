@@ -50,8 +50,10 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
   auto routes = rtnl_.ListRoutes({});
   if (!routes.ok()) return routes.error().Context("reading the kernel's routes");
   RoutePlan plan = PlanRoutes(desired.routes, *routes);
-  std::map<net::Ip4Net, const kernel::Route*> existing;
-  for (const auto& r : *routes) existing.emplace(r.dst, &r);
+  // By destination and metric: a route at another metric (a bridge's connected route beside a
+  // --ip-blackhole-route) is not the one a replace overwrites.
+  std::map<std::pair<net::Ip4Net, uint32_t>, const kernel::Route*> existing;
+  for (const auto& r : *routes) existing.emplace(std::pair{r.dst, r.metric}, &r);
 
   for (const kernel::Route& r : plan.remove) {
     Status s = rtnl_.DeleteRoute(r);
@@ -59,7 +61,7 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
     Report(s.ok(), "route removed: " + r.ToString(Dev(r.link_index)), s, stats);
   }
   for (const kernel::Route& r : plan.replace) {
-    auto it = existing.find(r.dst);
+    auto it = existing.find(std::pair{r.dst, r.metric});
     bool repair = it != existing.end();
     Status s = rtnl_.ReplaceRoute(r);
     if (s.ok()) ++(repair ? stats.repaired : stats.added);

@@ -13,7 +13,7 @@ RouteKey KeyOf(const kernel::Route& r) { return {r.table, r.dst}; }
 bool SameBehaviour(const kernel::Route& a, const kernel::Route& b) {
   return a.dst == b.dst && a.gateway == b.gateway && a.link_index == b.link_index &&
          a.onlink == b.onlink && a.scope == b.scope && a.protocol == b.protocol &&
-         a.table == b.table && a.metric == b.metric;
+         a.table == b.table && a.metric == b.metric && a.blackhole == b.blackhole;
 }
 
 }  // namespace

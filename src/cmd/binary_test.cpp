@@ -145,6 +145,8 @@ TEST(TartandBinary, UsageErrorsExitTwoWithAHintOnStderr) {
       {{"--kube-subnet-mgr"}, {}, "--kube-subnet-mgr is not supported"},
       {{"--etcd-api=v4"}, {}, "must be auto, v2 or v3"},
       {{}, {"FLANNELD_ETCD_API=3"}, "FLANNELD_ETCD_API"},
+      {{"--iface-can-reach=fd00::1"}, {}, "is an IPv6 address"},
+      {{}, {"FLANNELD_IFACE_CAN_REACH=2001:db8::1"}, "is an IPv6 address"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.want);

@@ -163,7 +163,7 @@ Request RouteRequest(uint16_t type, uint16_t flags, const Route& route) {
     rtm.rtm_type = RTN_UNSPEC;
   } else {
     rtm.rtm_scope = static_cast<uint8_t>(route.scope);
-    rtm.rtm_type = RTN_UNICAST;
+    rtm.rtm_type = route.blackhole ? RTN_BLACKHOLE : RTN_UNICAST;
   }
   if (route.onlink) rtm.rtm_flags |= RTNH_F_ONLINK;
   req.PutU32(RTA_TABLE, route.table);
@@ -191,7 +191,8 @@ Request RouteGet(net::Ip4 dst) {
 
 std::optional<Route> ParseRoute(const nlmsghdr* nlh) {
   const auto* rtm = FamilyHeader<rtmsg>(nlh);
-  if (rtm == nullptr || rtm->rtm_family != AF_INET || rtm->rtm_type != RTN_UNICAST ||
+  if (rtm == nullptr || rtm->rtm_family != AF_INET ||
+      (rtm->rtm_type != RTN_UNICAST && rtm->rtm_type != RTN_BLACKHOLE) ||
       (rtm->rtm_flags & RTM_F_CLONED) != 0 || rtm->rtm_dst_len > 32) {
     return std::nullopt;
   }
@@ -208,6 +209,7 @@ std::optional<Route> ParseRoute(const nlmsghdr* nlh) {
   // Only ONLINK is part of the route's identity; LINKDOWN/DEAD come and go with the carrier.
   r.onlink = (rtm->rtm_flags & RTNH_F_ONLINK) != 0;
   r.metric = U32((*attrs)[RTA_PRIORITY]).value_or(0);
+  r.blackhole = rtm->rtm_type == RTN_BLACKHOLE;
   return r;
 }
 

@@ -39,8 +39,16 @@ Route Route::Direct(net::Ip4Net dst, int link_index) {
   return r;
 }
 
+Route Route::Blackhole(net::Ip4Net dst, uint32_t metric) {
+  Route r;
+  r.dst = dst.Network();
+  r.metric = metric;
+  r.blackhole = true;
+  return r;
+}
+
 std::string Route::ToString(std::string_view dev) const {
-  std::string s = dst.ToString();
+  std::string s = (blackhole ? "blackhole " : "") + dst.ToString();
   if (gateway) s += " via " + gateway->ToString();
   if (link_index != 0) s += " " + Dev(link_index, dev);
   if (onlink) s += " onlink";

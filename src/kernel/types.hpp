@@ -42,6 +42,8 @@ struct Route {
   RouteScope scope = RouteScope::kUniverse;
   bool onlink = false;  // RTNH_F_ONLINK: gateway need not be on a connected subnet
   uint32_t metric = 0;  // RTA_PRIORITY
+  // RTN_BLACKHOLE instead of RTN_UNICAST: packets to `dst` are dropped (no gateway, no link).
+  bool blackhole = false;
 
   // `dst via gw dev link` (host-gw, DirectRouting), scope universe.
   static Route Via(net::Ip4Net dst, net::Ip4 gw, int link_index);
@@ -50,8 +52,11 @@ struct Route {
   static Route ViaOnlink(net::Ip4Net dst, net::Ip4 gw, int link_index);
   // `dst dev link` with scope link (udp: the whole network into the TUN).
   static Route Direct(net::Ip4Net dst, int link_index);
+  // `blackhole dst metric m` (--ip-blackhole-route: this host's own subnet).
+  static Route Blackhole(net::Ip4Net dst, uint32_t metric);
 
-  // "10.244.3.0/24 via 192.0.2.3 dev eth0 onlink" (the protocol only when it is not tartan's);
+  // "10.244.3.0/24 via 192.0.2.3 dev eth0 onlink", "blackhole 10.244.7.0/24 metric 9" (the
+  // protocol only when it is not tartan's);
   // `dev` is the link's name when the caller knows it, else the index is written as "#2".
   std::string ToString(std::string_view dev = {}) const;
   auto operator<=>(const Route&) const = default;

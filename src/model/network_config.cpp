@@ -618,6 +618,20 @@ Result<NetworkConfig> NetworkConfig::Parse(std::string_view json_text) {
   }
 }
 
+Status CheckTartanSupports(const NetworkConfig& config) {
+  if (!config.enable_ipv4 || config.enable_ipv6) {
+    return Error::FailedPrecondition(
+        "tartand routes IPv4 only for now; EnableIPv4 must be true and EnableIPv6 false");
+  }
+  if (config.enable_nftables) {
+    return Error::FailedPrecondition(
+        "EnableNFTables is true, but tartand writes iptables rules only (nftables mode is not "
+        "implemented); set \"EnableNFTables\": false or remove it, or keep flanneld on this "
+        "network");
+  }
+  return {};
+}
+
 bool NetworkConfig::Fits(const net::Ip4Net& subnet) const {
   return enable_ipv4 && network && subnet.prefix_len() == subnet_len && subnet.IsCanonical() &&
          network->Contains(subnet) && subnet_min <= subnet.ip() && subnet.ip() <= subnet_max;

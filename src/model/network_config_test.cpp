@@ -467,6 +467,24 @@ TEST(NetworkConfigTest, ErrorsQuoteAtMostAFewHundredBytesOfTheConfig) {
                                    "\"...(1048576 bytes) is not a CIDR (expected a.b.c.d/n)");
 }
 
+TEST(NetworkConfigTest, TartanRefusesWhatItCannotRunYet) {
+  EXPECT_TRUE(
+      CheckTartanSupports(
+          NetworkConfig::Parse(R"({"Network":"10.1.0.0/16","EnableNFTables":false})").value())
+          .ok());
+  const Status nft = CheckTartanSupports(
+      NetworkConfig::Parse(R"({"Network":"10.1.0.0/16","EnableNFTables":true})").value());
+  ASSERT_FALSE(nft.ok());
+  EXPECT_EQ(nft.error().code, Error::Code::kFailedPrecondition);
+  EXPECT_NE(nft.error().message.find("EnableNFTables is true"), std::string::npos);
+  const Status v6 = CheckTartanSupports(
+      NetworkConfig::Parse(
+          R"({"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48"})")
+          .value());
+  ASSERT_FALSE(v6.ok());
+  EXPECT_NE(v6.error().message.find("IPv4 only"), std::string::npos);
+}
+
 TEST(NetworkConfigTest, KeepsWholeBackendObject) {
   auto c = NetworkConfig::Parse(
       R"({"Network":"10.1.0.0/16","Backend":{"Type":"VXLAN","VNI":4,"DirectRouting":true}})");
