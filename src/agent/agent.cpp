@@ -378,7 +378,7 @@ void Agent::StartThreads() {
 
 void Agent::StartConfigWatch() {
   // Posted with generation 0: a config read stays valid across watch restarts.
-  config_thread_ = std::jthread([this](std::stop_token own) {
+  config_thread_ = std::jthread([this](const std::stop_token& own) {
     // Stops with the agent, or when Run() asks this thread alone.
     std::stop_source both;
     std::stop_callback agent_stop(stop_.get_token(), [&both] { both.request_stop(); });

@@ -16,7 +16,7 @@ std::string Show(const net::Ip6& ip) { return ip.ToString(); }
 // The Backend object, cut: it comes from etcd. Dumped ASCII-only, it needs no escaping.
 std::string Show(const nlohmann::json& backend) {
   constexpr size_t kMax = 120;
-  const std::string text = backend.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  std::string text = backend.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
   if (text.size() <= kMax) return text;
   return text.substr(0, kMax) + "...(" + std::to_string(text.size()) + " bytes)";
 }

@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   // default effect unless the supervisor starts us with it blocked, which is kept.
   const sigset_t stop_signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  (void)std::signal(SIGPIPE, SIG_IGN);
   // Modules return errors as values; what is left (e.g. std::bad_alloc) ends here, reported.
   try {
     return Main(std::vector<std::string>(argv + (argc > 0 ? 1 : 0), argv + argc));
