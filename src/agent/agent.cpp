@@ -15,10 +15,12 @@
 #include <thread>
 #include <variant>
 
+#include "agent/config_change.hpp"
 #include "agent/iface_select.hpp"
 #include "agent/reconciler.hpp"
 #include "backend/factory.hpp"
 #include "common/log.hpp"
+#include "common/log_limit.hpp"
 #include "common/unique_fd.hpp"
 #include "firewall/masq_manager.hpp"
 #include "http/health_server.hpp"
@@ -37,6 +39,15 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kResyncPeriod = 10s;
 // Wait between attempts when the config is missing, invalid or names an unusable backend.
 constexpr auto kConfigRetry = 5s;
+// The metric of the --ip-blackhole-route route. The pod bridge's connected route for the same
+// subnet (cni0 or docker0 with the subnet's .1, metric 0) must keep winning while the bridge
+// has its address, so the blackhole sits at a metric no network manager gives a device route;
+// it is a route of its own beside that one (the kernel keys routes by destination and metric)
+// and only carries the subnet when nothing else does: before the first pod, bridge deleted.
+constexpr uint32_t kBlackholeMetric = 1000000;
+// How often a running agent re-reads the network config to notice a change. One small GET per
+// host: cheap for etcd even at thousands of hosts, and a change is a rare operator action.
+constexpr auto kConfigRecheck = 30s;
 
 struct Revoked {
   Error why;
@@ -44,11 +55,15 @@ struct Revoked {
 struct WatchFailed {
   Error why;
 };
+// The network config as re-read while running (see kConfigRecheck).
+struct ConfigRead {
+  Result<model::NetworkConfig> config;
+};
 // Each item carries the generation of the threads that posted it: after a re-acquisition or a
 // watch restart, what the old threads still posted is stale and dropped.
 struct InboxItem {
   uint64_t generation = 0;
-  std::variant<store::LeaseBatch, Revoked, WatchFailed> payload;
+  std::variant<store::LeaseBatch, Revoked, WatchFailed, ConfigRead> payload;
 };
 
 // What the store threads hand to the agent's thread; readable through an eventfd for poll().
@@ -91,16 +106,24 @@ class Agent {
   bool AcquireLease();  // lease + subnet.env; false on fatal error or stop
   void StartThreads();
   void StopThreads();
+  // The thread that re-reads the network config; it lives from the first lease to the end.
+  void StartConfigWatch();
+  void HandleConfig(ConfigRead& read);
   void Loop();
   void Handle(InboxItem& item);
   void Revoke(const std::string& why);
   void Fatal(const std::string& why);
   void Reconcile();
+  // --ip-blackhole-route: our subnet, dropped unless a more preferred route carries it.
+  kernel::Route OwnSubnetBlackhole() const;
   // Whether a kernel notification can concern what tartan programs.
   bool Relevant(const kernel::KernelEvent& e) const;
   void NotReady(const std::string& reason);
-  // A problem an operator or a retry can cure: say it, show it on /readyz, wait a bit.
-  void RetryLater(const std::string& why);
+  // A problem an operator or a retry can cure: say it (when it starts, then less and less
+  // often while it lasts, see log::RepeatedProblem), show it on /readyz, wait a bit. `kind`
+  // names the cause, so that a different cause is logged at once.
+  void RetryLater(log::RepeatedProblem& problem, const std::string& why,
+                  std::string_view kind = {});
   // --ip-masq / --keep-pod-source / --iptables-forward-rules: creates the rule keeper for the
   // current lease on first use and repairs what is missing. False when the rules could not be
   // put in.
@@ -128,6 +151,9 @@ class Agent {
   std::stop_source threads_stop_;
   std::jthread watch_thread_;
   std::jthread keeper_thread_;
+  std::jthread config_thread_;
+  // The stored config a "restart needed" line was last logged for: said once per change.
+  std::optional<model::NetworkConfig> config_reported_;
   uint64_t generation_ = 0;
 
   std::map<model::SubnetKey, model::Lease> peers_;
@@ -139,6 +165,15 @@ class Agent {
   bool fatal_ = false;
   std::optional<firewall::MasqManager> rules_;
   std::string rules_error_;
+  std::string random_fully_note_;  // last said about MASQUERADE --random-fully
+
+  // Failures retried in a loop, each logged when it starts, at a slowing rate while it lasts,
+  // and once when it ends.
+  log::RepeatedProblem config_problem_{"waiting for a usable network config"};
+  log::RepeatedProblem lease_problem_{"acquiring a lease"};
+  log::RepeatedProblem watch_problem_{"watching the peers' leases"};
+  log::RepeatedProblem recheck_problem_{
+      "re-reading the network config (the running config stays in use)"};
 };
 
 void Agent::Fatal(const std::string& why) {
@@ -147,9 +182,10 @@ void Agent::Fatal(const std::string& why) {
   stop_.request_stop();
 }
 
-void Agent::RetryLater(const std::string& why) {
-  log::Error(why + "; retrying in 5s");
-  NotReady(why);
+void Agent::RetryLater(log::RepeatedProblem& problem, const std::string& why,
+                       std::string_view kind) {
+  if (auto line = problem.Failed(why, kind)) log::Error(*line + " (retrying every 5s)");
+  NotReady(log::Cut(why, 4 * log::kMaxQuoted));  // /readyz shows it; the causes are cut already
   Wait(kConfigRetry);
 }
 
@@ -188,8 +224,11 @@ int Agent::Run() {
   }
   if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
   StartThreads();
+  StartConfigWatch();
   Loop();
   StopThreads();
+  config_thread_.request_stop();
+  if (config_thread_.joinable()) config_thread_.join();
   log::Info("stopped; routes, devices and the lease stay in place for the next start");
   return fatal_ ? 1 : 0;
 }
@@ -233,23 +272,23 @@ bool Agent::Setup() {
     auto config = store_->GetNetworkConfig(stop_.get_token());
     if (!config.ok()) {
       if (config.error().code == Error::Code::kCancelled) return false;
-      RetryLater("network config: " + config.error().message);
+      RetryLater(config_problem_, config.error().message, "config");
       continue;
     }
     if (const std::string api = store_->Api(); !api.empty()) {
       health_.SetDetail("etcd API: " + api);
     }
-    if (!config->enable_ipv4 || config->enable_ipv6) {
-      RetryLater(
-          "network config: tartand routes IPv4 only for now; EnableIPv4 must be true and "
-          "EnableIPv6 false");
+    // Refused like an invalid config: said, shown on /readyz, re-read until it is usable.
+    if (Status st = model::CheckTartanSupports(*config); !st.ok()) {
+      RetryLater(config_problem_, "network config: " + st.error().message, "unsupported");
       continue;
     }
     auto be = backend::MakeBackend(*config, ext_, *rtnl_);
     if (!be.ok()) {
-      RetryLater("backend: " + be.error().message);
+      RetryLater(config_problem_, "backend: " + be.error().message, "backend");
       continue;
     }
+    if (auto line = config_problem_.Succeeded()) log::Info(*line);
     config_ = std::move(*config);
     backend_ = std::move(*be);
     log::Info("network " + (config_.network ? config_.network->ToString() : std::string("-")) +
@@ -272,9 +311,10 @@ bool Agent::AcquireLease() {
     auto lease = store_->AcquireLease(config_, req, stop_.get_token());
     if (!lease.ok()) {
       if (lease.error().code == Error::Code::kCancelled) return false;
-      RetryLater("acquiring a lease: " + lease.error().message);
+      RetryLater(lease_problem_, lease.error().message);
       continue;
     }
+    if (auto line = lease_problem_.Succeeded()) log::Info(*line);
     lease_ = *lease;
     break;
   }
@@ -337,6 +377,54 @@ void Agent::StartThreads() {
   });
 }
 
+void Agent::StartConfigWatch() {
+  // Posted with generation 0: a config read stays valid across watch restarts.
+  config_thread_ = std::jthread([this](const std::stop_token& own) {
+    // Stops with the agent, or when Run() asks this thread alone.
+    std::stop_source both;
+    std::stop_callback agent_stop(stop_.get_token(), [&both] { both.request_stop(); });
+    std::stop_callback thread_stop(own, [&both] { both.request_stop(); });
+    while (store::SleepFor(kConfigRecheck, both.get_token())) {
+      // While the key is missing this waits (and the store says so) until it is back.
+      auto config = store_->GetNetworkConfig(both.get_token());
+      if (!config.ok() && config.error().code == Error::Code::kCancelled) return;
+      inbox_.Push({0, ConfigRead{std::move(config)}});
+    }
+  });
+}
+
+void Agent::HandleConfig(ConfigRead& read) {
+  if (!read.config.ok()) {
+    if (auto line = recheck_problem_.Failed(read.config.error().message)) log::Warning(*line);
+    return;
+  }
+  if (auto line = recheck_problem_.Succeeded()) log::Info(*line);
+  const model::NetworkConfig& stored = *read.config;
+  const ConfigChange change = DecideConfigChange(config_, stored, lease_.subnet.ipv4);
+  switch (change.action) {
+    case ConfigChange::Action::kNone:
+      if (config_reported_) {
+        log::Info("network config in etcd is the running one again; no restart needed");
+        config_reported_.reset();
+      }
+      return;
+    case ConfigChange::Action::kApply:
+      log::Info(change.message);
+      config_ = stored;
+      config_reported_.reset();
+      return;
+    case ConfigChange::Action::kRestartNeeded:
+      if (config_reported_ &&
+          DecideConfigChange(*config_reported_, stored, lease_.subnet.ipv4).action ==
+              ConfigChange::Action::kNone) {
+        return;  // already said for this config
+      }
+      log::Warning(change.message);
+      config_reported_ = stored;
+      return;
+  }
+}
+
 void Agent::StopThreads() {
   threads_stop_.request_stop();
   if (watch_thread_.joinable()) watch_thread_.join();
@@ -390,22 +478,43 @@ void Agent::Loop() {
 }
 
 void Agent::Handle(InboxItem& item) {
+  if (auto* read = std::get_if<ConfigRead>(&item.payload)) {
+    HandleConfig(*read);
+    return;
+  }
   if (item.generation != generation_) return;  // posted by threads since replaced
   if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
+    if (auto line = watch_problem_.Succeeded()) log::Info(*line);
     bool own_gone = false;
+    // What happened to our key, for the log: deleted, or taken over by another host.
+    std::string own_fate = "was deleted from etcd";
+    auto taken_over = [&](const model::Lease& l) {
+      if (l.attrs.public_ip == lease_.attrs.public_ip) return false;
+      own_fate = "was re-written by another host (public_ip=" +
+                 (l.attrs.public_ip ? l.attrs.public_ip->ToString() : std::string("none")) +
+                 ", ours is " + ext_.public_ip.ToString() + ")";
+      return true;
+    };
     if (batch->is_snapshot) {
       peers_.clear();
       for (auto& l : batch->snapshot) peers_[l.subnet] = l;
       log::Info("peers: " + std::to_string(peers_.size()) + " leases in the network");
       have_snapshot_ = true;
-      own_gone = !peers_.count(lease_.subnet);
+      auto it = peers_.find(lease_.subnet);
+      if (it == peers_.end()) {
+        own_gone = true;
+        own_fate = "is not in etcd (deleted, or expired while etcd was unreachable)";
+      } else {
+        own_gone = taken_over(it->second);
+      }
     }
     for (auto& e : batch->events) {
       const bool own = e.lease.subnet == lease_.subnet;
       const std::string what =
           e.lease.subnet.ipv4.ToString() +
           " public_ip=" + (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-") +
-          " backend=" + (e.lease.attrs.backend_type.empty() ? "udp" : e.lease.attrs.backend_type);
+          " backend=" +
+          (e.lease.attrs.backend_type.empty() ? "udp" : log::Cut(e.lease.attrs.backend_type, 64));
       // A key no lease of the network can have is not a peer: the reconciler warns about it
       // once (FilterLeases), so its events are only worth a debug line.
       const bool valid = own || !model::LeaseSubnetProblem(config_, e.lease.subnet);
@@ -428,12 +537,13 @@ void Agent::Handle(InboxItem& item) {
           if (own) {
             // Our subnet written with another host's address (an operator pinned it elsewhere,
             // or it expired and was re-taken): it is no longer ours.
-            own_gone = e.lease.attrs.public_ip != lease_.attrs.public_ip;
+            own_gone = taken_over(e.lease);
           }
           break;
         case store::LeaseEvent::Type::kRemoved:
           if (!own) say("peer removed: " + what);
           peers_.erase(e.lease.subnet);
+          if (own) own_fate = "was deleted from etcd";
           own_gone = own || own_gone;
           break;
       }
@@ -441,12 +551,13 @@ void Agent::Handle(InboxItem& item) {
     dirty_ = true;
     // Our key deleted (by an operator, or expired while etcd was unreachable): the peers have
     // dropped their routes to us, so take the lease again now rather than at the next renewal.
-    if (own_gone) Revoke("our key " + lease_.subnet.ToString() + " is gone from etcd");
+    if (own_gone) Revoke("our key " + lease_.subnet.ToString() + " " + own_fate);
   } else if (auto* revoked = std::get_if<Revoked>(&item.payload)) {
     Revoke(revoked->why.message);
   } else if (auto* failed = std::get_if<WatchFailed>(&item.payload)) {
-    log::Error("watching the peers' leases failed: " + failed->why.message +
-               "; restarting the watch");
+    if (auto line = watch_problem_.Failed(failed->why.message)) {
+      log::Error(*line + " (restarting the watch)");
+    }
     StopThreads();
     have_snapshot_ = false;
     StartThreads();
@@ -473,6 +584,7 @@ bool Agent::EnsureRules() {
   // hosts that never asked tartan to masquerade anything (docs/adr/0008).
   mo.keep_pod_source = opts_.keep_pod_source;
   mo.forward_rules = opts_.iptables_forward_rules;
+  mo.random_fully = !opts_.ip_masq_fully_random_disable;
   if (!mo.keeps_anything()) return true;  // no iptables-save every resync for nothing
   auto fail = [this](const std::string& why) {
     if (rules_error_ != why)
@@ -485,6 +597,11 @@ bool Agent::EnsureRules() {
     auto m = firewall::MasqManager::Create(*config_.network, lease_.subnet.ipv4, mo);
     if (!m.ok()) return fail(m.error().message);
     rules_.emplace(std::move(*m));
+    // Said once, not at every re-acquisition of the lease.
+    if (rules_->random_fully_note() != random_fully_note_) {
+      random_fully_note_ = rules_->random_fully_note();
+      if (!random_fully_note_.empty()) log::Warning("iptables: " + random_fully_note_);
+    }
   }
   auto report = rules_->Ensure();
   if (!report.ok()) return fail(report.error().message);
@@ -527,6 +644,10 @@ bool Agent::Relevant(const kernel::KernelEvent& e) const {
   return true;
 }
 
+kernel::Route Agent::OwnSubnetBlackhole() const {
+  return kernel::Route::Blackhole(lease_.subnet.ipv4, kBlackholeMetric);
+}
+
 void Agent::Reconcile() {
   dirty_ = false;
   bool republish = false;
@@ -557,6 +678,8 @@ void Agent::Reconcile() {
   // Network) never reach the backend; they are reported with the backend's own problems.
   auto filtered = model::FilterLeases(config_, peers);
   auto desired = backend_->Desired(lease_, filtered.valid);
+  const size_t peer_routes = desired.routes.size();
+  if (opts_.ip_blackhole_route) desired.routes.push_back(OwnSubnetBlackhole());
   desired.problems.insert(desired.problems.end(), filtered.skipped.begin(), filtered.skipped.end());
   auto stats = reconciler_->Apply(desired, backend_->owned_links());
   if (!stats.ok()) {
@@ -570,7 +693,7 @@ void Agent::Reconcile() {
   if (!ready_ && rules_error_.empty()) {
     ready_ = true;
     health_.SetReady();
-    log::Info("ready: " + std::to_string(desired.routes.size()) + " peer routes programmed");
+    log::Info("ready: " + std::to_string(peer_routes) + " peer routes programmed");
   }
 }
 

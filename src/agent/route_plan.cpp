@@ -73,13 +73,17 @@ RoutePlan PlanRoutes(const std::vector<kernel::Route>& desired,
         beside = &h;
       }
     }
+    // A blackhole (--ip-blackhole-route) is a fallback at a high metric for our own subnet: it
+    // is meant to sit beside the pod bridge's connected route and never shadows any other route,
+    // so only another program's route in its exact slot blocks it.
+    const bool fallback = route->type == kernel::kRouteTypeBlackhole;
     // Ours there as wanted: whatever another program added beside it stays, untouched.
     if (!satisfied) {
       if (in_slot != nullptr && !IsAdoptable(*in_slot, *route)) {
         conflict(*in_slot);
         continue;
       }
-      if (in_slot == nullptr && beside != nullptr && !ours_at_dst) {
+      if (in_slot == nullptr && beside != nullptr && !ours_at_dst && !fallback) {
         conflict(*beside);
         continue;
       }
@@ -87,7 +91,7 @@ RoutePlan PlanRoutes(const std::vector<kernel::Route>& desired,
     auto on_link = std::find_if(connected.begin(), connected.end(), [&](const kernel::Route* c) {
       return c->table == route->table && c->dst.Overlaps(route->dst);
     });
-    if (on_link != connected.end()) {
+    if (on_link != connected.end() && !fallback) {
       conflict(**on_link);
       continue;
     }

@@ -1,16 +1,19 @@
 // Runs the built tartand and tartanctl binaries and checks exit codes and output streams.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifndef TARTAND_PATH
@@ -142,6 +145,8 @@ TEST(TartandBinary, UsageErrorsExitTwoWithAHintOnStderr) {
       {{"--kube-subnet-mgr"}, {}, "--kube-subnet-mgr is not supported"},
       {{"--etcd-api=v4"}, {}, "must be auto, v2 or v3"},
       {{}, {"FLANNELD_ETCD_API=3"}, "FLANNELD_ETCD_API"},
+      {{"--iface-can-reach=fd00::1"}, {}, "is an IPv6 address"},
+      {{}, {"FLANNELD_IFACE_CAN_REACH=2001:db8::1"}, "is an IPv6 address"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.want);
@@ -151,6 +156,104 @@ TEST(TartandBinary, UsageErrorsExitTwoWithAHintOnStderr) {
     EXPECT_TRUE(Contains(r.err, c.want)) << r.err;
     EXPECT_TRUE(Contains(r.err, "Try 'tartand --help'")) << r.err;
     EXPECT_EQ(r.out, "");
+  }
+}
+
+// Starts tartand so that it keeps running until stopped: the loopback interface, an etcd
+// endpoint nothing listens on (it waits for the network config), output to /dev/null. The
+// child's initial signal mask is `mask`. Returns the PID, or -1 after a test failure.
+pid_t SpawnWaitingTartand(const std::filesystem::path& dir, const sigset_t& mask) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setsigmask(&attr, &mask);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<std::string> store = {TARTAND_PATH, "--etcd-endpoints=http://127.0.0.1:1",
+                                    "--iface=lo", "--subnet-file=" + (dir / "subnet.env").string()};
+  std::vector<char*> argv;
+  for (auto& a : store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {nullptr};
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, TARTAND_PATH, &actions, &attr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn: " << rc;
+    return -1;
+  }
+  return pid;
+}
+
+// "exited 0", "exited 1", "killed by signal 15".
+std::string WaitStatus(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return "waitpid failed";
+  }
+  if (WIFEXITED(status)) return "exited " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+// Whether /proc/<pid>/status shows `sig` in the blocked mask (SigBlk, hex, bit sig-1).
+bool Blocks(pid_t pid, int sig) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("SigBlk:", 0) != 0) continue;
+    const uint64_t mask = std::stoull(line.substr(7), nullptr, 16);
+    return (mask >> (sig - 1)) & 1;
+  }
+  return false;
+}
+
+constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGQUIT};
+
+// A stop signal that is already pending when main starts (sent the moment exec returned, while
+// the dynamic loader still runs) is a clean stop: exit 0, every time. The child starts with
+// the signal blocked, as the loader phase is the one stretch no program can guard itself;
+// from main's first instruction on, tartand keeps it blocked and takes it.
+TEST(TartandBinary, StopSignalPendingAtStartExitsZero) {
+  ScratchDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (int sig : kStopSignals) sigaddset(&blocked, sig);
+  for (int i = 0; i < 50; ++i) {
+    const int sig = kStopSignals[i % 3];
+    SCOPED_TRACE("run " + std::to_string(i) + ", signal " + std::to_string(sig));
+    const pid_t pid = SpawnWaitingTartand(dir.path(), blocked);
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(kill(pid, sig), 0);
+    EXPECT_EQ(WaitStatus(pid), "exited 0");
+  }
+}
+
+// A stop signal sent as soon as main has blocked the stop signals -- while the options are
+// parsed, the signal thread starts, the agent opens netlink -- is a clean stop, every time.
+// The child starts with an empty mask, so only tartand's own blocking protects it.
+TEST(TartandBinary, StopSignalInTheFirstMillisecondsOfMainExitsZero) {
+  ScratchDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  sigset_t none;
+  sigemptyset(&none);
+  for (int i = 0; i < 50; ++i) {
+    const int sig = kStopSignals[i % 3];
+    SCOPED_TRACE("run " + std::to_string(i) + ", signal " + std::to_string(sig));
+    const pid_t pid = SpawnWaitingTartand(dir.path(), none);
+    ASSERT_GT(pid, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!Blocks(pid, sig) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    ASSERT_TRUE(Blocks(pid, sig)) << "tartand never blocked the stop signals";
+    ASSERT_EQ(kill(pid, sig), 0);
+    EXPECT_EQ(WaitStatus(pid), "exited 0");
   }
 }
 

@@ -359,6 +359,15 @@ const std::vector<Flag>& Flags() {
       {"ip-masq", true, true, kGroupAgent, "BOOL", "false",
        "masquerade traffic from the overlay network to destinations outside it",
        &SetBool<&Options::ip_masq>},
+      {"ip-masq-fully-random-disable", true, true, kGroupAgent, "BOOL", "false",
+       "masquerade without --random-fully (by default it is used where iptables and the kernel "
+       "support it)",
+       &SetBool<&Options::ip_masq_fully_random_disable>},
+      {"ip-blackhole-route", true, true, kGroupAgent, "BOOL", "false",
+       "add a blackhole route for this host's subnet: traffic to its unassigned addresses is "
+       "dropped instead of leaving by the default route (a connected route, e.g. of the pod "
+       "bridge, still wins)",
+       &SetBool<&Options::ip_blackhole_route>},
       {"keep-pod-source", true, true, kGroupAgent, "BOOL", "true",
        "keep pod addresses on pod-to-pod traffic: a first nat POSTROUTING rule stops other "
        "MASQUERADE rules (docker's) from rewriting them, with or without --ip-masq",
@@ -505,6 +514,18 @@ Status Options::Validate() const {
   }
   if (verbosity < 0) {
     return Error::InvalidArgument("-v=" + std::to_string(verbosity) + " must be 0 or more");
+  }
+  // The interface is chosen by an IPv4 route lookup; the interface that reaches an IPv6
+  // address may not carry the host's IPv4 traffic at all. Ignoring the flag would silently
+  // fall back to the default route's interface, possibly the wrong network: refuse instead.
+  // (With --iface or --iface-regex given, --iface-can-reach is not consulted, as in flanneld.)
+  if (iface_can_reach && std::holds_alternative<net::Ip6>(*iface_can_reach) && iface.empty() &&
+      iface_regex.empty()) {
+    return Error::InvalidArgument(
+        "--iface-can-reach=" + ToString(*iface_can_reach) +
+        " is an IPv6 address: tartand routes IPv4 and finds the interface with an IPv4 route "
+        "lookup; give an IPv4 address reached through the interface you want, or name it with "
+        "--iface");
   }
   // Go's tls.LoadX509KeyPair needs both halves; flanneld fails only when it first dials.
   if (etcd_keyfile.empty() != etcd_certfile.empty()) {

@@ -79,6 +79,12 @@ struct Options {
   int subnet_lease_renew_margin_minutes = 60;  // 1..1439: the lease lives 24 h
 
   bool ip_masq = false;
+  // flanneld's --ip-masq-fully-random-disable: MASQUERADE without --random-fully even where
+  // iptables and the kernel support it.
+  bool ip_masq_fully_random_disable = false;
+  // flanneld's --ip-blackhole-route: a blackhole route for this host's own subnet, so that
+  // traffic to its unassigned addresses is dropped here instead of following the default route.
+  bool ip_blackhole_route = false;
   // Keeps pod-to-pod traffic un-NATed even when another rule (docker's) would masquerade it.
   bool keep_pod_source = true;
   int iptables_resync_seconds = 5;

@@ -534,6 +534,24 @@ TEST(Options, EtcdEndpointsTheFlagAcceptsTheClientReadsAlike) {
   }
 }
 
+// flanneld's flags for the masquerade's port mapping and the own-subnet blackhole route, from
+// the command line or flanneld's variables, off by default.
+TEST(Options, FullyRandomDisableAndBlackholeRoute) {
+  const Options defaults = MustParse({});
+  EXPECT_FALSE(defaults.ip_masq_fully_random_disable);
+  EXPECT_FALSE(defaults.ip_blackhole_route);
+  const Options flags = MustParse({"--ip-masq-fully-random-disable", "-ip-blackhole-route=true"});
+  EXPECT_TRUE(flags.ip_masq_fully_random_disable);
+  EXPECT_TRUE(flags.ip_blackhole_route);
+  const Env env = {{"FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE", "true"},
+                   {"FLANNELD_IP_BLACKHOLE_ROUTE", "1"}};
+  const Options from_env = MustParse({}, env);
+  EXPECT_TRUE(from_env.ip_masq_fully_random_disable);
+  EXPECT_TRUE(from_env.ip_blackhole_route);
+  // The command line wins over the variable.
+  EXPECT_FALSE(MustParse({"--ip-blackhole-route=false"}, env).ip_blackhole_route);
+}
+
 TEST(Options, ValidateRefusesKubeSubnetManager) {
   auto r = Parse({"--kube-subnet-mgr"});
   ASSERT_TRUE(r.ok());                      // parsing accepts flanneld's flag ...
@@ -559,6 +577,20 @@ TEST(Options, ValidateChecksOptionsBuiltInCode) {
       {[](Options& o) { o.etcd_endpoint_list.clear(); }, "--etcd-endpoints is empty"},
       {[](Options& o) { o.etcd_keyfile = "k.pem"; }, "give both or neither"},
       {[](Options& o) { o.etcd_certfile = "c.pem"; }, "give both or neither"},
+      {[](Options& o) { o.iface_can_reach = net::Ip6::Parse("fd00::1").value(); },
+       "--iface-can-reach=fd00::1 is an IPv6 address"},
+      {[](Options& o) { o.iface_can_reach = net::Ip4(10, 4, 7, 1); }, ""},
+      // Not consulted when --iface or --iface-regex decides: no reason to refuse.
+      {[](Options& o) {
+         o.iface_can_reach = net::Ip6::Parse("fd00::1").value();
+         o.iface = {"eth0"};
+       },
+       ""},
+      {[](Options& o) {
+         o.iface_can_reach = net::Ip6::Parse("fd00::1").value();
+         o.iface_regex = {"^eth"};
+       },
+       ""},
   };
   for (const auto& c : cases) {
     Options o;
@@ -591,6 +623,8 @@ TEST(Options, UsageListsEveryFlagWithItsVariableAndDefault) {
                            "--public-ipv6",
                            "--subnet-lease-renew-margin",
                            "--ip-masq",
+                           "--ip-masq-fully-random-disable",
+                           "--ip-blackhole-route",
                            "--keep-pod-source",
                            "--iptables-resync",
                            "--iptables-forward-rules",
@@ -611,7 +645,8 @@ TEST(Options, UsageListsEveryFlagWithItsVariableAndDefault) {
   }
   for (const char* text :
        {"FLANNELD_PUBLIC_IP", "FLANNELD_ETCD_ENDPOINTS", "FLANNELD_ETCD_API",
-        "FLANNELD_KEEP_POD_SOURCE", "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        "FLANNELD_KEEP_POD_SOURCE", "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE",
+        "FLANNELD_IP_BLACKHOLE_ROUTE", "http://127.0.0.1:4001,http://127.0.0.1:2379",
         "/run/flannel/subnet.env", "ignored", "not supported", "Usage: tartand"}) {
     EXPECT_NE(usage.find(text), std::string::npos) << text;
   }

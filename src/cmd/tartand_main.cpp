@@ -61,16 +61,20 @@ tartan::Result<std::unique_ptr<tartan::store::SubnetStore>> MakeStore(
                                              std::move(store_options));
 }
 
-// SIGTERM, SIGINT and SIGQUIT (supervisord's stopsignal=QUIT) all mean "stop cleanly": they
-// are blocked in every thread and taken by one thread with sigwait(), which asks the agent to
-// stop. Blocking happens before any thread starts, so every thread inherits the mask.
-int RunWithSignals(const tartan::cmd::Options& options) {
+// SIGTERM, SIGINT and SIGQUIT (supervisord's stopsignal=QUIT) all mean "stop cleanly".
+sigset_t StopSignals() {
   sigset_t set;
   sigemptyset(&set);
   for (int sig : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&set, sig);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
 
+// The stop signals are blocked from main's first instruction (see main), so one that arrives
+// while the options are parsed stays pending instead of killing the process with status 143;
+// here one thread takes it with sigwait() and asks the agent to stop. Every thread starts
+// after the blocking and inherits the mask.
+int RunWithSignals(const tartan::cmd::Options& options) {
+  const sigset_t set = StopSignals();
   std::stop_source stop;
   std::atomic<bool> signalled{false};
   std::thread signals([set, stop, &signalled]() mutable {
@@ -130,6 +134,16 @@ int Main(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all: a supervisor may stop tartand the moment it started it (a restart loop, a
+  // fast rollout). Blocked now, a stop signal waits for the signal thread instead of killing
+  // the process; before --help, --version or a usage error it is simply never taken, and the
+  // exit status is the one those paths choose. The children the firewall spawns get an empty
+  // mask (firewall/command.cpp). What no program can guard is the dynamic loader's time
+  // between exec and main (milliseconds, tens on a loaded host): a stop signal then has its
+  // default effect unless the supervisor starts us with it blocked, which is kept.
+  const sigset_t stop_signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  (void)std::signal(SIGPIPE, SIG_IGN);
   // Modules return errors as values; what is left (e.g. std::bad_alloc) ends here, reported.
   try {
     return Main(std::vector<std::string>(argv + (argc > 0 ? 1 : 0), argv + argc));

@@ -43,16 +43,29 @@ Result<MasqManager> MasqManager::Create(net::Ip4Net network, net::Ip4Net pod_sub
     }
     runner = std::make_unique<SpawnCommandRunner>();
   }
+  // Asked only when a MASQUERADE rule is to be written: a rule the tool cannot parse would
+  // fail the whole nat table's restore, and the node would keep no masquerade rule at all.
+  bool random_fully = options.random_fully && options.masquerade;
+  std::string note;
+  if (random_fully) {
+    const RandomFullySupport support = DetectRandomFully(*runner, restore);
+    if (!support.supported) {
+      random_fully = false;
+      note = "MASQUERADE without --random-fully: " + support.why_not;
+    }
+  }
   std::vector<TableRules> tables;
   if (options.masquerade || options.keep_pod_source) {
     tables.push_back(NatRules(network, pod_subnet,
                               NatRuleOptions{.masquerade = options.masquerade,
                                              .keep_pod_source = options.keep_pod_source,
-                                             .random_fully = options.random_fully}));
+                                             .random_fully = random_fully}));
   }
   if (options.forward_rules) tables.push_back(ForwardRules(network));
-  return MasqManager(std::move(tables), std::move(save), std::move(restore),
-                     options.lock_wait_seconds, std::move(runner));
+  MasqManager m(std::move(tables), std::move(save), std::move(restore), options.lock_wait_seconds,
+                std::move(runner));
+  m.random_fully_note_ = std::move(note);
+  return m;
 }
 
 Result<TableDump> MasqManager::Read(const std::string& table) {

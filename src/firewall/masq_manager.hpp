@@ -21,6 +21,7 @@
 
 #include "common/result.hpp"
 #include "firewall/command.hpp"
+#include "firewall/random_fully.hpp"
 #include "firewall/rules.hpp"
 #include "net/ip.hpp"
 
@@ -30,6 +31,8 @@ struct MasqOptions {
   bool masquerade = true;       // --ip-masq: flannel's FLANNEL-POSTRTG (nat)
   bool forward_rules = true;    // --iptables-forward-rules: flannel's FLANNEL-FWD (filter)
   bool keep_pod_source = true;  // tartan's first nat POSTROUTING rule (see rules.cpp)
+  // MASQUERADE --random-fully when the tools and the kernel support it (checked at Create,
+  // see random_fully.hpp); false: never (--ip-masq-fully-random-disable).
   bool random_fully = true;
   // Tool names, looked up in PATH at Create (Debian 12 points these at iptables-nft; the
   // iptables-legacy-* pair works the same).
@@ -69,6 +72,9 @@ class MasqManager {
 
   const std::vector<TableRules>& tables() const { return tables_; }
   const std::string& save_command() const { return save_; }
+  // Why MASQUERADE goes without --random-fully although it was asked for (the tool or the
+  // kernel is too old); empty when it is used or was not asked for. For the log, once.
+  const std::string& random_fully_note() const { return random_fully_note_; }
   const std::string& restore_command() const { return restore_; }
 
  private:
@@ -89,6 +95,7 @@ class MasqManager {
   std::string restore_;
   int lock_wait_;
   std::unique_ptr<CommandRunner> runner_;
+  std::string random_fully_note_;
 };
 
 }  // namespace tartan::firewall

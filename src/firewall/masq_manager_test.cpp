@@ -18,14 +18,21 @@ struct FakeTools {
   std::optional<Error> spawn_error;
   std::vector<std::vector<std::string>> calls;
   std::vector<std::string> restore_inputs;
+  // What `iptables-restore --version` prints; such calls are counted, not recorded in calls.
+  std::string restore_version = "iptables-restore v1.8.9 (nf_tables)\n";
+  int version_calls = 0;
 };
 
 class FakeRunner : public CommandRunner {
  public:
   explicit FakeRunner(std::shared_ptr<FakeTools> tools) : tools_(std::move(tools)) {}
   Result<CommandOutput> Run(const std::vector<std::string>& argv, std::string_view input) override {
-    tools_->calls.push_back(argv);
     if (tools_->spawn_error) return *tools_->spawn_error;
+    if (argv.size() == 2 && argv[1] == "--version") {
+      ++tools_->version_calls;
+      return CommandOutput{0, tools_->restore_version, ""};
+    }
+    tools_->calls.push_back(argv);
     if (argv[0] == "iptables-save") {
       if (tools_->save_failure.exit_code != 0) return tools_->save_failure;
       EXPECT_EQ(argv.size(), 3u);
@@ -268,6 +275,51 @@ TEST(MasqManager, SpawnAndParseErrorsPropagate) {
   auto s = m.Ensure();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, Error::Code::kNotFound);
+}
+
+// --random-fully is written only when the restore tool (and the kernel) know it; otherwise the
+// rules go without it and the manager says why, instead of a restore that fails every resync.
+TEST(MasqManager, RandomFullyOnlyWhereTheToolKnowsIt) {
+  auto masquerade_rules = [](const MasqManager& m) {
+    std::string all;
+    for (const auto& chain : m.tables()[0].chains) {
+      for (const auto& rule : chain.rules) all += rule + "\n";
+    }
+    return all;
+  };
+  {
+    Fixture f;
+    MasqManager m = f.Make();
+    EXPECT_EQ(f.tools->version_calls, 1);
+    EXPECT_EQ(m.random_fully_note(), "");
+    EXPECT_NE(masquerade_rules(m).find("-j MASQUERADE --random-fully"), std::string::npos);
+  }
+  {
+    Fixture f;
+    f.tools->restore_version = "iptables-restore v1.4.21\n";
+    MasqManager m = f.Make();
+    EXPECT_EQ(m.random_fully_note(),
+              "MASQUERADE without --random-fully: iptables 1.4.21 is older than 1.6.2, the first "
+              "to know --random-fully");
+    const std::string rules = masquerade_rules(m);
+    EXPECT_EQ(rules.find("--random-fully"), std::string::npos) << rules;
+    EXPECT_NE(rules.find("-j MASQUERADE"), std::string::npos) << rules;
+  }
+  {
+    // --ip-masq-fully-random-disable: not asked, not checked, nothing to say.
+    Fixture f;
+    MasqManager m = f.Make(MasqOptions{.random_fully = false});
+    EXPECT_EQ(f.tools->version_calls, 0);
+    EXPECT_EQ(m.random_fully_note(), "");
+    EXPECT_EQ(masquerade_rules(m).find("--random-fully"), std::string::npos);
+  }
+  {
+    // No masquerading at all (only the keep-pod-source rule): no MASQUERADE, no check.
+    Fixture f;
+    MasqManager m = f.Make(MasqOptions{.masquerade = false});
+    EXPECT_EQ(f.tools->version_calls, 0);
+    EXPECT_EQ(m.random_fully_note(), "");
+  }
 }
 
 TEST(MasqManager, PlanDoesNotWrite) {

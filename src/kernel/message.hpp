@@ -98,7 +98,7 @@ Request FdbRequest(uint16_t type, uint16_t flags, const FdbEntry& e);
 Request FdbDump();
 
 // --- Parsers: nullopt when the message is not of the kind asked for (another address
-// family, a non-unicast route, a cloned cache entry) or is malformed. ---
+// family, a route neither unicast nor blackhole, a cloned cache entry) or is malformed. ---
 
 std::optional<Route> ParseRoute(const nlmsghdr* nlh);
 std::optional<RouteLookup> ParseRouteLookup(const nlmsghdr* nlh);

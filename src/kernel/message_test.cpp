@@ -65,6 +65,7 @@ TEST(RouteMessage, RoundTripsEveryShapeTartanInstalls) {
       WithTable(Route::Via(Net("10.1.0.0/16"), Ip("192.0.2.9"), 3), 1000),
       WithMetric(Route::Via(Net("0.0.0.0/0"), Ip("192.0.2.254"), 2), 100),
       WithProtocol(Route::Via(Net("10.9.9.0/24"), Ip("192.0.2.1"), 2), kRouteProtocolBoot),
+      Route::Blackhole(Net("10.244.7.0/24"), 1000000),
   };
   for (const Route& want : cases) {
     Request req = RouteRequest(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, want);
@@ -98,6 +99,22 @@ TEST(RouteMessage, DirectRouteHasLinkScopeAndNoGateway) {
   const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(req.header()));
   EXPECT_EQ(rtm->rtm_scope, RT_SCOPE_LINK);
   EXPECT_EQ(FindAttr(req.header(), sizeof(rtmsg), RTA_GATEWAY), nullptr);
+}
+
+TEST(RouteMessage, BlackholeRouteHasItsTypeAndNoGatewayOrLink) {
+  const Route r = Route::Blackhole(Net("10.244.7.0/24"), 1000000);
+  EXPECT_EQ(r.ToString(), "blackhole 10.244.7.0/24 metric 1000000");
+  Request req = RouteRequest(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r);
+  const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(req.header()));
+  EXPECT_EQ(rtm->rtm_type, RTN_BLACKHOLE);
+  EXPECT_EQ(rtm->rtm_scope, RT_SCOPE_UNIVERSE);
+  EXPECT_EQ(rtm->rtm_protocol, kTartanRouteProtocol);
+  EXPECT_EQ(FindAttr(req.header(), sizeof(rtmsg), RTA_GATEWAY), nullptr);
+  EXPECT_EQ(FindAttr(req.header(), sizeof(rtmsg), RTA_OIF), nullptr);
+  // A unicast route to the same destination is a different route.
+  Route unicast = r;
+  unicast.type = kRouteTypeUnicast;
+  EXPECT_NE(unicast, r);
 }
 
 TEST(RouteMessage, DeleteUsesKernelWildcardsButKeepsProtocol) {

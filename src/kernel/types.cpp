@@ -55,6 +55,14 @@ Route Route::Direct(net::Ip4Net dst, int link_index) {
   return r;
 }
 
+Route Route::Blackhole(net::Ip4Net dst, uint32_t metric) {
+  Route r;
+  r.dst = dst.Network();
+  r.metric = metric;
+  r.type = kRouteTypeBlackhole;
+  return r;
+}
+
 std::string Route::ToString(std::string_view dev) const {
   std::string s;
   switch (type) {

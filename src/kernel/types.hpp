@@ -61,8 +61,11 @@ struct Route {
   static Route ViaOnlink(net::Ip4Net dst, net::Ip4 gw, int link_index);
   // `dst dev link` with scope link (udp: the whole network into the TUN).
   static Route Direct(net::Ip4Net dst, int link_index);
+  // `blackhole dst metric m` (--ip-blackhole-route: this host's own subnet).
+  static Route Blackhole(net::Ip4Net dst, uint32_t metric);
 
-  // "10.244.3.0/24 via 192.0.2.3 dev eth0 onlink" (the protocol only when it is not tartan's);
+  // "10.244.3.0/24 via 192.0.2.3 dev eth0 onlink", "blackhole 10.244.7.0/24 metric 9" (the
+  // protocol only when it is not tartan's);
   // `dev` is the link's name when the caller knows it, else the index is written as "#2".
   std::string ToString(std::string_view dev = {}) const;
   auto operator<=>(const Route&) const = default;

@@ -21,10 +21,20 @@ constexpr uint64_t kMaxSubnetLen6 = 126;  // the IPv6 analogue flannel uses
 constexpr uint8_t kMaxDefaultedPrefix4 = 28;
 constexpr uint8_t kMaxDefaultedPrefix6 = 124;
 
+// How much of a value from the config an error message shows: the config is retried every few
+// seconds while it is wrong, and a 1 MB "Network" must not become a 1 MB log line each time.
+constexpr size_t kMaxShown = 200;
+
+// "...(1048576 bytes)" after a cut text, nothing after a whole one.
+std::string SizeNote(size_t size, size_t shown) {
+  return size > shown ? "...(" + std::to_string(size) + " bytes)" : "";
+}
+
 // Text from the config as it should appear in a message: printable ASCII as is, the rest
-// escaped, so a stray control byte cannot garble a log line.
-std::string Quote(std::string_view s) {
+// escaped, so a stray control byte cannot garble a log line; cut after kMaxShown bytes.
+std::string Quote(std::string_view whole) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const std::string_view s = whole.substr(0, kMaxShown);
   std::string out = "\"";
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
@@ -36,7 +46,7 @@ std::string Quote(std::string_view s) {
       out += c;
     }
   }
-  return out + "\"";
+  return out + "\"" + SizeNote(whole.size(), s.size());
 }
 
 // "string \"24\"", "number 24", "null": what the operator wrote, shortened for a message.
@@ -197,6 +207,11 @@ Result<std::vector<Member>> ParseMembers(std::string_view text) {
     if (auto close = what.find("] ");
         what.rfind("[json.exception.", 0) == 0 && close != what.npos) {
       what = what.substr(close + 2);
+    }
+    // nlohmann quotes the token it choked on ("last read: '...'"), which can be the whole
+    // rest of the document: keep the position and the start of it.
+    if (what.size() > 2 * kMaxShown) {
+      what = what.substr(0, 2 * kMaxShown) + SizeNote(what.size(), 2 * kMaxShown);
     }
     return Error::InvalidArgument("config is not valid JSON: " + what);
   } catch (const std::exception& e) {
@@ -601,6 +616,20 @@ Result<NetworkConfig> NetworkConfig::Parse(std::string_view json_text) {
     // Nothing above is expected to throw past ParseMembers; allocation failure is the rest.
     return Error::Internal(std::string("parsing config: ") + e.what());
   }
+}
+
+Status CheckTartanSupports(const NetworkConfig& config) {
+  if (!config.enable_ipv4 || config.enable_ipv6) {
+    return Error::FailedPrecondition(
+        "tartand routes IPv4 only for now; EnableIPv4 must be true and EnableIPv6 false");
+  }
+  if (config.enable_nftables) {
+    return Error::FailedPrecondition(
+        "EnableNFTables is true, but tartand writes iptables rules only (nftables mode is not "
+        "implemented); set \"EnableNFTables\": false or remove it, or keep flanneld on this "
+        "network");
+  }
+  return {};
 }
 
 bool NetworkConfig::Fits(const net::Ip4Net& subnet) const {

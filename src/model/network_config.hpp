@@ -53,6 +53,12 @@ struct NetworkConfig {
   const nlohmann::json* BackendField(std::string_view name) const;
 };
 
+// Whether tartand can run `config` as it is today: IPv4 only (EnableIPv4 true, EnableIPv6
+// false) and iptables (EnableNFTables false; flannel would write nftables rules, which tartan
+// does not yet, and iptables rules beside an nftables ruleset would be a silent divergence).
+// FailedPrecondition naming the field and what to change otherwise.
+Status CheckTartanSupports(const NetworkConfig& config);
+
 // True when JSON member name `key` selects the Go struct field `field` (ASCII case folding,
 // plus the two non-ASCII runes Go folds onto ASCII letters: U+212A KELVIN SIGN for 'k' and
 // U+017F LONG S for 's').

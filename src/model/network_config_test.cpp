@@ -447,6 +447,44 @@ const InvalidCase kInvalid[] = {
 INSTANTIATE_TEST_SUITE_P(Configs, ParseInvalid, testing::ValuesIn(kInvalid),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// The agent retries a bad config every few seconds and logs why: what the message quotes from
+// the config is cut, whatever its size.
+TEST(NetworkConfigTest, ErrorsQuoteAtMostAFewHundredBytesOfTheConfig) {
+  const std::string huge(1 << 20, '9');
+  const std::string cases[] = {
+      R"({"Network":")" + huge + R"("})",  // a value quoted in the message
+      R"({"Network":"10.1.0.0/16","SubnetMin":")" + huge + R"("})",  // another field
+      R"({"Network":")" + huge,  // unterminated: the parser's own text
+      R"({"Network":"10.1.0.0/16","Backend":)" + huge + "x}",  // a bad token after a long number
+  };
+  for (const std::string& text : cases) {
+    auto c = NetworkConfig::Parse(text);
+    ASSERT_FALSE(c.ok());
+    EXPECT_LT(c.error().message.size(), 600u) << c.error().message.substr(0, 600);
+  }
+  auto c = NetworkConfig::Parse(cases[0]);
+  EXPECT_EQ(c.error().message, "Network \"" + std::string(200, '9') +
+                                   "\"...(1048576 bytes) is not a CIDR (expected a.b.c.d/n)");
+}
+
+TEST(NetworkConfigTest, TartanRefusesWhatItCannotRunYet) {
+  EXPECT_TRUE(
+      CheckTartanSupports(
+          NetworkConfig::Parse(R"({"Network":"10.1.0.0/16","EnableNFTables":false})").value())
+          .ok());
+  const Status nft = CheckTartanSupports(
+      NetworkConfig::Parse(R"({"Network":"10.1.0.0/16","EnableNFTables":true})").value());
+  ASSERT_FALSE(nft.ok());
+  EXPECT_EQ(nft.error().code, Error::Code::kFailedPrecondition);
+  EXPECT_NE(nft.error().message.find("EnableNFTables is true"), std::string::npos);
+  const Status v6 = CheckTartanSupports(
+      NetworkConfig::Parse(
+          R"({"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48"})")
+          .value());
+  ASSERT_FALSE(v6.ok());
+  EXPECT_NE(v6.error().message.find("IPv4 only"), std::string::npos);
+}
+
 TEST(NetworkConfigTest, KeepsWholeBackendObject) {
   auto c = NetworkConfig::Parse(
       R"({"Network":"10.1.0.0/16","Backend":{"Type":"VXLAN","VNI":4,"DirectRouting":true}})");

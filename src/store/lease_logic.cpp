@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/log_limit.hpp"
 #include "model/lease_filter.hpp"
 
 namespace tartan::store {
@@ -112,7 +113,12 @@ void GarbageLog::Report(const KeyValue& kv, const Error& why) {
     std::lock_guard lock(mu_);
     if (!seen_.emplace(kv.key, kv.value).second) return;
   }
-  if (log_) log_("skipping unparseable lease entry (other peers are unaffected): " + why.message);
+  // The message embeds the key (and parts of the value) as another node or a person wrote
+  // them: cut, so one absurd entry costs one short line.
+  if (log_) {
+    log_("skipping unparseable lease entry (other peers are unaffected): " +
+         log::Cut(why.message, 2 * log::kMaxQuoted));
+  }
 }
 
 Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefix,

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "common/log.hpp"
+#include "common/log_limit.hpp"
 #include "store/lease_logic.hpp"
 #include "store/lease_watcher.hpp"
 
@@ -22,36 +23,34 @@ class RegistrySubnetStore : public SubnetStore {
   Result<model::NetworkConfig> GetNetworkConfig(std::stop_token stop,
                                                 std::chrono::milliseconds retry) override {
     const std::string key = ConfigKey();
-    // Say why on the first miss, whenever the reason changes (etcd came up but the key is
-    // missing), and then about once a minute -- not on every poll.
-    const int every = std::max<int>(1, static_cast<int>(std::chrono::seconds(60) / retry));
-    int since_log = 0;
-    int last_reason = 0;  // 1: unreachable, 2: missing
+    // Say why on the first miss, at once when the reason changes (etcd came up but the key is
+    // missing), and then at a slowing rate -- not on every poll.
+    log::RepeatedProblem waiting("network config " + key);
     while (true) {
       auto kv = registry_->Get(key);
       if (kv && *kv) {
+        if (auto line = waiting.Succeeded()) Log(*line);
         auto config = model::NetworkConfig::Parse((*kv)->value);
         if (!config) return config.error().Context("network config at " + key);
         return config;
       }
-      const int reason = kv ? 2 : 1;
-      if (reason != last_reason || ++since_log >= every) {
-        since_log = 0;
-        last_reason = reason;
-        if (!kv) {
-          Log("cannot read network config " + key + ", retrying: " + kv.error().message);
-        } else {
-          // etcd's v2 and v3 key spaces are separate: the likeliest mistake is the other API.
-          const bool v2 = registry_->LeaseValueShape() == model::LeaseShape::kV011;
-          Log("network config " + key + " not found in " + registry_->Describe() +
-              (v2 ? ", waiting. Did you create it with the etcd v2 API? A config written with "
-                    "ETCDCTL_API=3 'etcdctl put' is invisible to v2; use ETCDCTL_API=2 "
-                    "'etcdctl set'."
-                  : ", waiting. Did you create it with the etcd v3 API? A config written with "
-                    "ETCDCTL_API=2 'etcdctl set' is invisible to v3; use ETCDCTL_API=3 "
-                    "'etcdctl put'."));
-        }
+      std::optional<std::string> line;
+      if (!kv) {
+        line = waiting.Failed("cannot be read, retrying: " + kv.error().message, "unreachable");
+      } else {
+        // etcd's v2 and v3 key spaces are separate: the likeliest mistake is the other API.
+        const bool v2 = registry_->LeaseValueShape() == model::LeaseShape::kV011;
+        line = waiting.Failed(
+            "not found in " + registry_->Describe() +
+                (v2 ? ", waiting. Did you create it with the etcd v2 API? A config written with "
+                      "ETCDCTL_API=3 'etcdctl put' is invisible to v2; use ETCDCTL_API=2 "
+                      "'etcdctl set'."
+                    : ", waiting. Did you create it with the etcd v3 API? A config written with "
+                      "ETCDCTL_API=2 'etcdctl set' is invisible to v3; use ETCDCTL_API=3 "
+                      "'etcdctl put'."),
+            "missing");
       }
+      if (line) Log(*line);
       if (!SleepFor(retry, stop)) return Error::Cancelled("stopped while waiting for " + key);
     }
   }
@@ -79,12 +78,18 @@ class RegistrySubnetStore : public SubnetStore {
       return Error::InvalidArgument("acquiring a lease needs our public IP");
     }
     auto delay = opts_.backoff.initial;
+    log::RepeatedProblem unavailable("acquiring a lease");
     while (true) {
       auto lease = AcquireLeaseOnce(*registry_, opts_.prefix, config, request, Random(),
                                     opts_.max_create_attempts, opts_.log, garbage_);
-      if (lease || lease.error().code != Error::Code::kUnavailable) return lease;
-      Log("acquiring a lease failed, retrying in " + std::to_string(delay.count()) +
-          " ms: " + lease.error().message);
+      if (lease || lease.error().code != Error::Code::kUnavailable) {
+        if (auto line = unavailable.Succeeded()) Log(*line);
+        return lease;
+      }
+      if (auto line = unavailable.Failed("the store did not answer, retrying with backoff: " +
+                                         lease.error().message)) {
+        Log(*line);
+      }
       if (!SleepFor(delay, stop)) return Error::Cancelled("stopped while acquiring a lease");
       delay = std::min(delay * 2, opts_.backoff.max);
     }
@@ -149,6 +154,9 @@ Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::secon
   using Clock = std::chrono::system_clock;
   auto delay = backoff.initial;
   bool failing = false;
+  // The store may stay unreachable for hours: a line when renewals start failing, a few while
+  // they do, one when a renewal succeeds again.
+  log::RepeatedProblem renewals("renewing the lease " + lease.subnet.ToString());
   while (true) {
     std::chrono::milliseconds wait{0};
     if (failing) {
@@ -165,7 +173,7 @@ Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::secon
     if (!SleepFor(wait, stop)) return Error::Cancelled("lease renewal stopped");
     auto renewed = store.RenewLease(lease);
     if (renewed) {
-      if (failing && log) log("lease renewal recovered");
+      if (auto line = renewals.Succeeded(); line && log) log(*line);
       failing = false;
       delay = backoff.initial;
       lease = std::move(renewed).value();
@@ -173,7 +181,10 @@ Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::secon
       continue;
     }
     if (renewed.error().code == Error::Code::kNotFound) return renewed.error();
-    if (log) log("renewing lease failed, retrying: " + renewed.error().message);
+    if (auto line = renewals.Failed("retrying with backoff: " + renewed.error().message);
+        line && log) {
+      log(*line);
+    }
     failing = true;
   }
 }

@@ -2,7 +2,8 @@
 # End-to-end: tartand with the host-gw backend on hosts in network namespaces.
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
 #             | deployment-guide | etcd-outage | revoke | docker-masq | hostile-leases
-#             | adopt-flanneld-routes | deployment-guide-v2
+#             | adopt-flanneld-routes | deployment-guide-v2 | flanneld-flags | log-bounds
+#             | config-change
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -672,6 +673,130 @@ scenario_adopt_flanneld_routes() {
   wait_for 5 "the adopted route removed with its peer" no_route_to 1 "$s2"
 }
 
+# dropped_on <host n> <address>: a lookup on host n ends in a blackhole route (the kernel
+# answers such a lookup, like the packet it would drop, with EINVAL).
+dropped_on() { { ip -n "$P-h$1" route get "$2" 2>&1 || true; } | grep >/dev/null -c 'Invalid argument'; }
+
+# flanneld's --ip-blackhole-route and --ip-masq-fully-random-disable.
+scenario_flanneld_flags() {
+  underlay_create
+  etcd_start
+  network_config_put "$HOSTGW_CONFIG"
+  host_create 1
+  host_create 2
+  tartand_start 1 --ip-blackhole-route --ip-masq --iptables-resync=1
+  # The variables work as in flanneld.
+  mkdir -p "$E2E_WORK/h2"
+  start_in_ns "$P-h2" tartand-h2 env FLANNELD_IP_MASQ=true FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE=true \
+    "$TARTAND" --etcd-endpoints="$E2E_ETCD" --iface=eth0 --subnet-file="$E2E_WORK/h2/subnet.env" \
+    --healthz-ip=127.0.0.1 --healthz-port=2401 --iptables-resync=1
+  TARTAND_PID[2]=$LAST_PID
+  wait_ready 1
+  wait_ready 2
+  local s1 unassigned
+  s1=$(subnet_of 1)
+  unassigned="${s1%.0/*}.77"
+  # Before any pod (no bridge yet), traffic to h1's subnet is dropped on h1 instead of leaving
+  # by its default route; h2, without the flag, has no such route.
+  wait_for 5 "h1's blackhole route" sh -c \
+    "ip -n $P-h1 route show table main | grep -q '^blackhole $s1 proto 84 metric 1000000'"
+  dropped_on 1 "$unassigned" ||
+    fail "h1 would not drop traffic to its unassigned $unassigned: $(ip -n "$P-h1" route get "$unassigned" 2>&1)"
+  routes_of 2 | grep -q '^blackhole' && fail "h2 has a blackhole route without the flag"
+  ip -n "$P-h2" route get "${unassigned%.*.*}.250.77" | grep >/dev/null -c "via $E2E_UNDERLAY_NET.1" ||
+    fail "h2 without the flag does not send its unknown addresses by the default route"
+  # With the pod bridge up, its connected route wins: pods talk both ways.
+  pod_create 1
+  pod_create 2
+  ip -n "$P-h1" route get fibmatch "$(pod_ip_of 1)" | grep >/dev/null -c 'dev cni0' ||
+    fail "the bridge's route does not win over the blackhole: $(ip -n "$P-h1" route get fibmatch "$(pod_ip_of 1)")"
+  wait_for 5 "route on h2 to h1" has_route_to 2 "$s1" "$(host_ip 1)"
+  pod_ping 2 1 >/dev/null || fail "ping pod h2 -> pod h1 with the blackhole route"
+  pod_ping 1 2 >/dev/null || fail "ping pod h1 -> pod h2 with the blackhole route"
+  # The bridge deleted: the blackhole carries the subnet again, by itself.
+  ip -n "$P-h1" link del cni0
+  dropped_on 1 "$unassigned" || fail "no blackhole after cni0 went"
+  log "blackhole route: $(routes_of 1 | grep '^blackhole'); the bridge's route wins while it exists"
+  # MASQUERADE --random-fully on h1 (this iptables knows it), not on h2 (disabled).
+  wait_for 5 "h1's masquerade rules" sh -c "ip netns exec $P-h1 iptables -t nat -S FLANNEL-POSTRTG | grep -q MASQUERADE"
+  wait_for 5 "h2's masquerade rules" sh -c "ip netns exec $P-h2 iptables -t nat -S FLANNEL-POSTRTG | grep -q MASQUERADE"
+  in_ns "$P-h1" iptables -t nat -S FLANNEL-POSTRTG | grep 'MASQUERADE' | grep -v -q -- '--random-fully' &&
+    fail "h1 masquerades without --random-fully"
+  in_ns "$P-h2" iptables -t nat -S FLANNEL-POSTRTG | grep -q -- '--random-fully' &&
+    fail "h2 uses --random-fully despite FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE"
+  log "masquerade: h1 --random-fully, h2 (fully random disabled) without"
+  # Restarted without the flag, h1 removes its own blackhole route.
+  kill -TERM "${TARTAND_PID[1]}"
+  wait "${TARTAND_PID[1]}" || fail "h1 did not exit 0"
+  tartand_start 1
+  wait_ready 1
+  wait_for 12 "h1's blackhole route removed" sh -c "! ip -n $P-h1 route show table main | grep -q '^blackhole'"
+}
+
+# A 1 MB "Network" in the config: the error is logged with the value cut, and not on every
+# 5 s retry; the log stays small. Then a good config: the recovery is said once, tartand runs.
+scenario_log_bounds() {
+  underlay_create
+  etcd_start
+  head -c 1048576 /dev/zero | tr '\0' 'x' | sed 's/^/{"Network":"/; s/$/","Backend":{"Type":"host-gw"}}/' \
+    >"$E2E_WORK/huge-config.json"
+  etcdctl_v3 put /coreos.com/network/config <"$E2E_WORK/huge-config.json" >/dev/null
+  host_create 1
+  tartand_start 1
+  local logf="$E2E_WORK/tartand-h1.log"
+  wait_for 30 "the bad-config message" grep -q "is not a CIDR" "$logf"
+  sleep 30 # an observation window: ~6 retries happen meanwhile, not a synchronisation
+  local size lines longest
+  size=$(stat -c %s "$logf")
+  lines=$(grep -c "is not a CIDR" "$logf")
+  longest=$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$logf")
+  log "after 30 s with a 1 MB Network: log $size bytes, $lines error lines, longest line $longest bytes"
+  log "the line: $(grep -m1 "is not a CIDR" "$logf" | cut -c1-160)...$(grep -m1 "is not a CIDR" "$logf" | rev | cut -c1-90 | rev)"
+  grep -m1 "is not a CIDR" "$logf" | grep >/dev/null -c '\.\.\.(1048576 bytes)' || fail "the value is not cut with its size"
+  [ "$size" -lt 16384 ] || fail "log grew to $size bytes"
+  [ "$lines" -le 3 ] || fail "$lines error lines in 30 s"
+  [ "$longest" -le 1200 ] || fail "a log line of $longest bytes"
+  readyz 1 && fail "ready with a bad config"
+  # /readyz shows the reason, cut too.
+  local body
+  body=$(in_ns "$P-h1" curl -sS -m 1 http://127.0.0.1:2401/readyz || true)
+  [ "${#body}" -lt 2048 ] || fail "/readyz body of ${#body} bytes"
+  network_config_put "$HOSTGW_CONFIG"
+  wait_ready 1 30
+  [ "$(grep -c "waiting for a usable network config: recovered after" "$logf")" = 1 ] ||
+    fail "the recovery was not said once"
+  log "recovered: $(grep -m1 'recovered after' "$logf" | cut -c1-200)"
+}
+
+# The network config changes while tartand runs: it says what it does about each change.
+scenario_config_change() {
+  cluster 1
+  local s1 logf="$E2E_WORK/tartand-h1.log" x
+  s1=$(subnet_of 1)
+  x=${s1#10.244.}
+  x=${x%%.*}
+  # A range that still holds h1's subnet: applied live (re-read every 30 s).
+  network_config_put "{\"Network\":\"10.244.0.0/16\",\"SubnetMin\":\"10.244.$x.0\",\"SubnetMax\":\"10.244.$x.0\",\"Backend\":{\"Type\":\"host-gw\"}}"
+  wait_for 40 "the range change applied" grep -q "network config changed in etcd (SubnetMin .*): applied" "$logf"
+  # A change the host is built on: restart needed, said once, nothing changed meanwhile.
+  network_config_put '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'
+  wait_for 40 "restart needed" grep -q 'Backend {"Type":"host-gw"} -> {"Type":"vxlan"}.*): restart needed' "$logf"
+  log "said: $(grep -m1 'restart needed' "$logf" | cut -c1-300)"
+  sleep 35 # an observation window spanning a re-read, not a synchronisation
+  [ "$(grep -c 'restart needed' "$logf")" = 1 ] || fail "restart needed said more than once"
+  ip -n "$P-h1" link show flannel.1 >/dev/null 2>&1 && fail "the backend changed live"
+  readyz 1 >/dev/null || fail "not ready after a config change"
+  # Back to the running config: said, and nothing else.
+  network_config_put "{\"Network\":\"10.244.0.0/16\",\"SubnetMin\":\"10.244.$x.0\",\"SubnetMax\":\"10.244.$x.0\",\"Backend\":{\"Type\":\"host-gw\"}}"
+  wait_for 40 "back to the running config" grep -q "is the running one again" "$logf"
+  # An invalid config while running: warned, the running one stays.
+  network_config_put '{"Network":"10.244.0.0/33"}'
+  wait_for 40 "the invalid config reported" grep -q "re-reading the network config (the running config stays in use): " "$logf"
+  kill -0 "${TARTAND_PID[1]}" || fail "tartand exited on an invalid config"
+  readyz 1 >/dev/null || fail "not ready while etcd holds an invalid config"
+  log "config change: applied, restart needed (once), back, invalid -- all said"
+}
+
 case "${1:-}" in
   connectivity) scenario_connectivity ;;
   join-leave) scenario_join_leave ;;
@@ -687,6 +812,9 @@ case "${1:-}" in
   docker-masq) scenario_docker_masq ;;
   hostile-leases) scenario_hostile_leases ;;
   adopt-flanneld-routes) scenario_adopt_flanneld_routes ;;
+  flanneld-flags) scenario_flanneld_flags ;;
+  log-bounds) scenario_log_bounds ;;
+  config-change) scenario_config_change ;;
   *) echo "usage: $0 connectivity|join-leave|restart|repair|signals|startup-errors|..." >&2; exit 2 ;;
 esac
 log "PASS hostgw $1"
