@@ -328,7 +328,7 @@ class EtcdWatch : public RegistryWatch {
     char buf[16384];
     auto n = conn_->Read(buf, sizeof buf, deadline, impl_->net->Cancels(cancel_fd_.get(), storage));
     if (!n) return n.error();
-    if (*n == 0) return parser_.FeedEof();
+    if (*n == 0) return parser_.FeedEof(conn_->clean_close());
     auto used = parser_.Feed(std::string_view(buf, *n), body_);
     if (!used) return used.error();
     return Status::Ok();
