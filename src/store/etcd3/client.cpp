@@ -261,6 +261,7 @@ class EtcdWatch : public RegistryWatch {
   ~EtcdWatch() override { Cancel(); }
 
   Status Start(const std::string& prefix, int64_t start_revision) {
+    start_revision_ = start_revision;
     const auto deadline = Clock::now() + impl_->opts().request_timeout;
     auto c = impl_->net->Connect(idx_, deadline, cancel_fd_.get());
     if (!c) return Broken("watch: " + c.error().message, c.error().code);
@@ -340,6 +341,15 @@ class EtcdWatch : public RegistryWatch {
         }
         return err;
       }
+      // The "created" message's header carries the store's current revision. Below the one
+      // before our start, the store is not the one we watched: restored from an older backup
+      // or wiped. etcd would hold the watch silently until it caught up; end it instead.
+      if (msg->created && start_revision_ > 1 && msg->revision > 0 &&
+          msg->revision < start_revision_ - 1) {
+        WatchBatch b;
+        b.store_reset = true;
+        return b;
+      }
       if (msg->events.empty()) continue;  // "created" or a progress notification
       WatchBatch b;
       for (auto& ev : msg->events) {
@@ -357,6 +367,8 @@ class EtcdWatch : public RegistryWatch {
 
  private:
   std::string Where(const char* what) const { return impl_->Where(idx_, what); }
+
+  int64_t start_revision_ = 0;
 
   Status ReadMore(http::Deadline deadline) {
     int storage[2];
