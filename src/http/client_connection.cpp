@@ -138,13 +138,16 @@ TlsContext::~TlsContext() { SSL_CTX_free(static_cast<SSL_CTX*>(ctx_)); }
 // ---- Connection -------------------------------------------------------------------------------
 
 Connection::Connection(Connection&& o) noexcept
-    : fd_(std::move(o.fd_)), ssl_(std::exchange(o.ssl_, nullptr)) {}
+    : fd_(std::move(o.fd_)),
+      ssl_(std::exchange(o.ssl_, nullptr)),
+      clean_close_(std::exchange(o.clean_close_, false)) {}
 
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
     SSL_free(AsSsl(ssl_));  // before the fd it uses
     ssl_ = std::exchange(o.ssl_, nullptr);
     fd_ = std::move(o.fd_);
+    clean_close_ = std::exchange(o.clean_close_, false);
   }
   return *this;
 }
@@ -325,10 +328,16 @@ Result<size_t> Connection::Read(char* buf, size_t cap, Deadline deadline,
       }
       if (n > 0) return static_cast<size_t>(n);
       const int err = SSL_get_error(AsSsl(ssl_), n);
-      if (err == SSL_ERROR_ZERO_RETURN) return size_t{0};
-      // A peer that closes TCP without close_notify: treated as end of stream, as the HTTP
-      // framing tells whether the response was complete.
-      if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) return size_t{0};
+      if (err == SSL_ERROR_ZERO_RETURN) {
+        clean_close_ = true;
+        return size_t{0};
+      }
+      // A peer that closes TCP without close_notify (OpenSSL 1.1 reports it as a bare
+      // SSL_ERROR_SYSCALL, 3.x as SSL_R_UNEXPECTED_EOF_WHILE_READING): whatever was being read
+      // may be cut short by someone other than the peer, so it is an error, not an end.
+      if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        return Error::Unavailable("TLS read: the connection was closed without close_notify");
+      }
       if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
         return Error::Unavailable("TLS read: " + TlsErrorText());
       }

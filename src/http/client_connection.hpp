@@ -65,8 +65,13 @@ class Connection {
 
   Status WriteAll(std::string_view data, Deadline deadline, std::span<const int> cancel_fds);
   // Reads what is available (at most `cap` bytes), waiting for at least one byte. 0 means the
-  // peer closed the connection. Errors: kUnavailable (I/O, timeout), kCancelled.
+  // peer closed the connection: over TLS only after its close_notify (then clean_close() is
+  // true); a TLS stream cut without one is kUnavailable, as the data may be truncated.
+  // Errors: kUnavailable (I/O, timeout, a TLS stream cut), kCancelled.
   Result<size_t> Read(char* buf, size_t cap, Deadline deadline, std::span<const int> cancel_fds);
+  // Whether the end Read reported is authenticated as the peer's (a TLS close_notify). A plain
+  // TCP FIN is not: anyone on the path can forge or provoke it.
+  bool clean_close() const { return clean_close_; }
 
  private:
   Connection() = default;
@@ -75,6 +80,7 @@ class Connection {
 
   UniqueFd fd_;
   void* ssl_ = nullptr;  // SSL*
+  bool clean_close_ = false;
 };
 
 }  // namespace tartan::http

@@ -268,11 +268,17 @@ Result<size_t> ResponseParser::Feed(std::string_view data, std::string& body) {
   return pos;
 }
 
-Status ResponseParser::FeedEof() {
-  if (state_ == State::kUntilEof) {
+Status ResponseParser::FeedEof(bool clean_close) {
+  if (state_ == State::kUntilEof && clean_close) {
     state_ = State::kDone;
     keep_alive_ = false;
     return Status::Ok();
+  }
+  if (state_ == State::kUntilEof) {
+    keep_alive_ = false;
+    return Error::Unavailable(
+        "connection closed during a body framed by the connection's end, without a TLS "
+        "close_notify: the reply may be truncated");
   }
   if (state_ == State::kDone) return Status::Ok();
   keep_alive_ = false;

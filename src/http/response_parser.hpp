@@ -44,9 +44,14 @@ class ResponseParser {
   // Bytes after the end of the response are not consumed: Feed returns how many were.
   Result<size_t> Feed(std::string_view data, std::string& body);
 
-  // The connection reached end-of-file. Completes a body framed by the connection's end;
-  // anything else unfinished is an error ("connection closed mid-response").
-  Status FeedEof();
+  // The connection reached end-of-file. `clean_close`: the end is authenticated as the peer's
+  // own (a TLS close_notify). Only such an end completes a body framed by the connection's
+  // end: a plain TCP FIN (or a TLS stream cut without close_notify) cannot be told from a
+  // truncation by a reset, a crashed proxy or an attacker, and etcd (Go's net/http) always
+  // frames HTTP/1.1 replies by Content-Length or chunked coding, so a close-framed body is
+  // refused there rather than taken as whole (kUnavailable). Anything else unfinished is an
+  // error too ("connection closed mid-response").
+  Status FeedEof(bool clean_close = false);
 
   bool head_done() const { return state_ > State::kHead; }
   const ResponseHead& head() const { return head_; }

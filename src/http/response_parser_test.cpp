@@ -13,7 +13,8 @@ struct Outcome {
   size_t consumed = 0;
 };
 
-Outcome FeedInPieces(ResponseParser& p, std::string_view wire, size_t step, bool eof = false) {
+Outcome FeedInPieces(ResponseParser& p, std::string_view wire, size_t step, bool eof = false,
+                     bool clean_close = true) {
   Outcome o;
   for (size_t i = 0; i < wire.size() && !p.done(); i += step) {
     auto used = p.Feed(wire.substr(i, step), o.body);
@@ -24,7 +25,7 @@ Outcome FeedInPieces(ResponseParser& p, std::string_view wire, size_t step, bool
     o.consumed += *used;
   }
   if (eof) {
-    if (auto s = p.FeedEof(); !s) {
+    if (auto s = p.FeedEof(clean_close); !s) {
       o.error = s.error().message;
       return o;
     }
@@ -93,6 +94,21 @@ TEST(ResponseParser, BodyUntilCloseAndConnectionClose) {
   ASSERT_TRUE(o.ok) << o.error;
   EXPECT_EQ(o.body, "partial body");
   EXPECT_FALSE(p.keep_alive());
+
+  // The same bytes ended by a plain FIN or a TLS stream cut without close_notify: the body may
+  // be truncated, so it is not taken as whole.
+  ResponseParser cut;
+  auto t = FeedInPieces(cut, "HTTP/1.0 200 OK\r\n\r\npartial body", 5, /*eof=*/true,
+                        /*clean_close=*/false);
+  ASSERT_FALSE(t.ok);
+  EXPECT_NE(t.error.find("truncated"), std::string::npos) << t.error;
+  EXPECT_FALSE(cut.done());
+  ResponseParser cut2;
+  std::string body;
+  ASSERT_TRUE(cut2.Feed("HTTP/1.1 200 OK\r\n\r\n{\"kvs\":[", body).ok());
+  auto e = cut2.FeedEof();
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code, Error::Code::kUnavailable);
 
   ResponseParser q;
   auto c = FeedInPieces(q, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 4);

@@ -159,6 +159,15 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
     if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());
     outage_logged_ = false;
     delay_ = backoff_.initial;
+    if (batch->store_reset) {
+      if (log_) {
+        log_("etcd's store is behind revision " + std::to_string(revision_) +
+             " (restored from a backup or wiped); listing the leases again");
+      }
+      SetWatch(nullptr);
+      need_list_ = true;
+      continue;
+    }
     if (batch->compact_revision > 0) {
       if (log_) {
         log_("lease watch fell behind a compaction at revision " +

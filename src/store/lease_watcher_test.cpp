@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -116,6 +117,36 @@ TEST(LeaseWatch, ResumesAfterAnOutageWithoutLosingOrRepeatingEvents) {
   b = f.watch->Next();
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(Describe(*b), (V{"+ 10.5.3.0-24 192.0.2.3"}));
+}
+
+// etcd restored from an older backup or wiped: the store's revision goes back, so resuming at
+// our last revision + 1 would wait until the new store happens to catch up and miss everything
+// in between. The watcher lists again and reports the difference, our own key's loss included.
+TEST(LeaseWatch, AStoreRestoredOrWipedIsListedAgainAtOnce) {
+  WatchFixture f;
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.reg->SetAvailable(false);
+  f.reg->Wipe();
+  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());  // revision 2, far behind 4
+  f.reg->SetAvailable(true);
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the watch waits for the wiped store to reach the old revision";
+  auto b = next.get();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  auto got = Describe(*b);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got,
+            (V{"- 10.5.1.0-24 192.0.2.1", "- 10.5.3.0-24 192.0.2.3", "~ 10.5.2.0-24 192.0.2.22"}));
+  // And the watch goes on from the new store's revision.
+  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
+  b = f.watch->Next();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.4.0-24 192.0.2.4"}));
 }
 
 TEST(LeaseWatch, CompactionReListsAndReportsOnlyTheDifference) {

@@ -47,6 +47,11 @@ struct WatchBatch {
   // Non-zero when the start revision was compacted: history before it is gone, the watch has
   // ended, and the caller must list again and compute the difference itself.
   int64_t compact_revision = 0;
+  // The store is behind the revision the watch started from: etcd was restored from a backup
+  // or wiped and recreated. Its history is not ours; the watch has ended, and the caller must
+  // list again, compute the difference and take its own lease again if it is gone.
+  // (A store that only goes on from where it was never sets this.)
+  bool store_reset = false;
 };
 
 class RegistryWatch {

@@ -1,6 +1,7 @@
 #include "store/etcd3/client.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 
@@ -117,8 +118,17 @@ std::string PrefixRangeEnd(const std::string& prefix) {
 
 struct Client::Impl {
   std::shared_ptr<etcd_http::Transport> net;
+  // The token and the one authentication in flight. No lock is held across network I/O: the
+  // caller that finds no token authenticates with auth_mu released, concurrent callers wait
+  // on auth_cv for that attempt's outcome (one authentication, however many callers), and
+  // DropToken from a watch thread never waits on a member's reply.
   std::mutex auth_mu;
-  std::string token;  // guarded by auth_mu; empty: authenticate before the next call
+  std::condition_variable auth_cv;
+  std::string token;            // guarded by auth_mu; empty: authenticate before the next call
+  bool auth_in_flight = false;  // guarded by auth_mu
+  uint64_t auth_round = 0;      // guarded by auth_mu; counts finished authentications
+  size_t auth_idx = 0;          // guarded by auth_mu; the member the last round asked
+  Error auth_error;             // guarded by auth_mu; the last round's failure
 
   const ClientOptions& opts() const { return net->options(); }
 
@@ -132,8 +142,34 @@ struct Client::Impl {
   // The token to send; authenticates first when there is none. "" when auth is off.
   Result<std::string> Token(size_t idx) {
     if (opts().username.empty()) return std::string();
-    std::lock_guard lock(auth_mu);
-    if (!token.empty()) return token;
+    std::unique_lock lock(auth_mu);
+    while (true) {
+      if (!token.empty()) return token;
+      if (!auth_in_flight) break;
+      // Another caller is authenticating: its outcome is ours. Its failure is ours only when it
+      // asked the same member; otherwise this caller tries its own member.
+      const uint64_t round = auth_round;
+      auth_cv.wait(lock, [&] { return auth_round != round; });
+      if (token.empty() && auth_idx == idx) return auth_error;
+    }
+    auth_in_flight = true;
+    lock.unlock();
+    Result<std::string> got = Authenticate(idx);
+    lock.lock();
+    auth_in_flight = false;
+    ++auth_round;
+    auth_idx = idx;
+    if (got) {
+      token = *got;
+    } else {
+      auth_error = got.error();
+    }
+    auth_cv.notify_all();
+    return got;
+  }
+
+  // One authentication request; no lock held.
+  Result<std::string> Authenticate(size_t idx) {
     const std::string where = Where(idx, "authenticating as user \"") + opts().username + "\"";
     auto reply = net->Exchange(
         idx,
@@ -149,8 +185,7 @@ struct Client::Impl {
     if (reply->status() != 200) return ToError(where, ReplyError(reply->status(), reply->body));
     auto tok = gw::ParseAuthToken(reply->body);
     if (!tok) return Error::Unavailable(where + ": " + tok.error().message);
-    token = *tok;
-    return token;
+    return *tok;
   }
 
   static etcd_http::Request Post(const std::string& path, std::string body, const std::string& tok,
@@ -226,6 +261,7 @@ class EtcdWatch : public RegistryWatch {
   ~EtcdWatch() override { Cancel(); }
 
   Status Start(const std::string& prefix, int64_t start_revision) {
+    start_revision_ = start_revision;
     const auto deadline = Clock::now() + impl_->opts().request_timeout;
     auto c = impl_->net->Connect(idx_, deadline, cancel_fd_.get());
     if (!c) return Broken("watch: " + c.error().message, c.error().code);
@@ -305,6 +341,15 @@ class EtcdWatch : public RegistryWatch {
         }
         return err;
       }
+      // The "created" message's header carries the store's current revision. Below the one
+      // before our start, the store is not the one we watched: restored from an older backup
+      // or wiped. etcd would hold the watch silently until it caught up; end it instead.
+      if (msg->created && start_revision_ > 1 && msg->revision > 0 &&
+          msg->revision < start_revision_ - 1) {
+        WatchBatch b;
+        b.store_reset = true;
+        return b;
+      }
       if (msg->events.empty()) continue;  // "created" or a progress notification
       WatchBatch b;
       for (auto& ev : msg->events) {
@@ -323,12 +368,14 @@ class EtcdWatch : public RegistryWatch {
  private:
   std::string Where(const char* what) const { return impl_->Where(idx_, what); }
 
+  int64_t start_revision_ = 0;
+
   Status ReadMore(http::Deadline deadline) {
     int storage[2];
     char buf[16384];
     auto n = conn_->Read(buf, sizeof buf, deadline, impl_->net->Cancels(cancel_fd_.get(), storage));
     if (!n) return n.error();
-    if (*n == 0) return parser_.FeedEof();
+    if (*n == 0) return parser_.FeedEof(conn_->clean_close());
     auto used = parser_.Feed(std::string_view(buf, *n), body_);
     if (!used) return used.error();
     return Status::Ok();

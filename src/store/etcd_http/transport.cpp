@@ -159,7 +159,7 @@ Status Transport::ReadResponse(http::Connection& c, http::ResponseParser& parser
     auto n = c.Read(buf, sizeof buf, deadline, Cancels(extra_cancel, storage));
     if (!n) return n.error();
     if (*n == 0) {
-      if (auto s = parser.FeedEof(); !s) return s;
+      if (auto s = parser.FeedEof(c.clean_close()); !s) return s;
       break;
     }
     auto used = parser.Feed(std::string_view(buf, *n), body);
@@ -170,7 +170,7 @@ Status Transport::ReadResponse(http::Connection& c, http::ResponseParser& parser
 }
 
 Result<Reply> Transport::Exchange(size_t idx, const std::string& request, http::Deadline deadline,
-                                  int extra_cancel, bool* maybe_sent) {
+                                  int extra_cancel, bool* maybe_sent, Idempotent idempotent) {
   auto failed = [&](Error e, bool sent) -> Result<Reply> {
     if (maybe_sent) *maybe_sent = sent;
     return e;
@@ -179,7 +179,11 @@ Result<Reply> Transport::Exchange(size_t idx, const std::string& request, http::
   const Clock::time_point setup_deadline =
       deadline ? *deadline : Clock::now() + opts_.request_timeout;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::optional<http::Connection> conn = attempt == 0 ? TakeIdle(idx) : std::nullopt;
+    // A request that changes etcd goes on a fresh connection: on a reused one, a failure before
+    // the reply cannot tell "closed while idle" from "received, then the member went away",
+    // and repeating it could apply it twice (a second lease, our own create failing).
+    std::optional<http::Connection> conn =
+        attempt == 0 && idempotent == Idempotent::kYes ? TakeIdle(idx) : std::nullopt;
     const bool reused = conn.has_value();
     if (!conn) {
       auto c = Connect(idx, setup_deadline, extra_cancel);
@@ -229,7 +233,8 @@ Result<Answer> Transport::Call(const CallSpec& spec) {
         break;
       }
       bool maybe_sent = false;
-      auto reply = Exchange(idx, *request, Clock::now() + opts_.request_timeout, -1, &maybe_sent);
+      auto reply = Exchange(idx, *request, Clock::now() + opts_.request_timeout, -1, &maybe_sent,
+                            spec.idempotent);
       if (shut_down_ || (!reply && reply.error().code == Error::Code::kCancelled)) {
         return Error::Cancelled(Where(idx, what) + ": stopping");
       }

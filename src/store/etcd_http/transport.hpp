@@ -125,15 +125,18 @@ class Transport {
   // The HTTP/1.1 request bytes of `r` for member `idx` (Host, Content-Type, Content-Length).
   std::string Serialize(size_t idx, const Request& r) const;
 
-  // One request to member `idx`, on an idle keep-alive connection when there is one. A reused
-  // connection that the member closed while it was idle fails before any reply byte: that one
-  // attempt is repeated on a fresh connection (not after a timeout: the member may be busy
-  // with the request). Without a deadline (a long-poll), connecting and sending are still
+  // One request to member `idx`. An idempotent one goes on an idle keep-alive connection when
+  // there is one; a reused connection that the member closed while it was idle fails before
+  // any reply byte: that one attempt is repeated on a fresh connection (not after a timeout:
+  // the member may be busy with the request). A request that is not idempotent always goes on
+  // a fresh connection and is never repeated: a reused connection failing before the reply
+  // may have delivered it. Without a deadline (a long-poll), connecting and sending are still
   // bounded by request_timeout; only the wait for the reply is not. `extra_cancel` (an
   // eventfd, or -1) interrupts it like Shutdown does. On failure, `maybe_sent` tells whether
   // the request may have reached the member.
   Result<Reply> Exchange(size_t idx, const std::string& request, http::Deadline deadline,
-                         int extra_cancel = -1, bool* maybe_sent = nullptr);
+                         int extra_cancel = -1, bool* maybe_sent = nullptr,
+                         Idempotent idempotent = Idempotent::kYes);
 
   // Sends the request on the current member, moving on to the next one while members are
   // unreachable or judged so (for a non-idempotent request, only while it certainly did not

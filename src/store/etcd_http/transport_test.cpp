@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
+#include "store/etcd_http/loopback_server.hpp"
+
 namespace tartan::store::etcd_http {
 namespace {
 
@@ -81,6 +85,61 @@ TEST(EtcdTransport, ShutdownRefusesCallsAtOnce) {
   auto a = t->Call(spec);
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.error().code, Error::Code::kCancelled);
+}
+
+// A member that takes a request on a kept-alive connection and then closes it without a reply
+// (it crashed, or a proxy timed the connection out just as the request arrived): a read is
+// repeated once on a fresh connection, a change is never sent twice.
+TEST(EtcdTransport, ANonIdempotentRequestIsNeverRepeatedAfterAReusedConnectionFails) {
+  std::atomic<int> grants{0}, reads{0};
+  testing::LoopbackServer server([&](const std::string& req) {
+    if (req.find("/v3/lease/grant") != std::string::npos) {
+      // Received (and, for all we know, applied) but the connection dies before the reply.
+      return ++grants == 1 ? testing::Script::Close() : testing::Script::Reply(200, "{}");
+    }
+    return ++reads == 2 ? testing::Script::Close() : testing::Script::Reply(200, "{}");
+  });
+  ClientOptions o;
+  o.endpoints = server.url();
+  o.request_timeout = std::chrono::seconds(5);
+  auto t = Transport::Create(o);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  auto& net = **t;
+  Request read;
+  read.method = "POST";
+  read.target = "/v3/kv/range";
+  read.body = "{}";
+  Request grant = read;
+  grant.target = "/v3/lease/grant";
+
+  // A read on a fresh connection, kept alive.
+  auto r1 = net.Exchange(0, net.Serialize(0, read), Clock::now() + o.request_timeout);
+  ASSERT_TRUE(r1.ok()) << r1.error().message;
+  EXPECT_EQ(server.connections(), 1);
+  // The grant must not ride the kept-alive connection and must not be re-sent.
+  bool maybe_sent = false;
+  auto g = net.Exchange(0, net.Serialize(0, grant), Clock::now() + o.request_timeout, -1,
+                        &maybe_sent, Idempotent::kNo);
+  EXPECT_FALSE(g.ok());
+  EXPECT_TRUE(maybe_sent);
+  EXPECT_EQ(grants.load(), 1);
+  // Reads still reuse the idle connection, and one that dies under them is repeated once.
+  auto r2 = net.Exchange(0, net.Serialize(0, read), Clock::now() + o.request_timeout);
+  ASSERT_TRUE(r2.ok()) << r2.error().message;
+  EXPECT_EQ(reads.load(), 3);
+
+  // Through Call too: the grant fails, named as possibly applied, and is sent once.
+  grants = 0;
+  CallSpec spec;
+  spec.what = "grant";
+  spec.idempotent = Idempotent::kNo;
+  spec.prepare = [&](size_t idx) -> Result<std::string> { return net.Serialize(idx, grant); };
+  spec.judge = [](size_t, const Reply&, int) { return Verdict::Answer(); };
+  auto c = net.Call(spec);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("may have been applied"), std::string::npos)
+      << c.error().message;
+  EXPECT_EQ(grants.load(), 1);
 }
 
 }  // namespace

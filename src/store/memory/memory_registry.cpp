@@ -18,6 +18,13 @@ class MemoryRegistry::MemoryWatch : public RegistryWatch {
       if (reg_->generation_ != generation_ || !reg_->available_) {
         return Error::Unavailable("memory registry: connection lost");
       }
+      // As etcd's "created" header: a store behind where the watch starts was reset.
+      if (first_ && next_ - 1 > reg_->revision_) {
+        WatchBatch b;
+        b.store_reset = true;
+        return b;
+      }
+      first_ = false;
       if (next_ < reg_->compacted_) {
         WatchBatch b;
         b.compact_revision = reg_->compacted_;
@@ -47,6 +54,7 @@ class MemoryRegistry::MemoryWatch : public RegistryWatch {
   int64_t next_;
   int64_t generation_;
   bool cancelled_ = false;  // guarded by reg_->mu_
+  bool first_ = true;
 };
 
 std::shared_ptr<MemoryRegistry> MemoryRegistry::Create() {
@@ -179,6 +187,17 @@ void MemoryRegistry::SetAvailable(bool available) {
   std::lock_guard lock(mu_);
   if (available_ && !available) ++generation_;
   available_ = available;
+  changed_.notify_all();
+}
+
+void MemoryRegistry::Wipe() {
+  std::lock_guard lock(mu_);
+  ++generation_;
+  kvs_.clear();
+  leases_.clear();
+  history_.clear();
+  revision_ = 1;
+  compacted_ = 0;
   changed_.notify_all();
 }
 

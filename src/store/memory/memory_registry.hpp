@@ -37,6 +37,9 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
   void Compact(int64_t revision);          // drops history before `revision`
   // While unavailable every call fails with kUnavailable and open watches break.
   void SetAvailable(bool available);
+  // An etcd restored or wiped: keys, leases and history gone, the revision back at 1, open
+  // watches broken (the member restarted).
+  void Wipe();
   int64_t revision() const;
   size_t lease_count() const;
   // Counts calls, so tests can assert that nothing polls in a loop during an outage.
