@@ -284,7 +284,7 @@ guide_docker_rule() {  # guide_docker_rule <n> <iptables verb...>: docker's rule
 guide_start() {
   local n=$1
   start_in_ns "$P-h$n" "tartand-h$n" sh -c "cd '$E2E_WORK/h$n' && exec ./flanneld.sh"
-  TARTAND_PID[$n]=$LAST_PID
+  TARTAND_PID[$n]=$LAST_PID  # tartand itself may be its child; e2e_cleanup stops both
 }
 # guide_agent_pid <n>: tartand's own PID (the script's shell may or may not exec it).
 guide_agent_pid() {

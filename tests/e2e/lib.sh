@@ -32,6 +32,13 @@ e2e_cleanup() {
   # A second Ctrl-C (or a TERM) must not cut the teardown short and leave namespaces behind.
   trap '' INT TERM
   set +e
+  # A process started through a script (the guide's flanneld.sh) runs as the script shell's
+  # child: stop the children we started that way too, by their PIDs, or they outlive the run.
+  local pid child more=()
+  for pid in "${E2E_PIDS[@]}"; do
+    for child in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do more+=("$child"); done
+  done
+  E2E_PIDS+=("${more[@]}")
   for pid in "${E2E_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
