@@ -100,6 +100,9 @@ CniStatus Add(Ctx& c) {
   auto type = DelegateType(*delegate);
   if (!type) return type.error();
   const std::string bytes = delegate->dump();
+  // A delegate that is not installed fails here, before the saved file exists: its DEL
+  // could never run, and the runtime's DEL would fail for good.
+  if (auto found = FindPlugin(*type, c.inv.path); !found) return found.error();
 
   if (auto s = SaveDelegate(c.conf.data_dir, c.inv.container_id, bytes); !s) return s;
   auto result = c.runner(*type, c.inv.path, "ADD", bytes);

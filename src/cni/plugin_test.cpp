@@ -34,7 +34,13 @@ class PluginTest : public ::testing::Test {
             {"CNI_CONTAINERID", "c1"},
             {"CNI_NETNS", "/var/run/netns/p"},
             {"CNI_IFNAME", "eth0"},
-            {"CNI_PATH", "/opt/cni/bin"}};
+            {"CNI_PATH", (dir_ / "bin").string()}};
+    // ADD looks for the delegate before it saves anything; the runner here is a fake.
+    fs::create_directories(dir_ / "bin");
+    for (const char* name : {"bridge", "ipvlan"}) {
+      std::ofstream(dir_ / "bin" / name) << "#!/bin/sh\nexit 1\n";
+      fs::permissions(dir_ / "bin" / name, fs::perms::owner_all);
+    }
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -77,7 +83,7 @@ TEST_F(PluginTest, AddSavesTheDelegateAndPrintsItsResult) {
   ASSERT_EQ(calls_.size(), 1u);
   EXPECT_EQ(calls_[0].type, "bridge");
   EXPECT_EQ(calls_[0].command, "ADD");
-  EXPECT_EQ(calls_[0].path, "/opt/cni/bin");
+  EXPECT_EQ(calls_[0].path, (dir_ / "bin").string());
   EXPECT_EQ(calls_[0].conf["ipam"]["ranges"][0][0]["subnet"], "10.244.3.0/24");
   EXPECT_EQ(calls_[0].conf["ipMasq"], true);
 
@@ -122,6 +128,14 @@ TEST_F(PluginTest, FailedDelegateAddIsUndone) {
   ASSERT_EQ(calls_.size(), 2u);
   EXPECT_EQ(calls_[1].command, "DEL");
   EXPECT_EQ(calls_[1].conf, calls_[0].conf);
+  EXPECT_FALSE(fs::exists(Saved()));
+}
+
+TEST_F(PluginTest, DelegateNotInstalledMakesNothing) {
+  Output o = Invoke("ADD", Config("1.0.0", R"(,"delegate":{"type":"macvlan"})"));
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(ErrorOf(o)["msg"].get<std::string>().find("macvlan"), std::string::npos);
+  EXPECT_TRUE(calls_.empty());
   EXPECT_FALSE(fs::exists(Saved()));
 }
 
