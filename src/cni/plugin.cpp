@@ -144,6 +144,32 @@ CniStatus Del(Ctx& c) {
   return CniStatus::Ok();
 }
 
+}  // namespace
+
+json WithRouteGateways(json result) {
+  auto routes = result.find("routes");
+  auto ips = result.find("ips");
+  if (routes == result.end() || !routes->is_array() || ips == result.end() || !ips->is_array()) {
+    return result;
+  }
+  auto is_v6 = [](const json& s) {
+    return s.is_string() && s.get<std::string>().find(':') != std::string::npos;
+  };
+  for (auto& r : *routes) {
+    if (!r.is_object() || r.contains("gw") || !r.contains("dst")) continue;
+    for (const auto& ip : *ips) {
+      if (ip.is_object() && ip.contains("address") && ip.contains("gateway") &&
+          is_v6(ip["address"]) == is_v6(r["dst"])) {
+        r["gw"] = ip["gateway"];
+        break;
+      }
+    }
+  }
+  return result;
+}
+
+namespace {
+
 CniStatus Check(Ctx& c) {
   if (!c.conf.prev_result.is_object()) {
     return CniError::Make(ErrorCode::kInvalidNetworkConfig, "CHECK needs prevResult");
@@ -163,7 +189,7 @@ CniStatus Check(Ctx& c) {
   if (!type) return type.error();
   // The delegate's result is what this plugin returned, so the runtime's prevResult is the
   // delegate's own.
-  delegate["prevResult"] = c.conf.prev_result;
+  delegate["prevResult"] = WithRouteGateways(c.conf.prev_result);
   if (!c.conf.cni_version.empty()) delegate["cniVersion"] = c.conf.cni_version;
   auto result = c.runner(*type, c.inv.path, "CHECK", delegate.dump());
   if (!result) return result.error().Context("delegate " + *type + " CHECK failed");

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "cni/cni_error.hpp"
 #include "cni/netconf.hpp"
 
@@ -38,6 +40,13 @@ struct Output {
 // Without CNI_COMMAND it prints `about` and the versions to stderr and exits 0.
 Output Run(const Getenv& getenv, std::string_view stdin_text, const DelegateRunner& runner,
            const std::string& about);
+
+// A result whose routes without "gw" get the gateway of the result's first address of their
+// family: the route the delegate's ADD installed (the IPAM code routes via the gateway when a
+// route names none). CHECK hands the delegate this form, since the bridge plugin before
+// v1.3.0 (Debian's 1.1.1) looks for a gateway-less route in the table and never finds it
+// (containernetworking/plugins#886), so every CHECK of flannel's rendering failed.
+nlohmann::json WithRouteGateways(nlohmann::json result);
 
 // <dataDir>/<container id>: written atomically (temp file, rename), directory 0700 and file
 // 0600, as flannel keeps them (the configuration can carry secrets for the delegate).

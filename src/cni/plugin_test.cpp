@@ -201,6 +201,20 @@ TEST_F(PluginTest, CheckRunsTheDelegatesCheckWithPrevResult) {
   EXPECT_NE(ErrorOf(o)["msg"].get<std::string>().find("veth gone"), std::string::npos);
 }
 
+TEST(CniCheck, RoutesGetTheirGateway) {
+  json r = json::parse(R"({"cniVersion":"1.0.0",
+      "ips":[{"address":"10.244.3.2/24","gateway":"10.244.3.1"},
+             {"address":"fd00::2/64","gateway":"fd00::1"}],
+      "routes":[{"dst":"10.244.0.0/16"},{"dst":"0.0.0.0/0","gw":"10.244.3.9"},{"dst":"fd00::/56"}]})");
+  json out = WithRouteGateways(r);
+  EXPECT_EQ(out["routes"], json::parse(R"([{"dst":"10.244.0.0/16","gw":"10.244.3.1"},
+      {"dst":"0.0.0.0/0","gw":"10.244.3.9"},{"dst":"fd00::/56","gw":"fd00::1"}])"));
+  // Nothing to fill from: unchanged.
+  json bare = json::parse(R"({"routes":[{"dst":"10.0.0.0/8"}],"ips":[{"address":"10.0.0.2/8"}]})");
+  EXPECT_EQ(WithRouteGateways(bare), bare);
+  EXPECT_EQ(WithRouteGateways(json::object()), json::object());
+}
+
 TEST_F(PluginTest, CheckOfAnUnknownContainer) {
   Output o = Invoke("CHECK", Config("1.0.0", R"(,"prevResult":{"cniVersion":"1.0.0"})"));
   EXPECT_EQ(o.exit_code, 1);
