@@ -12,6 +12,8 @@ packages=(
   # services and tools the tests and the demo drive
   etcd-server etcd-client openssl iproute2 iptables nftables iputils-ping iperf3 procps
   netcat-openbsd curl socat python3
+  # the reference CNI plugins (bridge, host-local, portmap, bandwidth) tartan-cni delegates to
+  containernetworking-plugins
 )
 
 missing=()
