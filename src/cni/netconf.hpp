@@ -39,9 +39,9 @@ struct Invocation {
 
 using Getenv = std::function<const char*(const char*)>;
 // Reads and validates the variables the command needs (the spec's table: CNI_NETNS is
-// optional for DEL). Missing ones -> code 4 naming all of them; an empty container id -> 3;
-// a container id that is not [a-zA-Z0-9][a-zA-Z0-9_.-]* (it names a file in dataDir) -> 4;
-// an interface name the kernel would refuse -> 4. CNI_COMMAND alone is checked for VERSION.
+// optional for DEL). Missing (or empty) ones -> code 4 naming all of them; a container id that is
+// not [a-zA-Z0-9][a-zA-Z0-9_.-]* (it names a file in dataDir) -> 4; an interface name the kernel
+// would refuse -> 4. CNI_COMMAND alone is checked for VERSION.
 CniResult<Invocation> ReadInvocation(const Getenv& getenv);
 
 // flannel's plugin configuration (the keys flannel reads; everything else is ignored).
