@@ -14,6 +14,8 @@ packages=(
   netcat-openbsd curl socat python3
   # the reference CNI plugins (bridge, host-local, portmap, bandwidth) tartan-cni delegates to
   containernetworking-plugins
+  # a real runtime for the CNI plugin test (podman, CNI backend, runc; a static busybox rootfs)
+  podman runc busybox-static
 )
 
 missing=()
