@@ -97,6 +97,9 @@ class [[nodiscard]] CniStatus {
   bool ok_ = true;
 };
 
+// strerror without the shared buffer (strerror_r).
+std::string ErrnoText(int err);
+
 // The error object the spec prints on stdout: {"cniVersion","code","msg"[,"details"]}.
 std::string ErrorJson(const CniError& e, const std::string& cni_version);
 

@@ -21,7 +21,7 @@ extern char** environ;
 namespace tartan::cni {
 namespace {
 
-constexpr size_t kMaxOutput = 16 * 1024 * 1024;
+constexpr size_t kMaxOutput = size_t{16} * 1024 * 1024;
 
 CniError Internal(std::string msg) { return CniError::Make(ErrorCode::kInternal, std::move(msg)); }
 
@@ -52,8 +52,10 @@ CniResult<std::string> FindPlugin(const std::string& name, const std::string& cn
     start = colon + 1;
   }
   for (const auto& dir : dirs) {
-    std::string candidate = dir + "/" + name;
-    struct stat st;
+    std::string candidate = dir;
+    candidate += '/';
+    candidate += name;
+    struct stat st {};
     if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
         ::access(candidate.c_str(), X_OK) == 0) {
       return candidate;
@@ -65,9 +67,9 @@ CniResult<std::string> FindPlugin(const std::string& name, const std::string& cn
 CniResult<std::string> ExecPlugin(const std::string& plugin, const std::string& command,
                                   const std::string& stdin_data) {
   int in[2], out[2];
-  if (::pipe2(in, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(in, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + ErrnoText(errno));
   UniqueFd in_r(in[0]), in_w(in[1]);
-  if (::pipe2(out, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(out, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + ErrnoText(errno));
   UniqueFd out_r(out[0]), out_w(out[1]);
 
   // The same environment, with the delegated command (a DEL replayed after a failed ADD
@@ -78,6 +80,7 @@ CniResult<std::string> ExecPlugin(const std::string& plugin, const std::string& 
   }
   env_strings.push_back("CNI_COMMAND=" + command);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::string argv0 = plugin;
@@ -100,7 +103,7 @@ CniResult<std::string> ExecPlugin(const std::string& plugin, const std::string& 
   int rc = ::posix_spawn(&pid, plugin.c_str(), &fa, &attr, argv, envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Internal("starting " + plugin + ": " + std::strerror(rc));
+  if (rc != 0) return Internal("starting " + plugin + ": " + ErrnoText(rc));
   in_r.reset();
   out_w.reset();
 
@@ -141,7 +144,7 @@ CniResult<std::string> ExecPlugin(const std::string& plugin, const std::string& 
   in_w.reset();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return Internal(std::string("waiting for plugin: ") + std::strerror(errno));
+    if (errno != EINTR) return Internal(std::string("waiting for plugin: ") + ErrnoText(errno));
   }
   if (too_much) return Internal(plugin + " printed more than 16 MiB");
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return output;

@@ -13,7 +13,7 @@
 namespace {
 
 // The configuration (with a CHECK's prevResult) is small; a runtime feeding more is broken.
-constexpr size_t kMaxStdin = 16 * 1024 * 1024;
+constexpr size_t kMaxStdin = size_t{16} * 1024 * 1024;
 
 bool WriteAll(int fd, const std::string& s) {
   size_t done = 0;
@@ -32,11 +32,14 @@ bool WriteAll(int fd, const std::string& s) {
 
 int main() {
   // A delegate that exits without reading its stdin must not kill the plugin with SIGPIPE.
-  ::signal(SIGPIPE, SIG_IGN);
-  auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
+  (void)::signal(SIGPIPE, SIG_IGN);
+  // Single-threaded: getenv cannot race a setenv.
+  auto getenv = [](const char* name) -> const char* {
+    return std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
+  };
 
   std::string input;
-  const char* cmd = std::getenv("CNI_COMMAND");
+  const char* cmd = std::getenv("CNI_COMMAND");  // NOLINT(concurrency-mt-unsafe)
   // VERSION ignores stdin; a runtime may leave it open.
   if (cmd != nullptr && *cmd != '\0' && std::string(cmd) != "VERSION") {
     char buf[8192];

@@ -15,6 +15,12 @@ namespace tartan::cni {
 
 using nlohmann::json;
 
+std::string ErrnoText(int err) {
+  char buf[256];
+  // GNU strerror_r: returns the message, in buf or static.
+  return ::strerror_r(err, buf, sizeof buf);
+}
+
 CniError FromError(const Error& e) {
   switch (e.code) {
     case Error::Code::kInvalidArgument:
@@ -289,11 +295,11 @@ CniResult<model::SubnetEnv> ParseFlannelEnv(std::string_view text, const std::st
 
 CniResult<model::SubnetEnv> ReadFlannelEnv(const std::string& path) {
   // Read here rather than with model::ReadSubnetEnv: the presence checks need the text.
-  constexpr size_t kMax = 64 * 1024;
+  constexpr size_t kMax = size_t{64} * 1024;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     int err = errno;
-    std::string msg = "reading " + path + ": " + std::strerror(err);
+    std::string msg = "reading " + path + ": " + ErrnoText(err);
     if (err == ENOENT) {
       return CniError::Make(ErrorCode::kTryAgainLater, msg,
                             "tartand (or flanneld) writes it once it holds a subnet lease");
@@ -306,7 +312,7 @@ CniResult<model::SubnetEnv> ReadFlannelEnv(const std::string& path) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return CniError::Make(ErrorCode::kIoFailure, "reading " + path + ": " + std::strerror(errno));
+      return CniError::Make(ErrorCode::kIoFailure, "reading " + path + ": " + ErrnoText(errno));
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));

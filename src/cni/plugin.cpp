@@ -27,7 +27,7 @@ CniResult<std::string> RunDelegate(const std::string& type, const std::string& c
 namespace {
 
 CniError IoError(const std::string& what, const std::string& path, int err) {
-  return CniError::Make(ErrorCode::kIoFailure, what + " " + path + ": " + std::strerror(err));
+  return CniError::Make(ErrorCode::kIoFailure, what + " " + path + ": " + ErrnoText(err));
 }
 
 // mkdir -p; directories it creates get `mode`.
@@ -35,7 +35,7 @@ CniStatus MakeDirs(const std::string& dir, mode_t mode) {
   std::vector<std::string> to_create;
   std::string cur = dir;
   while (!cur.empty() && cur != "/" && cur != ".") {
-    struct stat st;
+    struct stat st {};
     if (::stat(cur.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) return IoError("creating directory", cur, ENOTDIR);
       break;
@@ -75,7 +75,7 @@ CniResult<std::optional<std::string>> LoadSaved(const std::string& path) {
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
-    if (text.size() > 4 * 1024 * 1024) {
+    if (text.size() > size_t{4} * 1024 * 1024) {
       return CniError::Make(ErrorCode::kDecodingFailure, path + " is larger than 4 MiB");
     }
   }
