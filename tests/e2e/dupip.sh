@@ -4,7 +4,7 @@
 # keeps its subnet across a restart; once it is gone for good the second takes the lease over
 # after the heartbeat window. A host whose owner record was lost (a reboot) gets its own lease
 # back after at most the window.
-#   dupip.sh vxlan-shared-ip | hostgw-lost-record
+#   dupip.sh vxlan-shared-ip | hostgw-lost-record | hostgw-lost-record-v2
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -14,7 +14,15 @@ require_root
 export TARTAN_LEASE_HEARTBEAT_SECONDS=3
 WINDOW=8
 
-lease_keys() { etcdctl_v3 get /coreos.com/network/subnets/ --prefix --keys-only | grep -v '^$'; }
+API=v3
+etcdctl_v2() { in_ns "$P-ul" env ETCDCTL_API=2 etcdctl --endpoints="$E2E_ETCD" "$@"; }
+lease_keys() {
+  if [ "$API" = v2 ]; then
+    etcdctl_v2 ls /coreos.com/network/subnets
+  else
+    etcdctl_v3 get /coreos.com/network/subnets/ --prefix --keys-only | grep -v '^$'
+  fi
+}
 lease_json_at() { etcdctl_v3 get "/coreos.com/network/subnets/$(echo "$1" | tr / -)" --print-value-only; }
 vtep_mac_of() { lease_json_at "$(subnet_of "$1")" | sed -n 's/.*"VtepMAC":"\([0-9a-f:]*\)".*/\1/p'; }
 readyz_body() { in_ns "$P-h$1" curl -sS -m 1 "http://127.0.0.1:2401/readyz" || true; }
@@ -98,10 +106,15 @@ scenario_vxlan_shared_ip() {
   log "h1 stopped for good: h2 took $sub1 over after ${takeover_ms} ms (window ${WINDOW}s, agent retry 5s)"
 }
 
-scenario_hostgw_lost_record() {
+scenario_hostgw_lost_record() {  # [v2]: in etcd's v2 key space, as flanneld v0.11 keeps it
+  API=${1:-v3}
   underlay_create
   etcd_start
-  network_config_put '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
+  if [ "$API" = v2 ]; then
+    etcdctl_v2 set /coreos.com/network/config '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}' >/dev/null
+  else
+    network_config_put '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
+  fi
   local n
   for n in 1 2; do
     host_create "$n"
@@ -123,7 +136,7 @@ scenario_hostgw_lost_record() {
   logged 1 "previous holder is gone" || fail "h1 does not say why it waited"
   [ "$ms" -le $(((WINDOW + 3) * 1000)) ] || fail "h1 waited ${ms} ms, more than the window"
   [ "$(lease_keys | wc -l)" -eq 2 ] || fail "lease count changed: $(lease_keys)"
-  log "h1 rebooted without its record: reused $sub1 after ${ms} ms (window ${WINDOW}s)"
+  log "etcd $API: h1 rebooted without its record: reused $sub1 after ${ms} ms (window ${WINDOW}s)"
   # With the record back, the next restart is immediate.
   stop_tartand 1
   t0=$(now_ms)
@@ -135,6 +148,7 @@ scenario_hostgw_lost_record() {
 case "${1:-}" in
   vxlan-shared-ip) scenario_vxlan_shared_ip ;;
   hostgw-lost-record) scenario_hostgw_lost_record ;;
-  *) echo "usage: $0 vxlan-shared-ip|hostgw-lost-record" >&2; exit 2 ;;
+  hostgw-lost-record-v2) scenario_hostgw_lost_record v2 ;;
+  *) echo "usage: $0 vxlan-shared-ip|hostgw-lost-record|hostgw-lost-record-v2" >&2; exit 2 ;;
 esac
 log "PASS dupip $1"
