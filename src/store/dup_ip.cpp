@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 namespace tartan::store {
 
@@ -96,7 +96,8 @@ Status WriteOwnerRecord(const std::string& path, const OwnerRecord& record) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int e = errno;
     (void)::unlink(tmp.c_str());
-    return Error::Unavailable("renaming " + tmp + " to " + path + ": " + std::strerror(e));
+    return Error::Unavailable("renaming " + tmp + " to " + path + ": " +
+                              std::system_category().message(e));
   }
   return Status::Ok();
 }

@@ -22,7 +22,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 const SteadyClock::time_point t0 = SteadyClock::time_point() + 1000h;
 
-DupIpInput Input(std::vector<std::pair<std::chrono::seconds, std::chrono::seconds>> samples,
+DupIpInput Input(const std::vector<std::pair<std::chrono::seconds, std::chrono::seconds>>& samples,
                  std::chrono::seconds now, std::chrono::seconds heartbeat = 10s) {
   DupIpInput in;
   for (auto [at, remaining] : samples) in.samples.push_back({t0 + at, remaining});

@@ -62,6 +62,32 @@ bool Overlaps(const model::SubnetKey& a, const model::SubnetKey& b) {
   return a.ipv6 && b.ipv6 && a.ipv6->Overlaps(*b.ipv6);
 }
 
+// What the shared-IP guard says (docs/adr/0013), by verdict: the suffix of "reusing lease",
+// the line while watching, and the refusal.
+std::string SharedIpLine(const DupIpVerdict& v, const std::string& key,
+                         const model::LeaseAttrs& attrs, std::chrono::seconds heartbeat) {
+  const std::string ip =
+      attrs.public_ip ? attrs.public_ip->ToString() : attrs.public_ipv6->ToString();
+  const std::string since = std::to_string(v.since_refresh.count()) + "s";
+  switch (v.kind) {
+    case DupIpVerdict::Kind::kOurs:
+      return {};
+    case DupIpVerdict::Kind::kOwnerGone:
+      return " (not refreshed for " + since + ": its previous holder is gone)";
+    case DupIpVerdict::Kind::kWatch:
+      return "lease " + key + " has our public IP " + ip + " and was refreshed " + since +
+             " ago: watching whether another host renews it";
+    case DupIpVerdict::Kind::kOtherHostAlive:
+      break;
+  }
+  return "not using lease " + key + " although it has our public IP " + ip +
+         ": another host renews it (last " + since +
+         " ago). Two hosts cannot share a public IP; fix --public-ip/--iface on one of them. "
+         "This host stays not ready and takes the lease over if its holder stops renewing it "
+         "for " +
+         std::to_string(DupIpWindow(heartbeat).count()) + "s";
+}
+
 }  // namespace
 
 std::string SubnetsDir(std::string_view prefix) {
@@ -226,27 +252,18 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
                               request.owner->token == registry.OwnerToken(existing_kv);
         auto verdict = guard->Check(registry, existing_kv, recorded);
         if (!verdict) return verdict.error();
-        const std::string ip = request.attrs.public_ip ? request.attrs.public_ip->ToString()
-                                                       : request.attrs.public_ipv6->ToString();
-        const std::string since = std::to_string(verdict->since_refresh.count()) + "s";
         switch (verdict->kind) {
           case DupIpVerdict::Kind::kOurs:
             break;
           case DupIpVerdict::Kind::kOwnerGone:
-            taking_over = " (not refreshed for " + since + ": its previous holder is gone)";
+            taking_over = SharedIpLine(*verdict, key, request.attrs, guard->heartbeat());
             break;
           case DupIpVerdict::Kind::kWatch:
-            return Error::FailedPrecondition("lease " + key + " has our public IP " + ip +
-                                             " and was refreshed " + since +
-                                             " ago: watching whether another host renews it");
+            return Error::FailedPrecondition(
+                SharedIpLine(*verdict, key, request.attrs, guard->heartbeat()));
           case DupIpVerdict::Kind::kOtherHostAlive:
             return Error::AlreadyExists(
-                "not using lease " + key + " although it has our public IP " + ip +
-                ": another host renews it (last " + since +
-                " ago). Two hosts cannot share a public IP; fix --public-ip/--iface on one of "
-                "them. This host stays not ready and takes the lease over if its holder stops "
-                "renewing it for " +
-                std::to_string(DupIpWindow(guard->heartbeat()).count()) + "s");
+                SharedIpLine(*verdict, key, request.attrs, guard->heartbeat()));
         }
       }
       auto g = grant.Get();
@@ -255,7 +272,7 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
       if (!put) return put.error();
       if (!*put) continue;
       if (existing.etcd_lease_id != g->id) (void)registry.RevokeLease(existing.etcd_lease_id);
-      if (log) log("reusing lease " + key + taking_over);
+      if (log) log(std::string("reusing lease ").append(key).append(taking_over));
       const auto from = grant.requested_at();
       KeyValue written = existing_kv;
       written.lease = g->id;
