@@ -311,12 +311,14 @@ bool Agent::AcquireLease() {
   req.guard_shared_ip = true;
   const std::string record_path = store::OwnerRecordPath(opts_.subnet_file);
   if (auto rec = store::ReadOwnerRecord(record_path); rec.ok()) req.owner = *rec;
+  bool refused = false;  // /readyz keeps saying why between the retries
   while (!stop_.stop_requested()) {
-    NotReady("acquiring a lease");
+    if (!refused) NotReady("acquiring a lease");
     auto lease = store_->AcquireLease(config_, req, stop_.get_token());
+    refused = !lease.ok() && lease.error().code == Error::Code::kAlreadyExists;
     if (!lease.ok()) {
       if (lease.error().code == Error::Code::kCancelled) return false;
-      if (lease.error().code == Error::Code::kAlreadyExists) {
+      if (refused) {
         // Another host holds our public IP: said when it starts and then less often, shown on
         // /readyz; each retry reads the holder's TTL again and takes over once it stops.
         health_.SetAnomalies({"duplicate public IP: " + lease.error().message});
