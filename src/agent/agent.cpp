@@ -306,14 +306,29 @@ bool Agent::AcquireLease() {
   if (auto prev = model::ReadSubnetEnv(opts_.subnet_file); prev.ok() && prev->subnet) {
     req.previous_subnet = model::SubnetKey{*prev->subnet, prev->ipv6_subnet};
   }
+  // A live lease with our public IP is reused at once only when this record names it; one
+  // that another host keeps renewing is refused (docs/adr/0013).
+  req.guard_shared_ip = true;
+  const std::string record_path = store::OwnerRecordPath(opts_.subnet_file);
+  if (auto rec = store::ReadOwnerRecord(record_path); rec.ok()) req.owner = *rec;
+  bool refused = false;  // /readyz keeps saying why between the retries
   while (!stop_.stop_requested()) {
-    NotReady("acquiring a lease");
+    if (!refused) NotReady("acquiring a lease");
     auto lease = store_->AcquireLease(config_, req, stop_.get_token());
+    refused = !lease.ok() && lease.error().code == Error::Code::kAlreadyExists;
     if (!lease.ok()) {
       if (lease.error().code == Error::Code::kCancelled) return false;
+      if (refused) {
+        // Another host holds our public IP: said when it starts and then less often, shown on
+        // /readyz; each retry reads the holder's TTL again and takes over once it stops.
+        health_.SetAnomalies({"duplicate public IP: " + lease.error().message});
+        RetryLater(lease_problem_, lease.error().message, "shared public IP");
+        continue;
+      }
       RetryLater(lease_problem_, lease.error().message);
       continue;
     }
+    health_.SetAnomalies({});
     if (auto line = lease_problem_.Succeeded()) log::Info(*line);
     lease_ = *lease;
     break;
@@ -345,6 +360,11 @@ bool Agent::AcquireLease() {
       net::Ip4Net(net::Ip4(lease_.subnet.ipv4.ip().value() + 1), lease_.subnet.ipv4.prefix_len())
           .ToString() +
       ", FLANNEL_MTU " + std::to_string(env.mtu) + ")");
+  if (Status s = store::WriteOwnerRecord(record_path, {lease_.subnet, lease_.owner_token});
+      !s.ok()) {
+    // Not fatal: without it a restart waits out the heartbeat window before reusing the lease.
+    log::Warning("writing " + record_path + ": " + s.error().message);
+  }
   NotReady("waiting for the peers' leases");
   return true;
 }
@@ -370,7 +390,8 @@ void Agent::StartThreads() {
         [](const model::Lease& l) {
           log::Debug(1, "lease renewed: subnet=" + l.subnet.ipv4.ToString());
         },
-        [](std::string_view line) { log::Info(line); });
+        [](std::string_view line) { log::Info(line); }, store::Backoff{},
+        store_->HeartbeatPeriod());
     if (!s.ok() && s.error().code != Error::Code::kCancelled) {
       inbox_.Push({gen, Revoked{s.error()}});
     }

@@ -78,6 +78,9 @@ struct Lease {
   std::optional<std::chrono::system_clock::time_point> expiration;
   // etcd's mod_revision of the key, so watchers can order events.
   int64_t revision = 0;
+  // Set by an acquisition only: the store's identity of the holder (store::Registry::
+  // OwnerToken), recorded so that a restart knows the lease is its own (docs/adr/0013).
+  int64_t owner_token = 0;
 
   bool is_reservation() const { return etcd_lease_id == 0; }
   bool operator==(const Lease&) const = default;

@@ -105,6 +105,10 @@ class ApiSelectingStore : public SubnetStore {
     return inner_->AcquireLease(config, request, stop);
   }
 
+  std::chrono::seconds HeartbeatPeriod() const override {
+    return inner_ ? inner_->HeartbeatPeriod() : std::chrono::seconds(0);
+  }
+
   Result<model::Lease> RenewLease(const model::Lease& lease) override {
     if (!inner_) return NotChosen();
     return inner_->RenewLease(lease);

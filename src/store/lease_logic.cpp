@@ -62,6 +62,32 @@ bool Overlaps(const model::SubnetKey& a, const model::SubnetKey& b) {
   return a.ipv6 && b.ipv6 && a.ipv6->Overlaps(*b.ipv6);
 }
 
+// What the shared-IP guard says (docs/adr/0013), by verdict: the suffix of "reusing lease",
+// the line while watching, and the refusal.
+std::string SharedIpLine(const DupIpVerdict& v, const std::string& key,
+                         const model::LeaseAttrs& attrs, std::chrono::seconds heartbeat) {
+  const std::string ip =
+      attrs.public_ip ? attrs.public_ip->ToString() : attrs.public_ipv6->ToString();
+  const std::string since = std::to_string(v.since_refresh.count()) + "s";
+  switch (v.kind) {
+    case DupIpVerdict::Kind::kOurs:
+      return {};
+    case DupIpVerdict::Kind::kOwnerGone:
+      return " (not refreshed for " + since + ": its previous holder is gone)";
+    case DupIpVerdict::Kind::kWatch:
+      return "lease " + key + " has our public IP " + ip + " and was refreshed " + since +
+             " ago: watching whether another host renews it";
+    case DupIpVerdict::Kind::kOtherHostAlive:
+      break;
+  }
+  return "not using lease " + key + " although it has our public IP " + ip +
+         ": another host renews it (last " + since +
+         " ago). Two hosts cannot share a public IP; fix --public-ip/--iface on one of them. "
+         "This host stays not ready and takes the lease over if its holder stops renewing it "
+         "for " +
+         std::to_string(DupIpWindow(heartbeat).count()) + "s";
+}
+
 }  // namespace
 
 std::string SubnetsDir(std::string_view prefix) {
@@ -121,11 +147,45 @@ void GarbageLog::Report(const KeyValue& kv, const Error& why) {
   }
 }
 
+Result<DupIpVerdict> SharedIpGuard::Check(Registry& registry, const KeyValue& kv,
+                                          bool recorded_as_ours) {
+  watching_.reset();
+  DupIpInput in;
+  in.recorded_as_ours = recorded_as_ours;
+  in.heartbeat = heartbeat_;
+  in.granted = granted_;
+  if (!recorded_as_ours) {
+    auto ttl = registry.RemainingTtl(kv);
+    if (!ttl) {
+      if (ttl.error().code != Error::Code::kFailedPrecondition) return ttl.error();
+      DupIpVerdict v;
+      v.kind = DupIpVerdict::Kind::kOwnerGone;
+      return v;
+    }
+    if (!*ttl) {
+      // Gone (expired, revoked, replaced) since it was listed: the next listing shows what is.
+      DupIpVerdict v;
+      v.recheck_at = std::chrono::steady_clock::now();
+      watching_ = v;
+      return v;
+    }
+    auto& samples = samples_[{kv.key, registry.OwnerToken(kv)}];
+    samples.push_back({std::chrono::steady_clock::now(), **ttl});
+    // Only the latest estimate matters once a refresh was seen; keep a bounded history.
+    if (samples.size() > 64) samples.erase(samples.begin(), samples.begin() + 32);
+    in.samples = samples;
+  }
+  in.now = std::chrono::steady_clock::now();
+  DupIpVerdict v = DecideDupIp(in);
+  if (v.kind == DupIpVerdict::Kind::kWatch) watching_ = v;
+  return v;
+}
+
 Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefix,
                                       const model::NetworkConfig& config,
                                       const AcquireRequest& request,
                                       const model::RandomIndex& random_index, int max_attempts,
-                                      const LogFn& log, GarbageLog& garbage) {
+                                      const LogFn& log, GarbageLog& garbage, SharedIpGuard* guard) {
   const std::string dir = SubnetsDir(prefix);
   const model::LeaseShape shape = registry.LeaseValueShape();
   const std::string value = request.attrs.ToJson(shape);
@@ -137,6 +197,7 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
 
     std::vector<model::SubnetKey> taken;
     std::vector<model::Lease> ours;
+    std::vector<KeyValue> ours_kv;  // as listed, beside `ours`
     for (const KeyValue& kv : listing->kvs) {
       auto subnet = ParseLeaseKey(kv.key, dir);
       if (!subnet) {
@@ -156,6 +217,7 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
       if (SameHost(lease->attrs, request.attrs)) {
         if (LeaseFits(config, lease->subnet)) {
           ours.push_back(*lease);
+          ours_kv.push_back(kv);
         } else if (log) {
           log("ignoring lease " + kv.key + " with our public IP: it does not fit the config");
         }
@@ -167,6 +229,8 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
       auto it = std::find_if(ours.begin(), ours.end(),
                              [](const model::Lease& l) { return l.is_reservation(); });
       const model::Lease& existing = it != ours.end() ? *it : ours.front();
+      const KeyValue& existing_kv =
+          ours_kv[static_cast<size_t>(it != ours.end() ? it - ours.begin() : 0)];
       const std::string key = LeaseKeyPath(prefix, existing.subnet);
       if (existing.is_reservation()) {
         // Never attach a TTL to a reservation (flannel v3 does, and the pin silently expires).
@@ -182,15 +246,40 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
         if (log) log("using reservation " + key);
         return MakeLease(existing.subnet, request.attrs, LeaseGrant{}, revision);
       }
+      std::string taking_over;
+      if (guard && request.guard_shared_ip) {
+        const bool recorded = request.owner && request.owner->subnet == existing.subnet &&
+                              request.owner->token == registry.OwnerToken(existing_kv);
+        auto verdict = guard->Check(registry, existing_kv, recorded);
+        if (!verdict) return verdict.error();
+        switch (verdict->kind) {
+          case DupIpVerdict::Kind::kOurs:
+            break;
+          case DupIpVerdict::Kind::kOwnerGone:
+            taking_over = SharedIpLine(*verdict, key, request.attrs, guard->heartbeat());
+            break;
+          case DupIpVerdict::Kind::kWatch:
+            return Error::FailedPrecondition(
+                SharedIpLine(*verdict, key, request.attrs, guard->heartbeat()));
+          case DupIpVerdict::Kind::kOtherHostAlive:
+            return Error::AlreadyExists(
+                SharedIpLine(*verdict, key, request.attrs, guard->heartbeat()));
+        }
+      }
       auto g = grant.Get();
       if (!g) return g.error();
       auto put = registry.PutIf(key, value, g->id, existing.revision);
       if (!put) return put.error();
       if (!*put) continue;
       if (existing.etcd_lease_id != g->id) (void)registry.RevokeLease(existing.etcd_lease_id);
-      if (log) log("reusing lease " + key);
+      if (log) log(std::string("reusing lease ").append(key).append(taking_over));
       const auto from = grant.requested_at();
-      return MakeLease(existing.subnet, request.attrs, grant.Release(), **put, from);
+      KeyValue written = existing_kv;
+      written.lease = g->id;
+      written.mod_revision = **put;
+      model::Lease reused = MakeLease(existing.subnet, request.attrs, grant.Release(), **put, from);
+      reused.owner_token = registry.OwnerToken(written);
+      return reused;
     }
 
     // (2) The subnet a previous run wrote to subnet.env, (3) a new one.
@@ -220,7 +309,10 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
     if (log)
       log(std::string(from_previous ? "reacquired previous subnet " : "acquired new lease ") + key);
     const auto from = grant.requested_at();
-    return MakeLease(*candidate, request.attrs, grant.Release(), **put, from);
+    KeyValue written{key, value, g->id, **put, **put};
+    model::Lease created = MakeLease(*candidate, request.attrs, grant.Release(), **put, from);
+    created.owner_token = registry.OwnerToken(written);
+    return created;
   }
   return Error::Unavailable("gave up acquiring a lease under " + dir + " after " +
                             std::to_string(max_attempts) +

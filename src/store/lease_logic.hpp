@@ -3,6 +3,7 @@
 // against memory/ and integration-tested against etcd with the same code.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 #include "model/allocator.hpp"
 #include "model/lease.hpp"
 #include "model/network_config.hpp"
+#include "store/dup_ip.hpp"
 #include "store/registry.hpp"
 #include "store/subnet_store.hpp"
 
@@ -47,13 +49,38 @@ class GarbageLog {
   std::set<std::pair<std::string, std::string>> seen_;
 };
 
+// Watches live leases with our public IP that are not recorded as ours, across acquisition
+// attempts: one remaining-TTL reading per Check, decided by DecideDupIp.
+class SharedIpGuard {
+ public:
+  SharedIpGuard(std::chrono::seconds heartbeat, std::chrono::seconds granted)
+      : heartbeat_(heartbeat), granted_(granted) {}
+  // kFailedPrecondition from the registry (it cannot tell) yields kOwnerGone: flannel's reuse.
+  Result<DupIpVerdict> Check(Registry& registry, const KeyValue& kv, bool recorded_as_ours);
+  // The last Check's verdict, when it was kWatch: the caller waits and tries again.
+  const std::optional<DupIpVerdict>& watching() const { return watching_; }
+  void ClearWatching() { watching_.reset(); }
+  std::chrono::seconds heartbeat() const { return heartbeat_; }
+  void set_granted(std::chrono::seconds granted) { granted_ = granted; }
+
+ private:
+  std::chrono::seconds heartbeat_;
+  std::chrono::seconds granted_;
+  std::map<std::pair<std::string, int64_t>, std::vector<TtlSample>> samples_;
+  std::optional<DupIpVerdict> watching_;
+};
+
 // One acquisition (no retry on kUnavailable; the caller backs off). See
-// SubnetStore::AcquireLease for the order.
+// SubnetStore::AcquireLease for the order. With `guard` and request.guard_shared_ip, a lease
+// with our public IP that is not recorded as ours is taken only when its owner is gone; while
+// that is not known yet it fails with kFailedPrecondition and guard->watching() set; while
+// another host refreshes it, with kAlreadyExists.
 Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefix,
                                       const model::NetworkConfig& config,
                                       const AcquireRequest& request,
                                       const model::RandomIndex& random_index, int max_attempts,
-                                      const LogFn& log, GarbageLog& garbage);
+                                      const LogFn& log, GarbageLog& garbage,
+                                      SharedIpGuard* guard = nullptr);
 
 // One renewal attempt; see SubnetStore::RenewLease.
 Result<model::Lease> RenewLeaseOnce(Registry& registry, std::string_view prefix,

@@ -86,6 +86,20 @@ class Registry {
   // was revoked.
   virtual Result<std::chrono::seconds> KeepAlive(int64_t id) = 0;
 
+  // Telling a running owner of a lease from a gone one (docs/adr/0013):
+  // The seconds the key `kv` (as listed) has left before it expires; std::nullopt when it
+  // does not expire, is gone, or was replaced since it was listed. kFailedPrecondition when
+  // the store cannot tell.
+  virtual Result<std::optional<std::chrono::seconds>> RemainingTtl(const KeyValue& kv) {
+    (void)kv;
+    return Error::FailedPrecondition(Describe() + " cannot tell a key's remaining TTL");
+  }
+  // An identity of the key's holder that stays while it renews and changes when another
+  // process re-writes the key: the etcd lease ID (v3). See etcd2/ for v2's.
+  virtual int64_t OwnerToken(const KeyValue& kv) const { return kv.lease; }
+  // How often a running agent refreshes its lease so that another host can see it alive.
+  virtual std::chrono::seconds HeartbeatPeriod() const { return std::chrono::seconds(10); }
+
   // Writes key=value attached to `lease` (0 = none) if and only if the key's mod_revision
   // equals `expected_mod_revision`, where 0 means "the key does not exist" (etcd's
   // Version(key)==0). Returns the write's revision, or std::nullopt when the condition failed.

@@ -79,9 +79,32 @@ class RegistrySubnetStore : public SubnetStore {
     }
     auto delay = opts_.backoff.initial;
     log::RepeatedProblem unavailable("acquiring a lease");
+    std::string watching_said;
     while (true) {
+      std::unique_lock guard_lock(guard_mu_);
+      guard_.ClearWatching();
+      guard_.set_granted(request.ttl);
       auto lease = AcquireLeaseOnce(*registry_, opts_.prefix, config, request, Random(),
-                                    opts_.max_create_attempts, opts_.log, garbage_);
+                                    opts_.max_create_attempts, opts_.log, garbage_, &guard_);
+      const std::optional<DupIpVerdict> watching = guard_.watching();
+      guard_lock.unlock();
+      if (!lease && watching) {
+        // Said once per lease: the wait is at most DupIpWindow(), the verdict is logged next.
+        if (lease.error().message != watching_said) {
+          watching_said = lease.error().message;
+          Log(watching_said + " (for up to " +
+              std::to_string(DupIpWindow(HeartbeatPeriod()).count()) + "s)");
+        }
+        // One reading per heartbeat sees a refresh; the last one at the window's end.
+        const auto now = std::chrono::steady_clock::now();
+        const auto next = std::min<std::chrono::steady_clock::time_point>(watching->recheck_at,
+                                                                          now + HeartbeatPeriod());
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);
+        if (!SleepFor(std::max(wait, std::chrono::milliseconds(100)), stop)) {
+          return Error::Cancelled("stopped while acquiring a lease");
+        }
+        continue;
+      }
       if (lease || lease.error().code != Error::Code::kUnavailable) {
         if (auto line = unavailable.Succeeded()) Log(*line);
         return lease;
@@ -93,6 +116,11 @@ class RegistrySubnetStore : public SubnetStore {
       if (!SleepFor(delay, stop)) return Error::Cancelled("stopped while acquiring a lease");
       delay = std::min(delay * 2, opts_.backoff.max);
     }
+  }
+
+  std::chrono::seconds HeartbeatPeriod() const override {
+    return std::max(kMinHeartbeat,
+                    opts_.heartbeat.count() > 0 ? opts_.heartbeat : registry_->HeartbeatPeriod());
   }
 
   Result<model::Lease> RenewLease(const model::Lease& lease) override {
@@ -124,6 +152,10 @@ class RegistrySubnetStore : public SubnetStore {
   std::shared_ptr<Registry> registry_;
   StoreOptions opts_;
   GarbageLog garbage_;
+  std::mutex guard_mu_;
+  // Its readings persist across calls: the agent retries a refused acquisition, and each
+  // attempt adds one, so a holder that stops renewing is noticed.
+  SharedIpGuard guard_{HeartbeatPeriod(), std::chrono::seconds(86400)};
   std::mutex rng_mu_;
   std::mt19937_64 rng_{std::random_device{}()};
 };
@@ -150,7 +182,7 @@ std::unique_ptr<SubnetStore> NewSubnetStore(std::shared_ptr<Registry> registry,
 Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::seconds margin,
                       std::stop_token stop,
                       const std::function<void(const model::Lease&)>& on_renewed, const LogFn& log,
-                      Backoff backoff) {
+                      Backoff backoff, std::chrono::seconds heartbeat) {
   using Clock = std::chrono::system_clock;
   auto delay = backoff.initial;
   bool failing = false;
@@ -166,6 +198,8 @@ Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::secon
       auto due = *lease.expiration - margin;
       wait = std::max(std::chrono::milliseconds(0),
                       std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now()));
+      // A renewal resets the TTL: done often, it shows other hosts that we are alive.
+      if (heartbeat.count() > 0) wait = std::min<std::chrono::milliseconds>(wait, heartbeat);
     } else {
       // A reservation does not expire; check it periodically so a revocation is still noticed.
       wait = std::chrono::minutes(5);

@@ -20,6 +20,7 @@
 #include "model/allocator.hpp"
 #include "model/lease.hpp"
 #include "model/network_config.hpp"
+#include "store/dup_ip.hpp"
 #include "store/registry.hpp"
 
 namespace tartan::store {
@@ -39,6 +40,11 @@ struct AcquireRequest {
   // The subnet recorded in subnet.env by a previous run, reused when still free and fitting.
   std::optional<model::SubnetKey> previous_subnet;
   std::chrono::seconds ttl{86400};  // flannel's 24 h
+  // Refuse a live lease with our public IP that another running host keeps refreshing
+  // (docs/adr/0013); false: flannel's plain reuse by public IP.
+  bool guard_shared_ip = false;
+  // What this host recorded at its last acquisition: a lease it names is reused at once.
+  std::optional<OwnerRecord> owner{};
 };
 
 struct LeaseSnapshot {
@@ -82,6 +88,10 @@ class SubnetStore {
   // The etcd API the store works through, "v2" or "v3"; "" while not (yet) known.
   virtual std::string Api() const { return {}; }
 
+  // How often the agent refreshes its lease so that other hosts see it alive (docs/adr/0013);
+  // 0: only at expiration minus the renew margin. Known once the API is (after the config).
+  virtual std::chrono::seconds HeartbeatPeriod() const { return std::chrono::seconds(0); }
+
   // Reads <prefix>/config. While it is absent or the store is unreachable, logs why (with the
   // v2-vs-v3 hint) and retries every `retry` until `stop` is requested. A config that is present
   // but invalid is returned as an error at once (an operator must fix it).
@@ -92,10 +102,13 @@ class SubnetStore {
   virtual Result<LeaseSnapshot> ListLeases() = 0;
 
   // Acquires our lease in flannel's reuse order: (1) an existing lease or reservation with our
-  // PublicIP that fits `config`, (2) `previous_subnet` if free and fitting, (3) a new subnet.
-  // New keys are created with a create-if-absent transaction on an etcd lease of `ttl`; a lost
-  // race is retried with another subnet. Reservations keep no TTL. Retries while the store is
-  // unreachable until `stop`. Errors: kExhausted (out of subnets), kCancelled, others.
+  // PublicIP that fits `config` (with `guard_shared_ip`: a lease not recorded as ours only
+  // when no other host keeps refreshing it -- the store watches it for up to DupIpWindow()
+  // and returns kAlreadyExists, saying why, while another host does), (2) `previous_subnet` if free
+  // and fitting, (3) a new subnet. New keys are created with a create-if-absent transaction on an
+  // etcd lease of `ttl`; a lost race is retried with another subnet. Reservations keep no TTL.
+  // Retries while the store is unreachable until `stop`. Errors: kExhausted (out of subnets),
+  // kCancelled, others.
   virtual Result<model::Lease> AcquireLease(const model::NetworkConfig& config,
                                             const AcquireRequest& request,
                                             std::stop_token stop) = 0;
@@ -118,20 +131,24 @@ struct StoreOptions {
   model::RandomIndex random_index;  // a seeded std::mt19937_64 when empty
   // Attempts to create a new lease before giving up when other nodes keep winning the race.
   int max_create_attempts = 32;
+  // The lease heartbeat (SubnetStore::HeartbeatPeriod); 0: the registry's default.
+  std::chrono::seconds heartbeat{0};
 };
 
 // The SubnetStore over any Registry (etcd v3, memory).
 std::unique_ptr<SubnetStore> NewSubnetStore(std::shared_ptr<Registry> registry,
                                             StoreOptions options);
 
-// Keeps `lease` alive until `stop`: renews at expiration minus `margin`, retries failures
+// Keeps `lease` alive until `stop`: renews at expiration minus `margin`, and every
+// `heartbeat` when that is non-zero (docs/adr/0013), retries failures
 // with capped backoff, and returns when the lease was revoked (kNotFound) or `stop` was
 // requested (kCancelled). `on_renewed` sees every renewed lease. A reservation never expires;
 // it is only re-checked every 5 minutes so that its deletion is still noticed.
 Status KeepLeaseAlive(SubnetStore& store, model::Lease lease, std::chrono::seconds margin,
                       std::stop_token stop,
                       const std::function<void(const model::Lease&)>& on_renewed,
-                      const LogFn& log = {}, Backoff backoff = {});
+                      const LogFn& log = {}, Backoff backoff = {},
+                      std::chrono::seconds heartbeat = std::chrono::seconds(0));
 
 // Sleeps `d` unless `stop` is requested first; returns false when stopped.
 bool SleepFor(std::chrono::milliseconds d, const std::stop_token& stop);

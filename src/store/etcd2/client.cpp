@@ -372,6 +372,15 @@ Result<std::optional<codec::Node>> Client::GetNode(const std::string& key) {
   return std::optional<codec::Node>(std::move(r->result->node));
 }
 
+Result<std::optional<std::chrono::seconds>> Client::RemainingTtl(const KeyValue& kv) {
+  auto n = GetNode(kv.key);
+  if (!n) return n.error();
+  if (!*n || (*n)->dir || !(*n)->has_ttl || (*n)->created_index != kv.create_revision) {
+    return std::optional<std::chrono::seconds>();
+  }
+  return std::optional<std::chrono::seconds>(std::chrono::seconds((*n)->ttl));
+}
+
 Result<std::optional<KeyValue>> Client::Get(const std::string& key) {
   auto n = GetNode(key);
   if (!n) return n.error();

@@ -46,6 +46,14 @@ class Client : public Registry {
                                        int64_t lease, int64_t expected_mod_revision) override;
   Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                int64_t start_revision) override;
+  // The node's `ttl`, read with a quorum GET; std::nullopt when the node is gone, has no TTL,
+  // or was deleted and created again since `kv` was listed (another createdIndex).
+  Result<std::optional<std::chrono::seconds>> RemainingTtl(const KeyValue& kv) override;
+  // The key's createdIndex: a pseudo-lease lives in one process only, while createdIndex
+  // survives our own refreshes and compare-and-swap re-writes (docs/adr/0013).
+  int64_t OwnerToken(const KeyValue& kv) const override { return kv.create_revision; }
+  // A v2 refresh is a raft write (it wakes no watcher): less often than v3's keep-alive.
+  std::chrono::seconds HeartbeatPeriod() const override { return std::chrono::seconds(60); }
   model::LeaseShape LeaseValueShape() const override { return model::LeaseShape::kV011; }
   std::string Describe() const override;
   void Shutdown() override;

@@ -480,6 +480,16 @@ Result<std::chrono::seconds> Client::TimeToLive(int64_t id) {
   return std::chrono::seconds(r->ttl);
 }
 
+Result<std::optional<std::chrono::seconds>> Client::RemainingTtl(const KeyValue& kv) {
+  if (kv.lease == 0) return std::optional<std::chrono::seconds>();
+  auto ttl = TimeToLive(kv.lease);
+  if (!ttl) {
+    if (ttl.error().code == Error::Code::kNotFound) return std::optional<std::chrono::seconds>();
+    return ttl.error();
+  }
+  return std::optional<std::chrono::seconds>(*ttl);
+}
+
 Result<std::optional<int64_t>> Client::PutIf(const std::string& key, const std::string& value,
                                              int64_t lease, int64_t expected_mod_revision) {
   auto a = impl_->Call("conditional put", "/v3/kv/txn",

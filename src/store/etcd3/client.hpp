@@ -39,6 +39,8 @@ class Client : public Registry {
                                        int64_t lease, int64_t expected_mod_revision) override;
   Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                int64_t start_revision) override;
+  // LeaseTimeToLive of the key's lease: a read, no raft write.
+  Result<std::optional<std::chrono::seconds>> RemainingTtl(const KeyValue& kv) override;
   std::string Describe() const override;
   void Shutdown() override;
 

@@ -92,6 +92,7 @@ Result<LeaseGrant> MemoryRegistry::GrantLease(std::chrono::seconds ttl) {
   if (auto s = Enter(); !s) return s.error();
   int64_t id = next_lease_++;
   leases_[id] = ttl;
+  refreshed_[id] = std::chrono::steady_clock::now();
   return LeaseGrant{id, ttl};
 }
 
@@ -112,7 +113,24 @@ Result<std::chrono::seconds> MemoryRegistry::KeepAlive(int64_t id) {
   if (auto s = Enter(); !s) return s.error();
   auto it = leases_.find(id);
   if (it == leases_.end()) return Error::NotFound("memory registry: lease not found");
+  refreshed_[id] = std::chrono::steady_clock::now();
   return it->second;
+}
+
+Result<std::optional<std::chrono::seconds>> MemoryRegistry::RemainingTtl(const KeyValue& kv) {
+  std::lock_guard lock(mu_);
+  if (auto s = Enter(); !s) return s.error();
+  auto it = leases_.find(kv.lease);
+  if (kv.lease == 0 || it == leases_.end()) return std::optional<std::chrono::seconds>();
+  const auto age = std::chrono::steady_clock::now() - refreshed_[kv.lease];
+  // Whole seconds, rounded down, as etcd answers.
+  return std::optional<std::chrono::seconds>(
+      std::chrono::duration_cast<std::chrono::seconds>(it->second - age));
+}
+
+void MemoryRegistry::AgeLease(int64_t id, std::chrono::seconds by) {
+  std::lock_guard lock(mu_);
+  refreshed_[id] -= by;
 }
 
 Result<std::optional<int64_t>> MemoryRegistry::PutIf(const std::string& key,
@@ -167,7 +185,9 @@ int64_t MemoryRegistry::DeleteLocked(const std::string& key) {
 
 int64_t MemoryRegistry::Put(const std::string& key, const std::string& value, int64_t lease) {
   std::lock_guard lock(mu_);
-  if (lease != 0) leases_.try_emplace(lease, std::chrono::seconds(60));
+  if (lease != 0 && leases_.try_emplace(lease, std::chrono::seconds(60)).second) {
+    refreshed_[lease] = std::chrono::steady_clock::now();
+  }
   return PutLocked(key, value, lease);
 }
 
@@ -195,6 +215,7 @@ void MemoryRegistry::Wipe() {
   ++generation_;
   kvs_.clear();
   leases_.clear();
+  refreshed_.clear();
   history_.clear();
   revision_ = 1;
   compacted_ = 0;

@@ -27,11 +27,16 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
                                        int64_t lease, int64_t expected_mod_revision) override;
   Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                int64_t start_revision) override;
+  Result<std::optional<std::chrono::seconds>> RemainingTtl(const KeyValue& kv) override;
+  std::chrono::seconds HeartbeatPeriod() const override { return heartbeat_; }
   std::string Describe() const override { return "memory registry"; }
   model::LeaseShape LeaseValueShape() const override { return shape_; }
 
   // Test knobs.
   void SetLeaseValueShape(model::LeaseShape shape) { shape_ = shape; }
+  void SetHeartbeatPeriod(std::chrono::seconds period) { heartbeat_ = period; }
+  // Makes lease `id` look last refreshed `by` earlier (its remaining TTL drops by as much).
+  void AgeLease(int64_t id, std::chrono::seconds by);
   int64_t Put(const std::string& key, const std::string& value, int64_t lease = 0);
   int64_t Delete(const std::string& key);  // returns the revision (unchanged when absent)
   void Compact(int64_t revision);          // drops history before `revision`
@@ -69,6 +74,8 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
   model::LeaseShape shape_ = model::LeaseShape::kCurrent;
   std::map<std::string, KeyValue> kvs_;
   std::map<int64_t, std::chrono::seconds> leases_;
+  std::map<int64_t, std::chrono::steady_clock::time_point> refreshed_;
+  std::chrono::seconds heartbeat_{10};
   std::deque<Change> history_;
 };
 
