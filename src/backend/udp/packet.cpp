@@ -123,6 +123,8 @@ std::string_view DropName(Drop d) {
   switch (d) {
     case Drop::kMalformed:
       return "malformed";
+    case Drop::kNotIpv4:
+      return "not-ipv4";
     case Drop::kUnknownSender:
       return "unknown-sender";
     case Drop::kForeignDestination:
@@ -175,6 +177,10 @@ Verdict FromTun(std::span<uint8_t> packet, const PeerTable& table,
                 std::span<uint8_t, kIcmpErrorMax> icmp) {
   Verdict v;
   Ip4Header h;
+  if (!packet.empty() && (packet[0] >> 4) == 6) {
+    v.reason = Drop::kNotIpv4;
+    return v;
+  }
   if (!Parse(packet, h)) return v;  // kMalformed
   v.peer = table.Lookup(h.dst);
   if (v.peer == 0) {

@@ -59,7 +59,8 @@ class PeerTable {
 
 // Why a packet was not passed on. Counted per reason; the counts are logged.
 enum class Drop : uint8_t {
-  kMalformed,           // not a complete IPv4 packet (IPv6 from the TUN included)
+  kMalformed,           // not a complete IPv4 packet
+  kNotIpv4,             // IPv6 from the TUN (the kernel's own router solicitations and MLD)
   kUnknownSender,       // datagram from an address no lease announces (spoofed or stray)
   kForeignDestination,  // datagram from a peer whose packet is not addressed into our subnet
   kTtlExpired,          // TTL ran out here (answered with ICMP time-exceeded when allowed)

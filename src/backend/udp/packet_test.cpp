@@ -150,7 +150,7 @@ TEST(FromTun, DropsWhatIsNotACompleteIpv4Packet) {
   std::array<uint8_t, kIcmpErrorMax> icmp{};
   std::vector<uint8_t> v6(40, 0);
   v6[0] = 0x60;
-  EXPECT_EQ(FromTun(v6, t, icmp).reason, Drop::kMalformed);
+  EXPECT_EQ(FromTun(v6, t, icmp).reason, Drop::kNotIpv4);
   auto p = Packet("10.244.1.2", "10.244.3.2", 64);
   auto cut = p;
   cut.resize(25);  // total length says 30
