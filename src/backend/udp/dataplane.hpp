@@ -28,13 +28,18 @@ namespace tartan::backend::udp {
 class DataPlane {
  public:
   // Binds the UDP socket to `bind`:`port` (flannel binds the interface's address).
-  static Result<std::unique_ptr<DataPlane>> Create(net::Ip4 bind, uint16_t port);
+  // `offload`: UDP GRO on the socket, and TUN devices opened through tun_flags() get
+  // IFF_VNET_HDR with TSO (offload.hpp); the wire is the same either way.
+  static Result<std::unique_ptr<DataPlane>> Create(net::Ip4 bind, uint16_t port, bool offload);
   ~DataPlane();
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
 
+  // The flags to open flannel0 with (IFF_VNET_HDR when offloading).
+  int tun_flags() const;
   // Runs the workers on `tun` (the data plane owns it from now on); workers on an earlier
-  // device are stopped first (a device deleted by hand and made again).
+  // device are stopped first (a device deleted by hand and made again). Turns the TUN's
+  // offloads on; when the kernel refuses, the workers run without (said in the log).
   void Attach(kernel::TunDevice tun);
   // Stops the workers and closes the TUN (the kernel removes the device).
   void Stop();
@@ -45,8 +50,8 @@ class DataPlane {
   uint16_t port() const { return port_; }
 
  private:
-  DataPlane(UniqueFd sock, UniqueFd stop, uint16_t port)
-      : sock_(std::move(sock)), stop_(std::move(stop)), port_(port) {}
+  DataPlane(UniqueFd sock, UniqueFd stop, uint16_t port, bool offload, bool gro)
+      : sock_(std::move(sock)), stop_(std::move(stop)), port_(port), offload_(offload), gro_(gro) {}
 
   // A worker's view of the current table: refreshed when the generation moved.
   class TableView {
@@ -66,6 +71,9 @@ class DataPlane {
   UniqueFd sock_;
   UniqueFd stop_;  // eventfd: readable while the workers must stop
   uint16_t port_;
+  bool offload_;
+  bool gro_;           // the socket hands over coalesced datagrams (UDP_GRO)
+  bool vnet_ = false;  // the current TUN carries a virtio_net_hdr before each packet
   std::optional<kernel::TunDevice> tun_;
   std::vector<std::thread> workers_;
 

@@ -35,6 +35,10 @@ Result<UdpConfig> UdpConfig::FromBackend(const nlohmann::json& backend) {
     }
     if (v->get<int64_t>() != 0) c.port = static_cast<uint16_t>(v->get<int64_t>());
   }
+  if (const auto* v = Field(backend, "Offload")) {
+    if (!v->is_boolean()) return Error::InvalidArgument("Backend.Offload must be true or false");
+    c.offload = v->get<bool>();
+  }
   return c;
 }
 
@@ -45,17 +49,18 @@ Result<std::unique_ptr<UdpBackend>> UdpBackend::Create(const UdpConfig& config,
     return Error::InvalidArgument("udp: " + ext.name + "'s MTU " + std::to_string(ext.mtu) +
                                   " leaves no room for the 28-byte IP/UDP header");
   }
-  auto dp = udp::DataPlane::Create(ext.iface_addr, config.port);
+  auto dp = udp::DataPlane::Create(ext.iface_addr, config.port, config.offload);
   if (!dp.ok()) return dp.error();
   std::unique_ptr<UdpBackend> be(new UdpBackend(ext, network.Network(), rtnl, std::move(*dp)));
   if (Status s = be->OpenDevice(); !s.ok()) return s.error();
   log::Info("udp: " + std::string(kUdpDevice) + " (mtu " + std::to_string(be->mtu_) +
-            "), datagrams on " + ext.iface_addr.ToString() + ":" + std::to_string(config.port));
+            "), datagrams on " + ext.iface_addr.ToString() + ":" + std::to_string(config.port) +
+            (config.offload ? ", offloads on" : ", offloads off"));
   return be;
 }
 
 Status UdpBackend::OpenDevice() {
-  auto tun = kernel::TunDevice::Open(kUdpDevice);
+  auto tun = kernel::TunDevice::Open(kUdpDevice, true, dataplane_->tun_flags());
   if (!tun.ok()) {
     return Error(tun.error().code,
                  tun.error().message + " (a flanneld or another tartand still holding it?)");

@@ -21,7 +21,10 @@ inline constexpr const char* kUdpDevice = "flannel0";
 
 struct UdpConfig {
   uint16_t port = kUdpDefaultPort;
-  // Reads Backend.Port (case-insensitive, like flannel); 0 or absent means 8285.
+  // tartan's own key "Offload" (default true): TSO on flannel0 and GRO on the socket. Off, the
+  // workers move MTU-sized packets only (for comparison; the wire is the same).
+  bool offload = true;
+  // Reads Backend.Port (case-insensitive, like flannel; 0 or absent means 8285) and Offload.
   static Result<UdpConfig> FromBackend(const nlohmann::json& backend);
 };
 
