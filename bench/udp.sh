@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # udp data-plane benchmark, all in network namespaces on this machine, one run:
 #   sudo bench/udp.sh [seconds per iperf3 run, default 8] [modes...]
-# Modes (default all): tartan-udp flanneld-udp host-gw vxlan. flanneld-udp is the reference
+# Modes (default all): tartan-udp tartan-udp-nooffload flanneld-udp host-gw vxlan
+# (tartan-udp-nooffload: Backend.Offload false, MTU-sized packets through the workers). flanneld-udp is the reference
 # flanneld v0.11.0 (../shared/interop, etcd v2) and is skipped when absent.
 # For each mode: two hosts on one underlay bridge, one pod each; pod-to-pod TCP throughput
 # with iperf3 (1 stream, then 4), RTT (ping), and CPU-seconds per GB moved, counting
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-8}
 shift || true
 modes=("$@")
-[ ${#modes[@]} -gt 0 ] || modes=(tartan-udp flanneld-udp vxlan host-gw)
+[ ${#modes[@]} -gt 0 ] || modes=(tartan-udp tartan-udp-nooffload flanneld-udp vxlan host-gw)
 : "${TARTAND:=$PWD/build/release/src/cmd/tartand}"
 [ -x "$TARTAND" ] || { echo "build tartand first" >&2; exit 1; }
 FLANNELD011=${TARTAN_INTEROP_DIR:-$(git rev-parse --show-toplevel)/../shared/interop}/flanneld-v0.11.0
@@ -37,9 +38,10 @@ run_mode() {
   (
     source tests/e2e/lib.sh
     require_root
-    local backend=$mode
+    local backend="\"$mode\""
     case $mode in
-      tartan-udp | flanneld-udp) backend=udp ;;
+      tartan-udp | flanneld-udp) backend='"udp"' ;;
+      tartan-udp-nooffload) backend='"udp","Offload":false' ;;
     esac
     if [ "$mode" = flanneld-udp ] && [ ! -x "$FLANNELD011" ]; then
       echo "skipped: $FLANNELD011 not found" >&2
@@ -47,7 +49,7 @@ run_mode() {
     fi
     underlay_create
     etcd_start
-    local config="{\"Network\":\"10.244.0.0/16\",\"Backend\":{\"Type\":\"$backend\"}}"
+    local config="{\"Network\":\"10.244.0.0/16\",\"Backend\":{\"Type\":$backend}}"
     in_ns "$P-ul" env ETCDCTL_API=2 etcdctl --endpoints="$E2E_ETCD" set /coreos.com/network/config "$config" >/dev/null
     network_config_put "$config"
     host_create 1

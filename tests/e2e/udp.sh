@@ -47,6 +47,22 @@ check_pods_talk() {  # check_pods_talk <hosts...>: ping and TCP in every directi
   log "pods talk in every direction among hosts $*; receivers see pod source addresses"
 }
 
+# bulk_transfer <from n> <to n>: 8 MB pod to pod over TCP, arriving intact (large segments cut
+# and joined by the offloads on either side).
+bulk_transfer() {
+  local a=$1 b=$2 port=$((5100 + $1 * 10 + $2)) sum
+  head -c 8000000 /dev/urandom >"$E2E_WORK/bulk-$a-$b.in"
+  start_in_ns "$P-h$b-pod" "bulk-sink-$a-$b" socat -u "TCP-LISTEN:$port,reuseaddr" "OPEN:$E2E_WORK/bulk-$a-$b.out,creat"
+  local sink=$LAST_PID
+  wait_for 5 "bulk sink in pod h$b" in_ns "$P-h$b-pod" sh -c "ss -ltn | grep -q :$port"
+  in_ns "$P-h$a-pod" timeout 30 socat -u "OPEN:$E2E_WORK/bulk-$a-$b.in" "TCP:$(pod_ip_of "$b"):$port" ||
+    fail "bulk transfer pod h$a -> pod h$b"
+  wait "$sink" || true
+  sum=$(md5sum <"$E2E_WORK/bulk-$a-$b.in")
+  [ "$(md5sum <"$E2E_WORK/bulk-$a-$b.out")" = "$sum" ] || fail "bulk transfer h$a -> h$b damaged"
+  log "8 MB pod h$a -> pod h$b intact"
+}
+
 # send_datagram <ns> <from ip> <to ip> <inner src> <inner dst> <text>: one UDP datagram to
 # <to>:8285 whose payload is a bare IPv4/UDP packet <inner src> -> <inner dst>:6000 carrying
 # <text>, as a flannel udp peer would send it.
@@ -85,6 +101,8 @@ scenario_connectivity() {
     wait_for 5 "h$a: $E2E_NETWORK dev flannel0" has_udp_route "$a"
   done
   check_pods_talk 1 2 3
+  bulk_transfer 1 3
+  bulk_transfer 3 2
   # An address of the network that no host holds: net-unreachable from flannel0's far side.
   local out
   out=$(in_ns "$P-h1-pod" ping -c 1 -W 2 10.244.250.9 2>&1 || true)
@@ -217,6 +235,8 @@ scenario_flanneld() {
   done
   log "leases: tartand's and flanneld's are both $n2"
   check_pods_talk 1 2 3
+  bulk_transfer 1 2
+  bulk_transfer 2 3
   log "tartand udp and flanneld $version udp carry each other's pods' traffic"
 }
 
