@@ -49,6 +49,19 @@ uint16_t SumFolded(std::span<const uint8_t> data, uint32_t initial) {
   uint64_t s = 0;
   const uint8_t* p = data.data();
   size_t n = data.size();
+  // Four independent sums of 32-bit words per 16 bytes: the adds do not wait on each other.
+  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  while (n >= 16) {
+    uint32_t w[4];
+    std::memcpy(w, p, 16);
+    s0 += w[0];
+    s1 += w[1];
+    s2 += w[2];
+    s3 += w[3];
+    p += 16;
+    n -= 16;
+  }
+  s = Fold(s0) + Fold(s1) + Fold(s2) + Fold(s3);
   while (n >= 4) {
     uint32_t w;
     std::memcpy(&w, p, 4);
