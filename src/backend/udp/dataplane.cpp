@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "backend/udp/offload.hpp"
 #include "common/log.hpp"
@@ -98,8 +99,8 @@ void DataPlane::Attach(kernel::TunDevice tun) {
       vnet_ = true;
     } else {
       // Opened with IFF_VNET_HDR all the same: the header stays, all zero (no offload).
-      log::Warning("udp: the kernel refused TSO on the TUN (" + std::string(strerror(errno)) +
-                   "); packets come MTU-sized");
+      log::Warning("udp: the kernel refused TSO on the TUN (" +
+                   std::system_category().message(errno) + "); packets come MTU-sized");
       vnet_ = true;
       ::ioctl(fd, TUNSETOFFLOAD, 0u);
     }

@@ -52,7 +52,7 @@ uint16_t SumFolded(std::span<const uint8_t> data, uint32_t initial) {
   // Four independent sums of 32-bit words per 16 bytes: the adds do not wait on each other.
   uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   while (n >= 16) {
-    uint32_t w[4];
+    uint32_t w[4] = {};
     std::memcpy(w, p, 16);
     s0 += w[0];
     s1 += w[1];
@@ -63,14 +63,14 @@ uint16_t SumFolded(std::span<const uint8_t> data, uint32_t initial) {
   }
   s = Fold(s0) + Fold(s1) + Fold(s2) + Fold(s3);
   while (n >= 4) {
-    uint32_t w;
+    uint32_t w = 0;
     std::memcpy(&w, p, 4);
     s += w;
     p += 4;
     n -= 4;
   }
   if (n >= 2) {
-    uint16_t w;
+    uint16_t w = 0;
     std::memcpy(&w, p, 2);
     s += w;
     p += 2;
@@ -166,9 +166,9 @@ bool TcpCoalescer::Offer(std::span<uint8_t> p) {
   }
   const uint8_t* t = p.data() + 20;
   const uint8_t* ht = h + 20;
-  if (std::memcmp(t, ht, 4) != 0 || Get32(t + 4) != next_seq_ || std::memcmp(t + 8, ht + 8, 5) ||
-      (t[13] & ~kPsh) != ht[13] || std::memcmp(t + 14, ht + 14, 2) != 0 ||
-      std::memcmp(t + 18, ht + 18, hdr_len_ - 38) != 0) {
+  if (std::memcmp(t, ht, 4) != 0 || Get32(t + 4) != next_seq_ ||
+      std::memcmp(t + 8, ht + 8, 5) != 0 || (t[13] & ~kPsh) != ht[13] ||
+      std::memcmp(t + 14, ht + 14, 2) != 0 || std::memcmp(t + 18, ht + 18, hdr_len_ - 38) != 0) {
     return false;
   }
   iov_[2 + count_] = {p.data() + hdr_len_, len};

@@ -62,8 +62,8 @@ Result<std::unique_ptr<UdpBackend>> UdpBackend::Create(const UdpConfig& config,
 Status UdpBackend::OpenDevice() {
   auto tun = kernel::TunDevice::Open(kUdpDevice, true, dataplane_->tun_flags());
   if (!tun.ok()) {
-    return Error(tun.error().code,
-                 tun.error().message + " (a flanneld or another tartand still holding it?)");
+    return Error{tun.error().code,
+                 tun.error().message + " (a flanneld or another tartand still holding it?)"};
   }
   auto link = rtnl_.GetLinkByName(tun->name());
   if (!link.ok()) return link.error();
