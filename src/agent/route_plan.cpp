@@ -88,7 +88,15 @@ RoutePlan PlanRoutes(const std::vector<kernel::Route>& desired,
         continue;
       }
     }
+    // A device route with no gateway that strictly covers a connected network (udp's whole
+    // Network into flannel0, around the pod bridge's own subnet) is meant to: the link's more
+    // specific route keeps its traffic, so it is no conflict.
+    const bool covering = !route->gateway && route->link_index != 0;
     auto on_link = std::find_if(connected.begin(), connected.end(), [&](const kernel::Route* c) {
+      if (covering && route->dst.prefix_len() < c->dst.prefix_len() &&
+          route->dst.Contains(c->dst)) {
+        return false;
+      }
       return c->table == route->table && c->dst.Overlaps(route->dst);
     });
     if (on_link != connected.end() && !fallback) {

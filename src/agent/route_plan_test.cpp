@@ -148,6 +148,22 @@ TEST(PlanRoutes, OurRouteIsWithdrawnWhenAConnectedNetworkOverlapsIt) {
   EXPECT_EQ(plan.conflicts, (std::vector<RouteConflict>{{ours, cni0, true}}));
 }
 
+TEST(PlanRoutes, UdpsNetworkRouteMayCoverThePodBridgeButNotSitInsideALink) {
+  // udp: the whole Network into flannel0 around this host's own cni0 subnet.
+  Route network = Route::Direct(N("10.244.0.0/16"), 7);
+  Route cni0 = Foreign(Route::Direct(N("10.244.1.0/24"), 9), kernel::kRouteProtocolKernel);
+  RoutePlan plan = PlanRoutes({network}, {cni0});
+  EXPECT_EQ(plan.replace, std::vector<Route>{network});
+  EXPECT_TRUE(plan.conflicts.empty());
+  // The same network on a link of the host, or a larger one, still wins.
+  for (const char* link : {"10.244.0.0/16", "10.0.0.0/8"}) {
+    Route eth = Foreign(Route::Direct(N(link), 2), kernel::kRouteProtocolKernel);
+    plan = PlanRoutes({network}, {eth});
+    EXPECT_TRUE(plan.replace.empty()) << link;
+    EXPECT_EQ(plan.conflicts.size(), 1u) << link;
+  }
+}
+
 TEST(PlanRoutes, GatewayDeviceOnlinkAndScopeChangesAreRepaired) {
   Route want = Route::ViaOnlink(N("10.244.1.0/24"), A("10.244.1.0"), 5);
   Route other_dev = want;

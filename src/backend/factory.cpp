@@ -5,6 +5,7 @@
 #include <random>
 
 #include "backend/hostgw/hostgw.hpp"
+#include "backend/udp/udp.hpp"
 #include "backend/vxlan/ethtool.hpp"
 #include "backend/vxlan/vxlan.hpp"
 
@@ -28,8 +29,17 @@ Result<std::unique_ptr<Backend>> MakeBackend(const model::NetworkConfig& config,
     if (!be.ok()) return be.error();
     return std::unique_ptr<Backend>(std::move(*be));
   }
+  if (config.backend_type == "udp") {
+    auto uc = UdpConfig::FromBackend(config.backend);
+    if (!uc.ok()) return uc.error();
+    if (!config.network) return Error::InvalidArgument("udp: the config has no Network");
+    auto be = UdpBackend::Create(*uc, ext, *config.network, rtnl);
+    if (!be.ok()) return be.error();
+    return std::unique_ptr<Backend>(std::move(*be));
+  }
   return Error::InvalidArgument("backend type \"" + config.backend_type +
-                                "\" is not supported by this tartand (supported: host-gw, vxlan)");
+                                "\" is not supported by this tartand (supported: host-gw, "
+                                "vxlan, udp)");
 }
 
 }  // namespace tartan::backend

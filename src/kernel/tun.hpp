@@ -16,7 +16,9 @@ class TunDevice {
   // Opens /dev/net/tun and creates `name` (IFF_TUN | IFF_NO_PI: bare IP packets, no
   // protocol header). An empty name lets the kernel pick "tunN". `non_blocking` sets
   // O_NONBLOCK for use with poll/epoll.
-  static Result<TunDevice> Open(std::string_view name, bool non_blocking = true);
+  // `extra_flags` are added to TUNSETIFF's (IFF_VNET_HDR, IFF_MULTI_QUEUE).
+  static Result<TunDevice> Open(std::string_view name, bool non_blocking = true,
+                                int extra_flags = 0);
 
   int fd() const { return fd_.get(); }
   const std::string& name() const { return name_; }

@@ -1,0 +1,372 @@
+#include "backend/udp/dataplane.hpp"
+
+#include <arpa/inet.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "backend/udp/offload.hpp"
+#include "common/log.hpp"
+#include "kernel/message.hpp"
+
+namespace tartan::backend::udp {
+namespace {
+
+// Packets per batch: enough to amortise a syscall over many packets, small enough that a
+// batch stays in the cache.
+constexpr size_t kBatch = 64;
+// Room for any IPv4 packet (a TSO packet from the TUN included) and its virtio_net_hdr.
+constexpr size_t kSlot = 65536 + 64;
+// Room for a TSO packet cut into MTU-sized packets: 64 KiB of payload and up to 120 bytes of
+// headers for each of at most 64 KiB / 536 segments.
+constexpr size_t kOutSlot = 65536 + 123 * 120;
+// The most UDP payload one UDP_SEGMENT send may carry (IPv4 total length limit), and the most
+// segments the kernel accepts in one (UDP_MAX_SEGMENTS on older kernels).
+constexpr size_t kMaxGsoBytes = 65535 - 20 - 8;
+constexpr size_t kMaxGsoSegments = 64;
+// Socket buffers: a burst of a few ms at 10 Gbit/s, so a scheduling delay does not drop.
+constexpr int kSocketBuffer = 8 << 20;
+
+void SetBuffer(int fd, int force, int plain) {
+  // The FORCE variants ignore net.core.*mem_max but need CAP_NET_ADMIN.
+  if (::setsockopt(fd, SOL_SOCKET, force, &kSocketBuffer, sizeof kSocketBuffer) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, plain, &kSocketBuffer, sizeof kSocketBuffer);
+  }
+}
+
+bool Stopping(const pollfd& stop) { return (stop.revents & POLLIN) != 0; }
+
+}  // namespace
+
+Result<std::unique_ptr<DataPlane>> DataPlane::Create(net::Ip4 bind, uint16_t port, bool offload) {
+  const std::string where = bind.ToString() + ":" + std::to_string(port);
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return kernel::nl::ErrnoError(errno, "udp: creating the socket");
+  SetBuffer(sock.get(), SO_RCVBUFFORCE, SO_RCVBUF);
+  SetBuffer(sock.get(), SO_SNDBUFFORCE, SO_SNDBUF);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(bind.value());
+  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    return kernel::nl::ErrnoError(
+        errno, "udp: binding " + where + " (is flanneld or another tartand running here?)");
+  }
+  bool gro = false;
+  if (offload) {
+    const int one = 1;
+    gro = ::setsockopt(sock.get(), SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    if (!gro) log::Warning("udp: UDP_GRO unavailable; receiving datagrams one by one");
+  }
+  UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop.valid()) return kernel::nl::ErrnoError(errno, "udp: eventfd");
+  return std::unique_ptr<DataPlane>(
+      new DataPlane(std::move(sock), std::move(stop), port, offload, gro));
+}
+
+DataPlane::~DataPlane() { Stop(); }
+
+int DataPlane::tun_flags() const { return offload_ ? IFF_VNET_HDR : 0; }
+
+void DataPlane::Stop() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(stop_.get(), &one, sizeof one);
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  uint64_t drained = 0;
+  [[maybe_unused]] ssize_t r = ::read(stop_.get(), &drained, sizeof drained);
+  tun_.reset();
+}
+
+void DataPlane::Attach(kernel::TunDevice tun) {
+  Stop();
+  tun_.emplace(std::move(tun));
+  const int fd = tun_->fd();
+  vnet_ = false;
+  if (offload_) {
+    int size = sizeof(VnetHdr);
+    const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4;
+    if (::ioctl(fd, TUNSETVNETHDRSZ, &size) == 0 && ::ioctl(fd, TUNSETOFFLOAD, offloads) == 0) {
+      vnet_ = true;
+    } else {
+      // Opened with IFF_VNET_HDR all the same: the header stays, all zero (no offload).
+      log::Warning("udp: the kernel refused TSO on the TUN (" +
+                   std::system_category().message(errno) + "); packets come MTU-sized");
+      vnet_ = true;
+      ::ioctl(fd, TUNSETOFFLOAD, 0u);
+    }
+  }
+  workers_.emplace_back([this, fd] { TunToUdp(fd); });
+  workers_.emplace_back([this, fd] { UdpToTun(fd); });
+}
+
+void DataPlane::SetPeers(std::shared_ptr<const PeerTable> table) {
+  {
+    std::lock_guard lock(table_mu_);
+    table_ = std::move(table);
+  }
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+const PeerTable& DataPlane::TableView::Get() {
+  const uint64_t g = dp_.generation_.load(std::memory_order_acquire);
+  if (g != generation_) {
+    std::lock_guard lock(dp_.table_mu_);
+    table_ = dp_.table_;
+    generation_ = g;
+  }
+  return *table_;
+}
+
+namespace {
+
+// Per-batch counts, added to the shared counters once per batch (no shared cache line
+// written per packet).
+struct BatchCounts {
+  uint64_t in = 0, out = 0, icmp = 0;
+  std::array<uint64_t, static_cast<size_t>(Drop::kCount)> drops{};
+  void Count(udp::Drop d) { ++drops[static_cast<size_t>(d)]; }
+  void AddTo(std::atomic<uint64_t>& in_c, std::atomic<uint64_t>& out_c, Counters& c) {
+    in_c.fetch_add(in, std::memory_order_relaxed);
+    out_c.fetch_add(out, std::memory_order_relaxed);
+    c.icmp_tx.fetch_add(icmp, std::memory_order_relaxed);
+    for (size_t d = 0; d < drops.size(); ++d) {
+      if (drops[d] != 0) c.drops[d].fetch_add(drops[d], std::memory_order_relaxed);
+    }
+    *this = {};
+  }
+};
+
+// Writes one packet into the TUN, behind a virtio_net_hdr when `vnet` (checksums valid).
+bool WritePacket(int tun, bool vnet, const uint8_t* p, size_t len) {
+  VnetHdr h;
+  h.flags = kVnetDataValid;
+  iovec iov[2] = {{&h, sizeof h}, {const_cast<uint8_t*>(p), len}};
+  const ssize_t want = static_cast<ssize_t>(len + (vnet ? sizeof h : 0));
+  return ::writev(tun, vnet ? iov : iov + 1, vnet ? 2 : 1) == want;
+}
+
+}  // namespace
+
+void DataPlane::TunToUdp(int tun) {
+  const bool vnet = vnet_;
+  const size_t hdr = vnet ? sizeof(VnetHdr) : 0;
+  // Each packet read may become two sends (a TSO packet over the UDP_SEGMENT limit).
+  constexpr size_t kMsgs = 2 * kBatch + 2;
+  std::vector<uint8_t> buf(kBatch * kSlot);
+  std::vector<uint8_t> out(vnet ? kBatch * kOutSlot : 0);
+  std::vector<mmsghdr> msgs(kMsgs);
+  std::vector<iovec> iov(kMsgs);
+  std::vector<sockaddr_in> to(kMsgs);
+  constexpr size_t kCmsg = CMSG_SPACE(sizeof(uint16_t));
+  std::vector<uint8_t> control(kMsgs * kCmsg);
+  std::array<uint8_t, kIcmpErrorMax> icmp{};
+  BatchCounts counts;
+  TableView view(*this);
+  // One message: `len` bytes at `p` to `peer`; cut into `seg`-byte datagrams by the kernel
+  // when seg != 0.
+  auto queue = [&](size_t& n, uint8_t* p, size_t len, uint32_t peer, size_t seg) {
+    mmsghdr& m = msgs[n];
+    m = {};
+    iov[n] = {p, len};
+    to[n] = {};
+    to[n].sin_family = AF_INET;
+    to[n].sin_port = htons(port_);
+    to[n].sin_addr.s_addr = htonl(peer);
+    m.msg_hdr.msg_name = &to[n];
+    m.msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    m.msg_hdr.msg_iov = &iov[n];
+    m.msg_hdr.msg_iovlen = 1;
+    if (seg != 0 && seg < len) {
+      m.msg_hdr.msg_control = &control[n * kCmsg];
+      m.msg_hdr.msg_controllen = kCmsg;
+      cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto s16 = static_cast<uint16_t>(seg);
+      std::memcpy(CMSG_DATA(c), &s16, sizeof s16);
+    }
+    ++n;
+  };
+  while (true) {
+    pollfd fds[2] = {{tun, POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (Stopping(fds[1])) return;
+    if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) return;  // device gone
+    const PeerTable& table = view.Get();
+    size_t n = 0, datagrams = 0;
+    for (size_t b = 0; b < kBatch; ++b) {
+      uint8_t* slot = &buf[b * kSlot];
+      const ssize_t r = ::read(tun, slot, kSlot);
+      if (r <= static_cast<ssize_t>(hdr)) break;  // EAGAIN: drained
+      ++counts.in;
+      std::span<uint8_t> pkt(slot + hdr, static_cast<size_t>(r) - hdr);
+      VnetHdr vh;
+      if (vnet) std::memcpy(&vh, slot, sizeof vh);
+      if (vnet && vh.gso_type == kGsoNone && (vh.flags & kVnetNeedsCsum) &&
+          !FinishChecksum(pkt, vh.csum_start, vh.csum_offset)) {
+        counts.Count(Drop::kMalformed);
+        continue;
+      }
+      const Verdict v = FromTun(pkt, table, icmp);
+      if (v.action == Verdict::Action::kIcmp) {
+        counts.Count(v.reason);
+        if (WritePacket(tun, vnet, icmp.data(), v.length)) ++counts.icmp;
+        continue;
+      }
+      if (v.action == Verdict::Action::kDrop) {
+        counts.Count(v.reason);
+        continue;
+      }
+      if (!vnet || vh.gso_type == kGsoNone) {
+        queue(n, pkt.data(), v.length, v.peer, 0);
+        ++datagrams;
+        continue;
+      }
+      if ((vh.gso_type & 0x7f) != kGsoTcp4) {
+        counts.Count(Drop::kMalformed);
+        continue;
+      }
+      // A TSO packet: cut into the packets the wire carries, sent in as few calls as the
+      // UDP_SEGMENT limits allow.
+      uint8_t* o = &out[b * kOutSlot];
+      const Segments seg = SegmentTcp4(pkt.first(v.length), vh.gso_size, {o, kOutSlot});
+      if (seg.bytes == 0) {
+        counts.Count(Drop::kMalformed);
+        continue;
+      }
+      const size_t per = std::min(kMaxGsoSegments, kMaxGsoBytes / seg.segment_len);
+      for (size_t done = 0; done < seg.bytes;) {
+        const size_t len = std::min(per * seg.segment_len, seg.bytes - done);
+        queue(n, o + done, len, v.peer, seg.segment_len);
+        done += len;
+      }
+      datagrams += seg.count;
+    }
+    size_t sent = 0;
+    while (sent < n) {
+      const int r = ::sendmmsg(sock_.get(), &msgs[sent], static_cast<unsigned>(n - sent), 0);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        // This one message failed (no route to that peer, say): drop it, send the rest.
+        counts.Count(Drop::kSendFailed);
+        ++sent;
+        continue;
+      }
+      sent += static_cast<size_t>(r);
+    }
+    counts.out = datagrams;
+    counts.AddTo(counters_.tun_rx, counters_.udp_tx, counters_);
+  }
+}
+
+void DataPlane::UdpToTun(int tun) {
+  const bool vnet = vnet_;
+  std::vector<uint8_t> buf(kBatch * kSlot);
+  std::vector<mmsghdr> msgs(kBatch);
+  std::vector<iovec> iov(kBatch);
+  std::vector<sockaddr_in> from(kBatch);
+  constexpr size_t kCmsg = CMSG_SPACE(sizeof(int));
+  std::vector<uint8_t> control(kBatch * kCmsg);
+  std::array<uint8_t, kIcmpErrorMax> icmp{};
+  BatchCounts counts;
+  TcpCoalescer coalescer;
+  TableView view(*this);
+  for (size_t i = 0; i < kBatch; ++i) {
+    iov[i] = {&buf[i * kSlot], kSlot};
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  auto flush = [&] {
+    if (coalescer.empty()) return;
+    const TcpCoalescer::Output o = coalescer.Flush();
+    if (::writev(tun, o.iov, o.iovcnt) > 0) {
+      ++counts.out;
+    } else {
+      counts.Count(Drop::kSendFailed);
+    }
+  };
+  while (true) {
+    pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (Stopping(fds[1])) return;
+    for (size_t i = 0; i < kBatch; ++i) {
+      msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      msgs[i].msg_hdr.msg_control = gro_ ? &control[i * kCmsg] : nullptr;
+      msgs[i].msg_hdr.msg_controllen = gro_ ? kCmsg : 0;
+    }
+    const int got = ::recvmmsg(sock_.get(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (got <= 0) continue;
+    const PeerTable& table = view.Get();
+    for (int i = 0; i < got; ++i) {
+      uint8_t* slot = &buf[static_cast<size_t>(i) * kSlot];
+      const uint32_t sender = ntohl(from[i].sin_addr.s_addr);
+      msghdr& mh = msgs[i].msg_hdr;
+      if (mh.msg_flags & MSG_TRUNC) {
+        counts.Count(Drop::kMalformed);
+        continue;
+      }
+      // With UDP_GRO one message may hold several datagrams of `seg` bytes (the last shorter).
+      size_t seg = msgs[i].msg_len;
+      if (gro_) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+          if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int s = 0;
+            std::memcpy(&s, CMSG_DATA(c), sizeof s);
+            if (s > 0) seg = static_cast<size_t>(s);
+          }
+        }
+      }
+      for (size_t off = 0; off < msgs[i].msg_len; off += seg) {
+        const size_t len = std::min(seg, msgs[i].msg_len - off);
+        ++counts.in;
+        std::span<uint8_t> pkt(slot + off, len);
+        const Verdict v = FromPeer(sender, pkt, table, icmp);
+        if (v.action == Verdict::Action::kIcmp) {
+          counts.Count(v.reason);
+          if (::sendto(sock_.get(), icmp.data(), v.length, MSG_DONTWAIT,
+                       reinterpret_cast<const sockaddr*>(&from[i]), sizeof from[i]) >= 0) {
+            ++counts.icmp;
+          }
+          continue;
+        }
+        if (v.action == Verdict::Action::kDrop) {
+          counts.Count(v.reason);
+          continue;
+        }
+        pkt = pkt.first(v.length);
+        if (vnet) {
+          if (coalescer.Offer(pkt)) continue;
+          flush();
+          if (coalescer.Offer(pkt)) continue;
+        }
+        if (WritePacket(tun, vnet, pkt.data(), pkt.size())) {
+          ++counts.out;
+        } else {
+          counts.Count(Drop::kSendFailed);
+        }
+      }
+    }
+    flush();
+    counts.AddTo(counters_.udp_rx, counters_.tun_tx, counters_);
+  }
+}
+
+}  // namespace tartan::backend::udp

@@ -1,0 +1,76 @@
+// udp: flannel's userspace encapsulation (compat doc section 7). A TUN device flannel0 with
+// <lease .0>/32, the whole Network routed into it, and every packet read from it sent as the
+// payload of one UDP datagram to the peer holding the destination's subnet (port 8285 by
+// default); datagrams from peers are written back into it. Wire-compatible with flanneld's
+// udp backend, whose leases carry no BackendType.
+#pragma once
+
+#include <array>
+#include <memory>
+
+#include "backend/backend.hpp"
+#include "backend/udp/dataplane.hpp"
+#include "kernel/rtnl.hpp"
+
+namespace tartan::backend {
+
+// IPv4 (20) and UDP (8) headers around each pod packet.
+inline constexpr uint32_t kUdpOverhead = 28;
+inline constexpr uint16_t kUdpDefaultPort = 8285;
+inline constexpr const char* kUdpDevice = "flannel0";
+
+struct UdpConfig {
+  uint16_t port = kUdpDefaultPort;
+  // tartan's own key "Offload" (default true): TSO on flannel0 and GRO on the socket. Off, the
+  // workers move MTU-sized packets only (for comparison; the wire is the same).
+  bool offload = true;
+  // Reads Backend.Port (case-insensitive, like flannel; 0 or absent means 8285) and Offload.
+  static Result<UdpConfig> FromBackend(const nlohmann::json& backend);
+};
+
+class UdpBackend final : public Backend {
+ public:
+  // Binds the socket on the interface's address and creates flannel0 with its workers. Fails
+  // when the port is taken or flannel0 exists and is not ours (a flanneld still running).
+  static Result<std::unique_ptr<UdpBackend>> Create(const UdpConfig& config,
+                                                    const ExternalInterface& ext,
+                                                    net::Ip4Net network, kernel::Rtnl& rtnl);
+
+  std::string_view lease_type() const override { return ""; }  // flannel writes none
+  std::string_view name() const override { return "udp"; }
+  uint32_t mtu() const override { return mtu_; }
+  std::vector<int> owned_links() const override { return {device_index_}; }
+  // The route `<Network> dev flannel0`. Also hands the peers to the workers: the route and
+  // the peer table are one decision, taken together on every pass (the table is swapped in
+  // only when it changed).
+  DesiredState Desired(const model::Lease& own,
+                       const std::vector<model::Lease>& peers) const override;
+  // Makes flannel0 exist (again, if deleted by hand) with its MTU, address and link up, and
+  // logs the drop counters when they moved.
+  Status EnsureDevices(const model::Lease& own, bool& republish) override;
+
+  const udp::Counters& counters() const { return dataplane_->counters(); }
+
+ private:
+  UdpBackend(ExternalInterface ext, net::Ip4Net network, kernel::Rtnl& rtnl,
+             std::unique_ptr<udp::DataPlane> dp)
+      : ext_(std::move(ext)),
+        network_(network),
+        rtnl_(rtnl),
+        dataplane_(std::move(dp)),
+        mtu_(ext_.mtu - kUdpOverhead) {}
+  Status OpenDevice();
+  void LogCounters();
+
+  ExternalInterface ext_;
+  net::Ip4Net network_;
+  kernel::Rtnl& rtnl_;
+  std::unique_ptr<udp::DataPlane> dataplane_;
+  uint32_t mtu_;
+  int device_index_ = 0;
+  // The table last handed to the workers, to swap only on a change.
+  mutable std::shared_ptr<const udp::PeerTable> published_;
+  std::array<uint64_t, static_cast<size_t>(udp::Drop::kCount)> drops_logged_{};
+};
+
+}  // namespace tartan::backend
