@@ -46,6 +46,8 @@ class Client : public Registry {
                                        int64_t lease, int64_t expected_mod_revision) override;
   Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                int64_t start_revision) override;
+  // A quorum GET of `key`: X-Etcd-Cluster-Id and X-Etcd-Index.
+  Result<StoreMark> Probe(const std::string& key) override;
   model::LeaseShape LeaseValueShape() const override { return model::LeaseShape::kV011; }
   std::string Describe() const override;
   void Shutdown() override;

@@ -39,6 +39,8 @@ class Client : public Registry {
                                        int64_t lease, int64_t expected_mod_revision) override;
   Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                int64_t start_revision) override;
+  // A count-only range of `key`: header.cluster_id and header.revision.
+  Result<StoreMark> Probe(const std::string& key) override;
   std::string Describe() const override;
   void Shutdown() override;
 
