@@ -175,11 +175,20 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
       if (watch_) current = &watch_;
     }
     if (!current) {
+      // etcd was unreachable, not just a stream cut: it may come back restored from a backup
+      // whose history has since caught up with our revision (other hosts writing first), which
+      // no header can tell. List again rather than resume; only the difference is reported.
+      if (failures_in_row_ >= 2) {
+        failures_in_row_ = 0;
+        need_list_ = true;
+        continue;
+      }
       auto watch = registry_->Watch(dir_, revision_ + 1);
       if (!watch) {
         if (!outage_logged_ && log_)
           log_("watching leases failed, retrying: " + watch.error().message);
         outage_logged_ = true;
+        ++failures_in_row_;
         WaitBackoff();
         continue;
       }
@@ -200,12 +209,14 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
              ": " + batch.error().message);
       }
       outage_logged_ = true;
+      ++failures_in_row_;
       SetWatch(nullptr);
       // etcd may come back restored or wiped: look at it as soon as it answers again.
       next_check_ = {};
       WaitBackoff();
       continue;
     }
+    failures_in_row_ = 0;
     const bool idle = batch->events.empty() && !batch->store_reset && batch->compact_revision == 0;
     if (idle) continue;  // nothing within the wait: time to look at the store
     if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());

@@ -52,6 +52,7 @@ class RegistryLeaseWatch : public LeaseWatch {
   bool need_list_ = true;
   std::chrono::milliseconds delay_;
   bool outage_logged_ = false;
+  int failures_in_row_ = 0;     // watch attempts failed since the last answer
   std::string cluster_id_;      // as last seen; "" until known
   bool reset_pending_ = false;  // the next batch tells the caller the store was reset
   std::chrono::milliseconds store_check_;

@@ -228,6 +228,34 @@ TEST(LeaseWatch, AnOutageAndACompactionAreNoReset) {
   EXPECT_EQ(Describe(*b), (V{"+ 10.5.3.0-24 192.0.2.3"}));
 }
 
+// Restored while etcd was down, and other hosts wrote to it first, past our revision: no
+// header can tell. Having been unable to reach etcd at all, the watcher lists again instead of
+// resuming, so the key missing from the backup is still reported gone.
+TEST(LeaseWatch, AfterAnOutageTheWatcherListsAgainInsteadOfResuming) {
+  WatchFixture f;
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  const MemoryRegistry::State backup = f.reg->Save();
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());  // revision 4
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  const int64_t before = f.reg->call_count();
+  f.reg->SetAvailable(false);
+  ASSERT_TRUE(testing::WaitUntil([&] { return f.reg->call_count() >= before + 2; }));
+  f.reg->Restore(backup, "", /*break_watches=*/true);  // revision 3
+  f.Put("10.5.1.0-24", Attrs("192.0.2.11").ToJson());  // 4
+  f.Put("10.5.5.0-24", Attrs("192.0.2.5").ToJson());   // 5: past where we were
+  f.reg->SetAvailable(true);
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto b = next.get();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  auto got = Describe(*b);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got,
+            (V{"+ 10.5.5.0-24 192.0.2.5", "- 10.5.3.0-24 192.0.2.3", "~ 10.5.1.0-24 192.0.2.11"}));
+}
+
 TEST(StoreReset, Decision) {
   EXPECT_FALSE(StoreResetReason({"", 0}, {"7", 12}));    // nothing followed yet
   EXPECT_FALSE(StoreResetReason({"7", 12}, {"7", 12}));  // the same store
