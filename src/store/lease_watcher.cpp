@@ -17,7 +17,7 @@ bool Differs(const model::Lease& a, const model::Lease& b) {
 }  // namespace
 
 RegistryLeaseWatch::RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix,
-                                       LogFn log, Backoff backoff, std::stop_token stop,
+                                       LogFn log, Backoff backoff, const std::stop_token& stop,
                                        std::chrono::milliseconds store_check)
     : registry_(std::move(registry)),
       prefix_(std::move(prefix)),

@@ -20,7 +20,7 @@ namespace tartan::store {
 class RegistryLeaseWatch : public LeaseWatch {
  public:
   RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix, LogFn log,
-                     Backoff backoff, std::stop_token stop,
+                     Backoff backoff, const std::stop_token& stop,
                      std::chrono::milliseconds store_check = std::chrono::seconds(10));
   ~RegistryLeaseWatch() override;
 
