@@ -140,6 +140,9 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
         continue;
       }
       need_list_ = false;
+      if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());
+      outage_logged_ = false;
+      delay_ = backoff_.initial;
       // A re-list after a compaction or an outage can be the first answer of a restored store.
       if (auto why =
               StoreResetReason({cluster_id_, revision_}, {listing->cluster_id, listing->revision});
@@ -175,20 +178,12 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
       if (watch_) current = &watch_;
     }
     if (!current) {
-      // etcd was unreachable, not just a stream cut: it may come back restored from a backup
-      // whose history has since caught up with our revision (other hosts writing first), which
-      // no header can tell. List again rather than resume; only the difference is reported.
-      if (failures_in_row_ >= 2) {
-        failures_in_row_ = 0;
-        need_list_ = true;
-        continue;
-      }
       auto watch = registry_->Watch(dir_, revision_ + 1);
       if (!watch) {
         if (!outage_logged_ && log_)
           log_("watching leases failed, retrying: " + watch.error().message);
         outage_logged_ = true;
-        ++failures_in_row_;
+        need_list_ = true;  // see below
         WaitBackoff();
         continue;
       }
@@ -205,18 +200,20 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
     if (!batch) {
       if (stop_.stop_requested()) return Error::Cancelled("lease watch stopped");
       if (!outage_logged_ && log_) {
-        log_("lease watch interrupted, resuming from revision " + std::to_string(revision_ + 1) +
-             ": " + batch.error().message);
+        log_("lease watch interrupted, listing the leases again once etcd answers: " +
+             batch.error().message);
       }
       outage_logged_ = true;
-      ++failures_in_row_;
+      // List again rather than resume: etcd may come back restored from a backup whose history
+      // other hosts have already written past our revision, which no header tells; the
+      // listing's difference does (our key gone, a peer gone). Only the difference is reported.
+      need_list_ = true;
       SetWatch(nullptr);
       // etcd may come back restored or wiped: look at it as soon as it answers again.
       next_check_ = {};
       WaitBackoff();
       continue;
     }
-    failures_in_row_ = 0;
     const bool idle = batch->events.empty() && !batch->store_reset && batch->compact_revision == 0;
     if (idle) continue;  // nothing within the wait: time to look at the store
     if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());

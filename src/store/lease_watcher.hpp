@@ -1,6 +1,6 @@
 // The LeaseWatch implementation over any Registry: list, then watch from the listing's
-// revision + 1; on a broken connection resume from the last revision seen + 1; on compaction
-// list again and report only the difference against what the caller already has. Between
+// revision + 1; on a broken connection or a compaction list again and report only the
+// difference against what the caller already has. Between
 // events it looks at the store every `store_check` (and at once after an outage): a store
 // restored from a backup or wiped (store_reset.hpp) is listed again and the batch says so.
 #pragma once
@@ -52,7 +52,6 @@ class RegistryLeaseWatch : public LeaseWatch {
   bool need_list_ = true;
   std::chrono::milliseconds delay_;
   bool outage_logged_ = false;
-  int failures_in_row_ = 0;     // watch attempts failed since the last answer
   std::string cluster_id_;      // as last seen; "" until known
   bool reset_pending_ = false;  // the next batch tells the caller the store was reset
   std::chrono::milliseconds store_check_;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: etcd wiped, or restored from an older snapshot, under running tartand hosts
 # (host-gw; issue 10 item 2, docs/adr/0014).
-#   restore.sh wipe-v3 | snapshot-v3 | wipe-v2 | snapshot-v2
+#   restore.sh wipe-v3 | snapshot-v3 | wipe-taken-v3 | wipe-v2 | snapshot-v2 | wipe-taken-v2
 # Each host must notice the reset within seconds of etcd answering again, take its lease again
 # (the same subnet, as it is free), and route to every peer again; routes to peers whose keys
 # the restored store still holds must not blip.
@@ -225,11 +225,43 @@ scenario_snapshot() {
   fi
 }
 
+# (3) wiped, and before h1 gets to it another host takes h1's old subnet: h1 takes another one
+# by the ordinary order, says so loudly and rewrites subnet.env; h2 routes to the new one.
+# (h1 is held with SIGSTOP across the wipe so that the other host is first, deterministically.)
+scenario_wipe_taken() {
+  cluster 1 2
+  local old new key id
+  old=$(subnet_of 1)
+  key=$(lease_key 1)
+  kill -STOP "${TARTAND_PID[1]}"
+  etcd_stop
+  rm -rf "$E2E_WORK/etcd"
+  etcd_start
+  config_put
+  if [ "$API" = v2 ]; then
+    etcdctl_v2 set --ttl 600 "$key" '{"PublicIP":"192.0.2.99","BackendType":"host-gw"}' >/dev/null
+  else
+    id=$(etcdctl_v3 lease grant 600 | sed -n 's/^lease \([0-9a-f]*\) granted.*/\1/p')
+    etcdctl_v3 put --lease="$id" "$key" '{"PublicIP":"192.0.2.99","BackendType":"host-gw"}' >/dev/null
+  fi
+  kill -CONT "${TARTAND_PID[1]}"
+  wait_for 20 "h1 to move to another subnet" sh -c "! grep -q 'FLANNEL_SUBNET=${old%.0/*}.1/' $E2E_WORK/h1/subnet.env"
+  new=$(subnet_of 1)
+  log "h1's subnet $old was taken by another host during the wipe; h1 now has $new"
+  grep >/dev/null -c "our subnet changed from ${old/\//-} to ${new/\//-}" "$E2E_WORK/tartand-h1.log" ||
+    fail "the subnet change was not logged loudly"
+  wait_for 20 "h1's new lease in etcd" lease_is_of 1
+  wait_for 20 "h2 routes to h1's new subnet" has_route_to 2 "$new" "$(host_ip 1)"
+  wait_for 20 "h1 routes to h2 again" has_route_to 1 "$(subnet_of 2)" "$(host_ip 2)"
+  kill -0 "${TARTAND_PID[1]}" || fail "tartand on h1 exited"
+}
+
 case "${1:-}" in
-  wipe-v3 | snapshot-v3 | wipe-v2 | snapshot-v2) API=${1##*-} ;;
-  *) echo "usage: $0 wipe-v3|snapshot-v3|wipe-v2|snapshot-v2" >&2; exit 2 ;;
+  wipe-v3 | snapshot-v3 | wipe-v2 | snapshot-v2 | wipe-taken-v3 | wipe-taken-v2) API=${1##*-} ;;
+  *) echo "usage: $0 wipe-v3|snapshot-v3|wipe-taken-v3|wipe-v2|snapshot-v2|wipe-taken-v2" >&2; exit 2 ;;
 esac
 case "$1" in
+  wipe-taken-*) scenario_wipe_taken ;;
   wipe-*) scenario_wipe ;;
   snapshot-*) scenario_snapshot ;;
 esac
