@@ -229,8 +229,8 @@ TEST(LeaseWatch, AnOutageAndACompactionAreNoReset) {
 }
 
 // Restored while etcd was down, and other hosts wrote to it first, past our revision: no
-// header can tell. Having been unable to reach etcd at all, the watcher lists again instead of
-// resuming, so the key missing from the backup is still reported gone.
+// header can tell. After a broken watch the watcher lists again instead of resuming, so the key
+// missing from the backup is still reported gone.
 TEST(LeaseWatch, AfterAnOutageTheWatcherListsAgainInsteadOfResuming) {
   WatchFixture f;
   f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
