@@ -330,6 +330,13 @@ bool Agent::AcquireLease() {
     }
     health_.SetAnomalies({});
     if (auto line = lease_problem_.Succeeded()) log::Info(*line);
+    if (lease_.subnet.ipv4.prefix_len() != 0 && lease->subnet != lease_.subnet) {
+      // Taken again after a revocation or an etcd restore, but another host holds our old
+      // subnet now: pods started with the old subnet.env have addresses no peer routes here.
+      log::Warning("our subnet changed from " + lease_.subnet.ToString() + " to " +
+                   lease->subnet.ToString() + " (the old one is held by another host); " +
+                   opts_.subnet_file + " is rewritten, pods started before need restarting");
+    }
     lease_ = *lease;
     break;
   }
@@ -568,6 +575,13 @@ void Agent::Handle(InboxItem& item) {
           own_gone = own || own_gone;
           break;
       }
+    }
+    if (batch->store_reset) {
+      // Restored or wiped (docs/adr/0014): our key, or the etcd lease it hangs on, may be gone
+      // or an older one even where our subnet is listed. Take it again now (the same subnet
+      // when free) rather than at the next renewal, hours away.
+      own_gone = true;
+      own_fate = "may be gone: etcd was restored from a backup or wiped";
     }
     dirty_ = true;
     // Our key deleted (by an operator, or expired while etcd was unreachable): the peers have

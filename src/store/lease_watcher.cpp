@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "store/store_reset.hpp"
+
 namespace tartan::store {
 
 namespace {
@@ -15,7 +17,8 @@ bool Differs(const model::Lease& a, const model::Lease& b) {
 }  // namespace
 
 RegistryLeaseWatch::RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix,
-                                       LogFn log, Backoff backoff, std::stop_token stop)
+                                       LogFn log, Backoff backoff, const std::stop_token& stop,
+                                       std::chrono::milliseconds store_check)
     : registry_(std::move(registry)),
       prefix_(std::move(prefix)),
       dir_(SubnetsDir(prefix_)),
@@ -24,6 +27,8 @@ RegistryLeaseWatch::RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::
       stop_(stop),
       garbage_(log_),
       delay_(backoff.initial),
+      store_check_(store_check),
+      probe_key_(dir_.substr(0, dir_.size() - std::string_view("subnets/").size()) + "config"),
       on_stop_(stop, std::function<void()>([this] {
                  std::lock_guard lock(watch_mu_);
                  if (watch_) watch_->Cancel();
@@ -44,6 +49,31 @@ bool RegistryLeaseWatch::WaitBackoff() {
   const bool slept = SleepFor(delay_, stop_);
   delay_ = std::min(delay_ * 2, backoff_.max);
   return slept;
+}
+
+void RegistryLeaseWatch::StoreReset(const std::string& why) {
+  if (log_) {
+    log_("etcd was restored from a backup or wiped (" + why +
+         "); listing the leases again and taking our lease again");
+  }
+  SetWatch(nullptr);
+  need_list_ = true;
+  reset_pending_ = true;
+}
+
+bool RegistryLeaseWatch::CheckStore() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_check_) return false;
+  next_check_ = now + store_check_;
+  auto mark = registry_->Probe(probe_key_);
+  // Unreachable: the watch fails by itself, and the check runs again once it is back.
+  if (!mark) return false;
+  if (auto why = StoreResetReason({cluster_id_, revision_}, *mark)) {
+    StoreReset(*why);
+    return true;
+  }
+  if (cluster_id_.empty()) cluster_id_ = mark->cluster_id;
+  return false;
 }
 
 void RegistryLeaseWatch::Apply(const WatchEvent& event, std::vector<LeaseEvent>& out) {
@@ -110,7 +140,20 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
         continue;
       }
       need_list_ = false;
+      if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());
+      outage_logged_ = false;
+      delay_ = backoff_.initial;
+      // A re-list after a compaction or an outage can be the first answer of a restored store.
+      if (auto why =
+              StoreResetReason({cluster_id_, revision_}, {listing->cluster_id, listing->revision});
+          why && snapshot_sent_) {
+        if (log_ && !reset_pending_) {
+          log_("etcd was restored from a backup or wiped (" + *why + "); taking our lease again");
+        }
+        reset_pending_ = true;
+      }
       revision_ = listing->revision;
+      if (!listing->cluster_id.empty()) cluster_id_ = listing->cluster_id;
       std::vector<LeaseEvent> diff;
       Relist(*listing, diff);
       if (!snapshot_sent_) {
@@ -121,7 +164,11 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
         for (const auto& [key, lease] : known_) batch.snapshot.push_back(lease);
         return batch;
       }
-      if (!diff.empty()) return LeaseBatch{false, {}, std::move(diff), revision_};
+      if (!diff.empty() || reset_pending_) {
+        LeaseBatch batch{false, {}, std::move(diff), revision_};
+        batch.store_reset = std::exchange(reset_pending_, false);
+        return batch;
+      }
       continue;
     }
 
@@ -136,6 +183,7 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
         if (!outage_logged_ && log_)
           log_("watching leases failed, retrying: " + watch.error().message);
         outage_logged_ = true;
+        need_list_ = true;  // see below
         WaitBackoff();
         continue;
       }
@@ -143,29 +191,37 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
       continue;
     }
 
+    if (CheckStore()) continue;
+    const auto wait = std::max(std::chrono::milliseconds(0),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   next_check_ - std::chrono::steady_clock::now()));
     // watch_ is only replaced on this thread, so reading through it without the lock is safe.
-    auto batch = (*current)->Next();
+    auto batch = (*current)->NextWithin(wait);
     if (!batch) {
       if (stop_.stop_requested()) return Error::Cancelled("lease watch stopped");
       if (!outage_logged_ && log_) {
-        log_("lease watch interrupted, resuming from revision " + std::to_string(revision_ + 1) +
-             ": " + batch.error().message);
+        log_("lease watch interrupted, listing the leases again once etcd answers: " +
+             batch.error().message);
       }
       outage_logged_ = true;
+      // List again rather than resume: etcd may come back restored from a backup whose history
+      // other hosts have already written past our revision, which no header tells; the
+      // listing's difference does (our key gone, a peer gone). Only the difference is reported.
+      need_list_ = true;
       SetWatch(nullptr);
+      // etcd may come back restored or wiped: look at it as soon as it answers again.
+      next_check_ = {};
       WaitBackoff();
       continue;
     }
+    const bool idle = batch->events.empty() && !batch->store_reset && batch->compact_revision == 0;
+    if (idle) continue;  // nothing within the wait: time to look at the store
     if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());
     outage_logged_ = false;
     delay_ = backoff_.initial;
     if (batch->store_reset) {
-      if (log_) {
-        log_("etcd's store is behind revision " + std::to_string(revision_) +
-             " (restored from a backup or wiped); listing the leases again");
-      }
-      SetWatch(nullptr);
-      need_list_ = true;
+      StoreReset("the store is behind revision " + std::to_string(revision_) +
+                 " where the watch resumed");
       continue;
     }
     if (batch->compact_revision > 0) {

@@ -1,6 +1,8 @@
 // The LeaseWatch implementation over any Registry: list, then watch from the listing's
-// revision + 1; on a broken connection resume from the last revision seen + 1; on compaction
-// list again and report only the difference against what the caller already has.
+// revision + 1; on a broken connection or a compaction list again and report only the
+// difference against what the caller already has. Between
+// events it looks at the store every `store_check` (and at once after an outage): a store
+// restored from a backup or wiped (store_reset.hpp) is listed again and the batch says so.
 #pragma once
 
 #include <map>
@@ -18,7 +20,8 @@ namespace tartan::store {
 class RegistryLeaseWatch : public LeaseWatch {
  public:
   RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix, LogFn log,
-                     Backoff backoff, std::stop_token stop);
+                     Backoff backoff, const std::stop_token& stop,
+                     std::chrono::milliseconds store_check = std::chrono::seconds(10));
   ~RegistryLeaseWatch() override;
 
   Result<LeaseBatch> Next() override;
@@ -29,6 +32,10 @@ class RegistryLeaseWatch : public LeaseWatch {
   // Replaces known_ with a fresh listing; appends the difference to `out`.
   void Relist(const RangeResult& listing, std::vector<LeaseEvent>& out);
   bool WaitBackoff();
+  // The store is not the one followed so far: drop the watch, list again, say so in the batch.
+  void StoreReset(const std::string& why);
+  // Registry::Probe when due; true when it found the store reset.
+  bool CheckStore();
   void SetWatch(std::unique_ptr<RegistryWatch> watch);
 
   std::shared_ptr<Registry> registry_;
@@ -45,6 +52,11 @@ class RegistryLeaseWatch : public LeaseWatch {
   bool need_list_ = true;
   std::chrono::milliseconds delay_;
   bool outage_logged_ = false;
+  std::string cluster_id_;      // as last seen; "" until known
+  bool reset_pending_ = false;  // the next batch tells the caller the store was reset
+  std::chrono::milliseconds store_check_;
+  std::string probe_key_;  // <prefix>/config: small, and there in every network
+  std::chrono::steady_clock::time_point next_check_{};
 
   std::mutex watch_mu_;  // guards watch_ against Cancel() from the stop callback
   std::unique_ptr<RegistryWatch> watch_;

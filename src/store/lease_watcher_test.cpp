@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "store/memory/memory_registry.hpp"
+#include "store/store_reset.hpp"
 #include "store/store_test_util.hpp"
 
 namespace tartan::store {
@@ -22,8 +23,9 @@ struct WatchFixture {
   std::stop_source stop;
   std::unique_ptr<LeaseWatch> watch;
 
-  WatchFixture() {
+  explicit WatchFixture(std::chrono::milliseconds store_check = std::chrono::seconds(10)) {
     StoreOptions o;
+    o.store_check = store_check;
     o.log = [this](std::string_view l) {
       std::lock_guard lock(log_mu);
       log.emplace_back(l);
@@ -138,6 +140,7 @@ TEST(LeaseWatch, AStoreRestoredOrWipedIsListedAgainAtOnce) {
       << "the watch waits for the wiped store to reach the old revision";
   auto b = next.get();
   ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_TRUE(b->store_reset);
   auto got = Describe(*b);
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got,
@@ -147,6 +150,123 @@ TEST(LeaseWatch, AStoreRestoredOrWipedIsListedAgainAtOnce) {
   b = f.watch->Next();
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(Describe(*b), (V{"+ 10.5.4.0-24 192.0.2.4"}));
+}
+
+// A restore the watch itself never saw (its connection survived, as through a proxy): the
+// periodic look at the store finds the revision gone back and lists again.
+TEST(LeaseWatch, AnIdleWatchNoticesARestoreByLookingAtTheStore) {
+  WatchFixture f(std::chrono::milliseconds(20));
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  const MemoryRegistry::State backup = f.reg->Save();
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
+  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  ASSERT_EQ(next.wait_for(std::chrono::milliseconds(60)), std::future_status::timeout);
+  f.reg->Restore(backup, "", /*break_watches=*/false);
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the restore went unnoticed";
+  auto b = next.get();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_TRUE(b->store_reset);
+  auto got = Describe(*b);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (V{"- 10.5.3.0-24 192.0.2.3", "~ 10.5.2.0-24 192.0.2.2"}));
+  // The watch goes on from the restored store's revision.
+  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
+  b = f.watch->Next();
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->store_reset);
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.4.0-24 192.0.2.4"}));
+}
+
+// Restored to the very state we know but under another cluster ID: nothing to report about
+// peers, yet the caller must hear it (its own etcd lease may be unknown to the new cluster).
+TEST(LeaseWatch, AChangedClusterIdIsAResetEvenWithNothingElseChanged) {
+  WatchFixture f(std::chrono::milliseconds(20));
+  f.reg->SetClusterId("1111");
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.reg->Restore(f.reg->Save(), "2222", /*break_watches=*/true);
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto b = next.get();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_TRUE(b->store_reset);
+  EXPECT_TRUE(b->events.empty());
+  std::lock_guard lock(f.log_mu);
+  EXPECT_TRUE(std::any_of(f.log.begin(), f.log.end(), [](const std::string& l) {
+    return l.find("cluster ID changed from 1111 to 2222") != std::string::npos;
+  }));
+}
+
+// A store that only went on (an outage, a compaction) is never taken for a reset.
+TEST(LeaseWatch, AnOutageAndACompactionAreNoReset) {
+  WatchFixture f(std::chrono::milliseconds(10));
+  f.reg->SetClusterId("1111");
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  f.reg->SetAvailable(false);
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.reg->Compact(f.reg->revision());
+  f.reg->SetAvailable(true);
+  auto b = f.watch->Next();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_FALSE(b->store_reset);
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.2.0-24 192.0.2.2"}));
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  // Many looks at the store later, still nothing to say.
+  EXPECT_EQ(next.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
+  b = next.get();
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->store_reset);
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.3.0-24 192.0.2.3"}));
+}
+
+// Restored while etcd was down, and other hosts wrote to it first, past our revision: no
+// header can tell. After a broken watch the watcher lists again instead of resuming, so the key
+// missing from the backup is still reported gone.
+TEST(LeaseWatch, AfterAnOutageTheWatcherListsAgainInsteadOfResuming) {
+  WatchFixture f;
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  const MemoryRegistry::State backup = f.reg->Save();
+  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());  // revision 4
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  const int64_t before = f.reg->call_count();
+  f.reg->SetAvailable(false);
+  ASSERT_TRUE(testing::WaitUntil([&] { return f.reg->call_count() >= before + 2; }));
+  f.reg->Restore(backup, "", /*break_watches=*/true);  // revision 3
+  f.Put("10.5.1.0-24", Attrs("192.0.2.11").ToJson());  // 4
+  f.Put("10.5.5.0-24", Attrs("192.0.2.5").ToJson());   // 5: past where we were
+  f.reg->SetAvailable(true);
+  ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto b = next.get();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  auto got = Describe(*b);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got,
+            (V{"+ 10.5.5.0-24 192.0.2.5", "- 10.5.3.0-24 192.0.2.3", "~ 10.5.1.0-24 192.0.2.11"}));
+}
+
+TEST(StoreReset, Decision) {
+  EXPECT_FALSE(StoreResetReason({"", 0}, {"7", 12}));    // nothing followed yet
+  EXPECT_FALSE(StoreResetReason({"7", 12}, {"7", 12}));  // the same store
+  EXPECT_FALSE(StoreResetReason({"7", 12}, {"7", 40}));  // it went on
+  EXPECT_FALSE(StoreResetReason({"7", 12}, {"", 12}));   // no ID in the answer
+  EXPECT_FALSE(StoreResetReason({"7", 12}, {"7", 0}));   // no revision in the answer
+  EXPECT_TRUE(StoreResetReason({"7", 12}, {"7", 11}));   // went back
+  EXPECT_TRUE(StoreResetReason({"7", 12}, {"", 3}));     // went back, ID unknown
+  EXPECT_TRUE(StoreResetReason({"7", 12}, {"8", 400}));  // another cluster, however far on
+  EXPECT_EQ(*StoreResetReason({"7", 12}, {"7", 3}),
+            "etcd's store is at revision 3, behind revision 12 already seen");
 }
 
 TEST(LeaseWatch, CompactionReListsAndReportsOnlyTheDifference) {

@@ -32,6 +32,16 @@ struct KeyValue {
 struct RangeResult {
   std::vector<KeyValue> kvs;  // sorted by key
   int64_t revision = 0;       // the store revision the listing reflects
+  std::string cluster_id;     // the answering cluster's ID; "" when the store has none
+};
+
+// Which store answered and how far its history goes, from a response's headers (etcd v3's
+// header.cluster_id/revision, v2's X-Etcd-Cluster-Id/X-Etcd-Index). A store that only goes on
+// from where it was keeps its cluster ID and never answers with a lower revision; one restored
+// from a backup or wiped does (see store_reset.hpp, docs/adr/0014).
+struct StoreMark {
+  std::string cluster_id;  // "" when unknown
+  int64_t revision = 0;    // 0 when unknown
 };
 
 struct WatchEvent {
@@ -61,6 +71,14 @@ class RegistryWatch {
   // Errors: kCancelled after Cancel(); kUnavailable when the connection broke (re-watch from
   // the last revision + 1); others (e.g. kPermissionDenied) are not worth retrying quickly.
   virtual Result<WatchBatch> Next() = 0;
+  // Like Next(), but gives up after about `max_wait` without news and returns an empty batch
+  // (no events, no flags), the watch still going: a watch resumed on a store restored to an
+  // older revision waits silently, so the caller looks at the store (Registry::Probe) in
+  // between. The default waits as long as Next() does.
+  virtual Result<WatchBatch> NextWithin(std::chrono::milliseconds max_wait) {
+    (void)max_wait;
+    return Next();
+  }
   // Thread-safe, idempotent; makes a blocked or later Next() return kCancelled promptly.
   virtual void Cancel() = 0;
 };
@@ -109,6 +127,15 @@ class Registry {
   // Starts watching every key under `prefix` from `start_revision` (inclusive).
   virtual Result<std::unique_ptr<RegistryWatch>> Watch(const std::string& prefix,
                                                        int64_t start_revision) = 0;
+
+  // The store's identity and current revision, from the cheapest linearizable read of `key`
+  // (whether it exists does not matter): the revision is at least that of anything read or
+  // watched before. For noticing a store restored or wiped while a watch has nothing to say.
+  // The default (test doubles) knows nothing: kFailedPrecondition.
+  virtual Result<StoreMark> Probe(const std::string& key) {
+    (void)key;
+    return Error::FailedPrecondition(Describe() + ": cannot probe the store");
+  }
 
   // The lease value shape flanneld writes in this key space: the current one (etcd v3), or
   // v0.11's (etcd v2). Lease values are written in it; any shape is read.

@@ -129,7 +129,7 @@ class RegistrySubnetStore : public SubnetStore {
 
   std::unique_ptr<LeaseWatch> WatchLeases(std::stop_token stop) override {
     return std::make_unique<RegistryLeaseWatch>(registry_, opts_.prefix, opts_.log, opts_.backoff,
-                                                stop);
+                                                stop, opts_.store_check);
   }
 
  private:

@@ -64,8 +64,12 @@ struct LeaseEvent {
 struct LeaseBatch {
   bool is_snapshot = false;
   std::vector<model::Lease> snapshot;  // only when is_snapshot
-  std::vector<LeaseEvent> events;      // only when !is_snapshot; never empty then
+  std::vector<LeaseEvent> events;      // only when !is_snapshot; never empty then but below
   int64_t revision = 0;
+  // etcd was restored from a backup or wiped (docs/adr/0014): `events` is the difference
+  // against the new store (maybe none), and our own lease must be taken again at once, since
+  // its key or its etcd lease may be gone even where a key for our subnet is listed.
+  bool store_reset = false;
 };
 
 class LeaseWatch {
@@ -133,6 +137,8 @@ struct StoreOptions {
   int max_create_attempts = 32;
   // The lease heartbeat (SubnetStore::HeartbeatPeriod); 0: the registry's default.
   std::chrono::seconds heartbeat{0};
+  // How often an idle lease watch looks at the store for a restore or a wipe (docs/adr/0014).
+  std::chrono::milliseconds store_check{std::chrono::seconds(10)};
 };
 
 // The SubnetStore over any Registry (etcd v3, memory).

@@ -63,6 +63,7 @@ struct V2Reply {
   std::optional<codec::Response> result;  // a 2xx result
   std::optional<codec::ApiError> error;   // or one of etcd's v2 errors
   int64_t etcd_index = 0;                 // X-Etcd-Index (0 when absent)
+  std::string cluster_id;                 // X-Etcd-Cluster-Id ("" when absent)
   size_t idx = 0;                         // the member that answered
 };
 
@@ -165,6 +166,7 @@ struct Client::Impl {
       if (!index) return Error::Unavailable(Where(idx, what) + ": " + index.error().message);
       out.etcd_index = *index;
     }
+    if (auto h = reply.head.Header("X-Etcd-Cluster-Id")) out.cluster_id = std::string(*h);
     if (reply.status() >= 200 && reply.status() < 300) {
       auto r = codec::ParseResponse(reply.body);
       if (!r) return Error::Unavailable(Where(idx, what) + ": " + r.error().message);
@@ -236,7 +238,15 @@ class V2Watch : public RegistryWatch {
 
   ~V2Watch() override { Stop(); }
 
-  Result<WatchBatch> Next() override {
+  Result<WatchBatch> Next() override { return Wait(std::nullopt); }
+  // A bounded long-poll: after `max_wait` the poll is dropped and the next one asks again from
+  // the same index (etcd v2 sends a poll's headers at once but the body only with an event, so
+  // a store reset is seen through Registry::Probe, not here).
+  Result<WatchBatch> NextWithin(std::chrono::milliseconds max_wait) override {
+    return Wait(Clock::now() + max_wait);
+  }
+
+  Result<WatchBatch> Wait(http::Deadline deadline) {
     const std::string target =
         Client::Impl::Path(DirOf(prefix_)) + "?wait=true&recursive=true&waitIndex=";
     int empty_polls = 0;
@@ -246,10 +256,14 @@ class V2Watch : public RegistryWatch {
       const size_t idx = impl_->net->Current();
       const std::string request = impl_->net->Serialize(
           idx, impl_->MakeRequest("GET", target + std::to_string(next_index_), ""));
-      auto reply = impl_->net->Exchange(idx, request, std::nullopt, cancel_fd_.get());
+      auto reply = impl_->net->Exchange(idx, request, deadline, cancel_fd_.get());
       if (cancelled_ || impl_->net->shut_down()) return Cancelled();
       if (!reply) {
         if (reply.error().code == Error::Code::kCancelled) return Cancelled();
+        if (deadline && reply.error().code == Error::Code::kUnavailable &&
+            Clock::now() >= *deadline) {
+          return WatchBatch{};  // no event within the wait; the next poll resumes at the index
+        }
         impl_->net->MarkFailed(idx);
         return Error::Unavailable(impl_->Where(idx, "watch") + ": " + reply.error().message);
       }
@@ -395,6 +409,7 @@ Result<RangeResult> Client::List(const std::string& prefix) {
                        Idempotent::kYes);
   if (!r) return r.error();
   RangeResult out;
+  out.cluster_id = r->cluster_id;
   if (r->error) {
     // No directory yet: nothing leased, as of the index etcd answered at.
     if (r->error->code != codec::kKeyNotFound) {
@@ -412,6 +427,20 @@ Result<RangeResult> Client::List(const std::string& prefix) {
     if (n.key.starts_with(prefix)) out.kvs.push_back(impl_->ToKeyValue(n));
   }
   return out;
+}
+
+Result<StoreMark> Client::Probe(const std::string& key) {
+  // A quorum read goes through raft: its X-Etcd-Index is at least any index seen before.
+  const std::string what = "probe " + key;
+  auto r = impl_->Call(what, "GET", Impl::Path(key) + "?quorum=true", "", Idempotent::kYes);
+  if (!r) return r.error();
+  if (r->error && r->error->code != codec::kKeyNotFound) {
+    return impl_->ToError(impl_->Where(r->idx, what), *r->error);
+  }
+  if (r->etcd_index <= 0) {
+    return Error::Unavailable(impl_->Where(r->idx, what) + ": no X-Etcd-Index in the reply");
+  }
+  return StoreMark{r->cluster_id, r->etcd_index};
 }
 
 Result<LeaseGrant> Client::GrantLease(std::chrono::seconds ttl) {

@@ -54,6 +54,8 @@ class Client : public Registry {
   int64_t OwnerToken(const KeyValue& kv) const override { return kv.create_revision; }
   // A v2 refresh is a raft write (it wakes no watcher): less often than v3's keep-alive.
   std::chrono::seconds HeartbeatPeriod() const override { return std::chrono::seconds(60); }
+  // A quorum GET of `key`: X-Etcd-Cluster-Id and X-Etcd-Index.
+  Result<StoreMark> Probe(const std::string& key) override;
   model::LeaseShape LeaseValueShape() const override { return model::LeaseShape::kV011; }
   std::string Describe() const override;
   void Shutdown() override;

@@ -294,7 +294,12 @@ class EtcdWatch : public RegistryWatch {
     return Status::Ok();
   }
 
-  Result<WatchBatch> Next() override {
+  Result<WatchBatch> Next() override { return Wait(std::nullopt); }
+  Result<WatchBatch> NextWithin(std::chrono::milliseconds max_wait) override {
+    return Wait(Clock::now() + max_wait);
+  }
+
+  Result<WatchBatch> Wait(http::Deadline deadline) {
     while (true) {
       if (cancelled_ || impl_->net->shut_down()) {
         return Error::Cancelled(Where("watch") + " (cancelled)");
@@ -309,7 +314,13 @@ class EtcdWatch : public RegistryWatch {
         if (parser_.done()) {
           return Broken("watch: stream closed by server", Error::Code::kUnavailable).error();
         }
-        if (auto s = ReadMore(std::nullopt); !s) {
+        if (auto s = ReadMore(deadline); !s) {
+          // Nothing within the wait: the stream is intact (nothing was consumed), the caller
+          // looks at the store and comes back.
+          if (deadline && s.error().code == Error::Code::kUnavailable &&
+              Clock::now() >= *deadline && !cancelled_) {
+            return WatchBatch{};
+          }
           return Broken("watch: " + s.error().message, s.error().code).error();
         }
         continue;
@@ -435,7 +446,15 @@ Result<RangeResult> Client::List(const std::string& prefix) {
   if (!a) return a.error();
   auto r = impl_->Decode("list", a->idx, gw::ParseRange(a->body));
   if (!r) return r.error();
-  return RangeResult{std::move(r->kvs), r->revision};
+  return RangeResult{std::move(r->kvs), r->revision, std::move(r->cluster_id)};
+}
+
+Result<StoreMark> Client::Probe(const std::string& key) {
+  auto a = impl_->Call("probe", "/v3/kv/range", gw::CountRequest(key));
+  if (!a) return a.error();
+  auto r = impl_->Decode("probe", a->idx, gw::ParseRange(a->body));
+  if (!r) return r.error();
+  return StoreMark{std::move(r->cluster_id), r->revision};
 }
 
 Result<LeaseGrant> Client::GrantLease(std::chrono::seconds ttl) {

@@ -41,6 +41,8 @@ class Client : public Registry {
                                                int64_t start_revision) override;
   // LeaseTimeToLive of the key's lease: a read, no raft write.
   Result<std::optional<std::chrono::seconds>> RemainingTtl(const KeyValue& kv) override;
+  // A count-only range of `key`: header.cluster_id and header.revision.
+  Result<StoreMark> Probe(const std::string& key) override;
   std::string Describe() const override;
   void Shutdown() override;
 

@@ -87,6 +87,17 @@ Result<int64_t> HeaderRevision(const json& obj) {
   return IntField(*it, "revision");
 }
 
+// header.cluster_id: proto3 JSON writes a uint64 as a string; kept as text, only compared.
+Result<std::string> HeaderClusterId(const json& obj) {
+  auto it = obj.find("header");
+  if (it == obj.end() || !it->is_object()) return std::string();
+  auto id = it->find("cluster_id");
+  if (id == it->end() || id->is_null()) return std::string();
+  if (id->is_string()) return id->get<std::string>();
+  if (id->is_number_unsigned()) return std::to_string(id->get<uint64_t>());
+  return Bad("header.cluster_id is not a string");
+}
+
 Result<KeyValue> ParseKv(const json& j) {
   if (!j.is_object()) return Bad("kv is not an object");
   KeyValue kv;
@@ -203,6 +214,10 @@ std::string RangeRequest(std::string_view key, std::string_view range_end) {
   return Dump(j);
 }
 
+std::string CountRequest(std::string_view key) {
+  return Dump(json{{"key", Base64Encode(key)}, {"count_only", true}});
+}
+
 std::string PutRequest(std::string_view key, std::string_view value, int64_t lease) {
   json j = {{"key", Base64Encode(key)}, {"value", Base64Encode(value)}};
   if (lease != 0) j["lease"] = Int(lease);
@@ -285,6 +300,9 @@ Result<Range> ParseRange(std::string_view body) {
   auto rev = HeaderRevision(*j);
   if (!rev) return rev.error();
   out.revision = *rev;
+  auto cluster = HeaderClusterId(*j);
+  if (!cluster) return cluster.error();
+  out.cluster_id = std::move(*cluster);
   if (auto it = j->find("kvs"); it != j->end() && !it->is_null()) {
     if (!it->is_array()) return Bad("kvs is not an array");
     out.kvs.reserve(it->size());

@@ -55,6 +55,8 @@ struct RpcError {
 // ---- requests ---------------------------------------------------------------------------------
 // `range_end` empty: the single key; see PrefixRangeEnd in client.hpp for prefixes.
 std::string RangeRequest(std::string_view key, std::string_view range_end = {});
+// A range that only counts `key`: the cheapest linearizable read, for its header.
+std::string CountRequest(std::string_view key);
 std::string PutRequest(std::string_view key, std::string_view value, int64_t lease);
 std::string DeleteRangeRequest(std::string_view key, std::string_view range_end = {});
 // If(mod_revision == expected) or, for expected 0, If(version == 0): Then(Put).
@@ -75,6 +77,7 @@ RpcError ParseError(std::string_view body, int http_status);
 
 struct Range {
   int64_t revision = 0;
+  std::string cluster_id;  // header.cluster_id, as etcd writes it (a decimal uint64); "" if absent
   std::vector<KeyValue> kvs;
 };
 Result<Range> ParseRange(std::string_view body);

@@ -59,6 +59,8 @@ TEST(GatewayResponses, RangeAsEtcdSendsIt) {
       R"("count":"1"})");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->revision, 2);
+  // Above INT64_MAX: kept as text, only compared (a restore under other flags changes it).
+  EXPECT_EQ(r->cluster_id, "14841639068965178418");
   ASSERT_EQ(r->kvs.size(), 1u);
   EXPECT_EQ(r->kvs[0], (KeyValue{"a", "b", 7587899155970478088, 2, 2}));
 
@@ -66,7 +68,11 @@ TEST(GatewayResponses, RangeAsEtcdSendsIt) {
   auto empty = ParseRange(R"({"header":{"revision":"9"}})");
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->revision, 9);
+  EXPECT_EQ(empty->cluster_id, "");
   EXPECT_TRUE(empty->kvs.empty());
+
+  EXPECT_FALSE(ParseRange(R"({"header":{"revision":"9","cluster_id":{}}})").ok());
+  EXPECT_EQ(json::parse(CountRequest("/k")), json::parse(R"({"key":"L2s=","count_only":true})"));
 }
 
 TEST(GatewayResponses, TxnLeaseAndAuth) {

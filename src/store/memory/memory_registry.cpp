@@ -1,6 +1,7 @@
 #include "store/memory/memory_registry.hpp"
 
 #include <atomic>
+#include <optional>
 #include <vector>
 
 namespace tartan::store {
@@ -11,7 +12,12 @@ class MemoryRegistry::MemoryWatch : public RegistryWatch {
               int64_t generation)
       : reg_(std::move(reg)), prefix_(std::move(prefix)), next_(start), generation_(generation) {}
 
-  Result<WatchBatch> Next() override {
+  Result<WatchBatch> Next() override { return Wait(std::nullopt); }
+  Result<WatchBatch> NextWithin(std::chrono::milliseconds max_wait) override {
+    return Wait(std::chrono::steady_clock::now() + max_wait);
+  }
+
+  Result<WatchBatch> Wait(std::optional<std::chrono::steady_clock::time_point> deadline) {
     std::unique_lock lock(reg_->mu_);
     while (true) {
       if (cancelled_) return Error::Cancelled("memory watch cancelled");
@@ -38,7 +44,11 @@ class MemoryRegistry::MemoryWatch : public RegistryWatch {
       }
       next_ = reg_->revision_ + 1;
       if (!b.events.empty()) return b;
-      reg_->changed_.wait(lock);
+      if (!deadline) {
+        reg_->changed_.wait(lock);
+      } else if (reg_->changed_.wait_until(lock, *deadline) == std::cv_status::timeout) {
+        return WatchBatch{};
+      }
     }
   }
 
@@ -80,11 +90,19 @@ Result<RangeResult> MemoryRegistry::List(const std::string& prefix) {
   if (auto s = Enter(); !s) return s.error();
   RangeResult r;
   r.revision = revision_;
+  r.cluster_id = cluster_id_;
   for (auto it = kvs_.lower_bound(prefix); it != kvs_.end() && it->first.rfind(prefix, 0) == 0;
        ++it) {
     r.kvs.push_back(it->second);
   }
   return r;
+}
+
+Result<StoreMark> MemoryRegistry::Probe(const std::string& key) {
+  (void)key;
+  std::lock_guard lock(mu_);
+  if (auto s = Enter(); !s) return s.error();
+  return StoreMark{cluster_id_, revision_};
 }
 
 Result<LeaseGrant> MemoryRegistry::GrantLease(std::chrono::seconds ttl) {
@@ -220,6 +238,28 @@ void MemoryRegistry::Wipe() {
   revision_ = 1;
   compacted_ = 0;
   changed_.notify_all();
+}
+
+MemoryRegistry::State MemoryRegistry::Save() const {
+  std::lock_guard lock(mu_);
+  return State{kvs_, leases_, revision_};
+}
+
+void MemoryRegistry::Restore(const State& state, std::string cluster_id, bool break_watches) {
+  std::lock_guard lock(mu_);
+  if (break_watches) ++generation_;
+  kvs_ = state.kvs;
+  leases_ = state.leases;
+  history_.clear();
+  revision_ = state.revision;
+  compacted_ = state.revision;  // a restored member keeps no history before its snapshot
+  cluster_id_ = std::move(cluster_id);
+  changed_.notify_all();
+}
+
+void MemoryRegistry::SetClusterId(std::string id) {
+  std::lock_guard lock(mu_);
+  cluster_id_ = std::move(id);
 }
 
 int64_t MemoryRegistry::revision() const {

@@ -29,6 +29,7 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
                                                int64_t start_revision) override;
   Result<std::optional<std::chrono::seconds>> RemainingTtl(const KeyValue& kv) override;
   std::chrono::seconds HeartbeatPeriod() const override { return heartbeat_; }
+  Result<StoreMark> Probe(const std::string& key) override;
   std::string Describe() const override { return "memory registry"; }
   model::LeaseShape LeaseValueShape() const override { return shape_; }
 
@@ -45,6 +46,18 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
   // An etcd restored or wiped: keys, leases and history gone, the revision back at 1, open
   // watches broken (the member restarted).
   void Wipe();
+  // etcdctl snapshot save / restore: the keys, leases and revision at Save(); Restore() puts
+  // them back (no history before it) under `cluster_id`. With `break_watches` false, open
+  // watches stay connected (as through a proxy that hid the restart): only looking at the
+  // store can tell.
+  struct State {
+    std::map<std::string, KeyValue> kvs;
+    std::map<int64_t, std::chrono::seconds> leases;
+    int64_t revision = 1;
+  };
+  State Save() const;
+  void Restore(const State& state, std::string cluster_id, bool break_watches);
+  void SetClusterId(std::string id);  // what List and Probe report; "" by default
   int64_t revision() const;
   size_t lease_count() const;
   // Counts calls, so tests can assert that nothing polls in a loop during an outage.
@@ -72,6 +85,7 @@ class MemoryRegistry : public Registry, public std::enable_shared_from_this<Memo
   int64_t next_lease_ = 0x1000;
   int64_t calls_ = 0;
   model::LeaseShape shape_ = model::LeaseShape::kCurrent;
+  std::string cluster_id_;
   std::map<std::string, KeyValue> kvs_;
   std::map<int64_t, std::chrono::seconds> leases_;
   std::map<int64_t, std::chrono::steady_clock::time_point> refreshed_;
