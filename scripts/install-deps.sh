@@ -12,6 +12,8 @@ packages=(
   # services and tools the tests and the demo drive
   etcd-server etcd-client openssl iproute2 iptables nftables iputils-ping iperf3 procps
   netcat-openbsd curl socat python3
+  # tests/e2e/ctl.sh parses /metrics with the reference Python parser
+  python3-prometheus-client
 )
 
 missing=()

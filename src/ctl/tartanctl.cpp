@@ -1,8 +1,13 @@
 #include "ctl/tartanctl.hpp"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <iostream>
 
 #include "cmd/options.hpp"
+#include "ctl/doctor.hpp"
+#include "ctl/local.hpp"
 #include "ctl/status.hpp"
 #include "ctl/status_read.hpp"
 
@@ -24,6 +29,18 @@ int RunStatus(const cmd::ToolCommandLine& cl) {
   if (output != "table" && output != "json") {
     return UsageError("--output must be table or json, not \"" + output + "\"");
   }
+  if (cl.Flag("local").value_or("false") == "true") {
+    auto body = FetchFromAgent(cl.options, "/status");
+    if (!body.ok()) {
+      std::cerr << "tartanctl status --local: " << body.error().message << "\n";
+      return 1;
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    std::cout << (output == "json" ? *body : FormatLocalStatus(*body, now));
+    return 0;
+  }
   auto input = ReadStatusInput(cl.options);
   if (!input.ok()) {
     std::cerr << "tartanctl status: reading etcd (" << cl.options.etcd_endpoints
@@ -35,6 +52,22 @@ int RunStatus(const cmd::ToolCommandLine& cl) {
   return 0;
 }
 
+int RunDoctorCommand(const cmd::ToolCommandLine& cl) {
+  if (cl.Flag("output") || cl.Flag("local")) {
+    return UsageError("doctor takes no --output or --local");
+  }
+  if (::geteuid() != 0) {
+    std::cerr << "tartanctl doctor: run as root (it reads iptables, routes and sysctls)\n";
+    return 1;
+  }
+  bool failed = false;
+  for (const CheckResult& r : RunDoctor(cl.options)) {
+    std::cout << FormatCheck(r);
+    failed = failed || r.level == Level::kFail;
+  }
+  return failed ? 1 : 0;
+}
+
 }  // namespace
 
 std::string HelpFooter() {
@@ -43,6 +76,12 @@ std::string HelpFooter() {
          "                                 anomalies (two subnets for one host, keys outside\n"
          "                                 the network, garbage, expiring leases, shared "
          "VtepMACs)\n"
+         "  status --local [--output=...]  this host's agent, from its health port: ready or\n"
+         "                                 why not, its lease, etcd in use, the path to each\n"
+         "                                 peer (and why one is unreachable), last repairs\n"
+         "  doctor                         (root) checks this host against the cluster: one\n"
+         "                                 line per check, OK/WARN/FAIL with the fix; exit 1\n"
+         "                                 on FAIL\n"
          "\n"
          "tartanctl takes tartand's own flags, so it runs with the line that runs tartand; it\n"
          "reads these (from the command line, else from their FLANNELD_* variables):\n" +
@@ -72,6 +111,7 @@ std::optional<int> RunSubcommand(std::span<const std::string> args) {
     return UsageError("unexpected argument \"" + cl->positional[1] + "\" after " + sub);
   }
   if (sub == "status") return RunStatus(*cl);
+  if (sub == "doctor") return RunDoctorCommand(*cl);
   return UsageError("unknown subcommand \"" + sub + "\"");
 }
 
