@@ -54,7 +54,11 @@ Family::Family(std::string name, std::string help, Type type, std::vector<std::s
       help_(std::move(help)),
       type_(type),
       labels_(std::move(labels)),
-      bounds_(std::move(bounds)) {}
+      bounds_(std::move(bounds)) {
+  // A family without labels has its one sample from the start (0), so a scrape shows it and
+  // rate() has a first point before the first event.
+  if (labels_.empty()) With({});
+}
 
 Family::Child& Family::With(const LabelValues& values) {
   std::lock_guard lock(mu_);
