@@ -36,6 +36,10 @@ metrics_of() {
 sample_is() { metrics_of "$1" | grep -qxF -- "$2 $3"; }
 
 scenario_metrics() {
+  # The parser is a real one: it refuses what is not exposition format.
+  if printf 'tartan_x{a="1" 2\n' | /usr/bin/python3 "$PARSE" >/dev/null 2>&1; then
+    fail "parse_metrics.py accepted broken text"
+  fi
   cluster 3
   local s1 s2
   s1=$(subnet_of 1)

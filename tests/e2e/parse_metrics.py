@@ -5,6 +5,7 @@ implementation in Python (Debian: python3-prometheus-client), and prints one lin
 the parser's complaint when the text is not valid exposition format. Also checks what the
 parser tolerates but a Prometheus server would not accept: a TYPE per family, no repeated
 family, histogram buckets ending with +Inf and cumulative."""
+import math
 import sys
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,4 +37,7 @@ for f in families:
             sys.exit(1)
     for s in f.samples:
         labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-        print(f"{s.name}{{{labels}}} {s.value:g}")
+        v = s.value
+        # Whole numbers as integers (timestamps keep every digit), others as Python writes them.
+        text = str(int(v)) if math.isfinite(v) and v == int(v) else repr(v)
+        print(f"{s.name}{{{labels}}} {text}")
