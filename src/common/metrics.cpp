@@ -133,7 +133,7 @@ void Family::Render(std::string& out) const {
   }
 }
 
-Family& Registry::Add(std::string name, std::string help, Family::Type type,
+Family& Registry::Add(const std::string& name, std::string help, Family::Type type,
                       std::vector<std::string> labels, std::vector<double> bounds) {
   std::lock_guard lock(mu_);
   if (auto it = by_name_.find(name); it != by_name_.end()) return *it->second;

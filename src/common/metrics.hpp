@@ -90,7 +90,7 @@ class Family {
 class Registry {
  public:
   // Registers a family; names are unique (a second registration returns the first family).
-  Family& Add(std::string name, std::string help, Family::Type type,
+  Family& Add(const std::string& name, std::string help, Family::Type type,
               std::vector<std::string> labels = {}, std::vector<double> bounds = {});
   std::string Render() const;
 

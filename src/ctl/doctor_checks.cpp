@@ -87,14 +87,14 @@ CheckResult CheckMasquerade(const firewall::TableDump& nat, net::Ip4Net network)
                                   "\" would SNAT pod-to-pod traffic, but tartan's keep-pod-source "
                                   "rule is in front of it");
     }
-    return {"masquerade", Level::kFail,
-            "MASQUERADE rule \"" + rule +
-                "\" in nat POSTROUTING rewrites the source of pod-to-pod "
-                "traffic inside " +
-                n + " (peers see the host, not the pod) and nothing exempts it",
-            "run tartand with --keep-pod-source (the default), or: iptables -t nat -I POSTROUTING "
-            "1 -s " +
-                n + " -d " + n + " -j ACCEPT"};
+    std::string reason = "MASQUERADE rule \"" + rule;
+    reason += "\" in nat POSTROUTING rewrites the source of pod-to-pod traffic inside " + n;
+    reason += " (peers see the host, not the pod) and nothing exempts it";
+    std::string fix =
+        "run tartand with --keep-pod-source (the default), or: iptables -t nat -I POSTROUTING 1 "
+        "-s ";
+    fix += n + " -d " + n + " -j ACCEPT";
+    return {"masquerade", Level::kFail, std::move(reason), std::move(fix)};
   }
   return Ok("masquerade",
             "no MASQUERADE rule in nat POSTROUTING matches pod-to-pod traffic in " + n);

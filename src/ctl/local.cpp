@@ -117,7 +117,11 @@ std::string FormatLocalStatus(const std::string& status_json, int64_t now_unix) 
     const time_t t = r.value("time", int64_t{0});
     char when[32] = "?";
     tm tm_utc{};
-    if (gmtime_r(&t, &tm_utc) != nullptr) strftime(when, sizeof when, "%H:%M:%SZ", &tm_utc);
+    if (gmtime_r(&t, &tm_utc) != nullptr &&
+        strftime(when, sizeof when, "%H:%M:%SZ", &tm_utc) == 0) {
+      when[0] = '?';
+      when[1] = '\0';
+    }
     out += std::string("  ") + when + "  " + Str(r, "what") + "\n";
   }
   return out;

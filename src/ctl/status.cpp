@@ -125,8 +125,9 @@ StatusReport AnalyzeStatus(const StatusInput& input) {
       if (rows.size() < 2) continue;
       std::string keys;
       for (size_t i : rows) keys += (keys.empty() ? "" : ", ") + r.leases[i].key;
-      const std::string text = what + " " + value + " has " + std::to_string(rows.size()) +
-                               " leases (" + keys + "): " + consequence;
+      std::string text = what + " " + value;
+      text += " has " + std::to_string(rows.size()) + " leases (" + keys + "): ";
+      text += consequence;
       r.anomalies.push_back(text);
       for (size_t i : rows) r.leases[i].problems.push_back(text);
     }
