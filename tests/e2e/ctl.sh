@@ -33,7 +33,8 @@ metrics_of() {
   /usr/bin/python3 "$PARSE" <"$E2E_WORK/metrics.txt"
 }
 # sample_is <n> <sample line prefix> <value>
-sample_is() { metrics_of "$1" | grep -qxF -- "$2 $3"; }
+# (Through a file: grep -q would close the pipe early and fail the parser's write.)
+sample_is() { metrics_of "$1" >"$E2E_WORK/sample.txt" && grep -qxF -- "$2 $3" "$E2E_WORK/sample.txt"; }
 
 scenario_metrics() {
   # The parser is a real one: it refuses what is not exposition format.
@@ -72,6 +73,15 @@ scenario_metrics() {
   # A peer whose lease has no public IP: unreachable, said why on /status.
   etcdctl_v3 put /coreos.com/network/subnets/10.244.250.0-24 '{"PublicIP":"0.0.0.0","PublicIPv6":null,"BackendType":"host-gw"}' >/dev/null
   wait_for 15 "an unreachable peer" sample_is 1 'tartan_peers{backend="host-gw",path="unreachable"}' 1
+  # The anomaly is logged once when it appears and once when it clears, not once per pass.
+  etcdctl_v3 del /coreos.com/network/subnets/10.244.250.0-24 >/dev/null
+  wait_for 15 "the unreachable peer gone" sample_is 1 'tartan_peers{backend="host-gw",path="host-gw"}' 2
+  sleep 11  # one periodic pass (10 s) later nothing more may be said (a measured quiet period)
+  local said cleared
+  said=$(grep -c ' W .*10.244.250.0/24.*no PublicIP' "$E2E_WORK/tartand-h1.log" || true)
+  cleared=$(grep -c ' I resolved: .*10.244.250.0/24.*no PublicIP' "$E2E_WORK/tartand-h1.log" || true)
+  [ "$said" = 1 ] && [ "$cleared" = 1 ] ||
+    fail "the anomaly was said $said times and its end $cleared times, want once each"
   log "metrics parse with prometheus_client; peers, routes, repairs, lease and etcd counters as expected"
 }
 
