@@ -16,6 +16,8 @@ packages=(
   containernetworking-plugins
   # a real runtime for the CNI plugin test (podman, CNI backend, runc; a static busybox rootfs)
   podman runc busybox-static
+  # tests/e2e/ctl.sh parses /metrics with the reference Python parser
+  python3-prometheus-client
 )
 
 missing=()

@@ -17,10 +17,12 @@
 
 #include "agent/config_change.hpp"
 #include "agent/iface_select.hpp"
+#include "agent/observe.hpp"
 #include "agent/reconciler.hpp"
 #include "backend/factory.hpp"
 #include "common/log.hpp"
 #include "common/log_limit.hpp"
+#include "common/metrics.hpp"
 #include "common/unique_fd.hpp"
 #include "firewall/masq_manager.hpp"
 #include "http/health_server.hpp"
@@ -166,6 +168,7 @@ class Agent {
   std::optional<firewall::MasqManager> rules_;
   std::string rules_error_;
   std::string random_fully_note_;  // last said about MASQUERADE --random-fully
+  std::deque<Change> changes_;     // the last kernel and firewall repairs, for /status
 
   // Failures retried in a loop, each logged when it starts, at a slowing rate while it lasts,
   // and once when it ends.
@@ -208,6 +211,7 @@ void Agent::NotReady(const std::string& reason) {
 
 int Agent::Run() {
   log::Info("tartand v" + std::string(cmd::Version()) + " starting");
+  metrics::Tartan().build_info.GaugeWith({std::string(cmd::Version())}).Set(1);
   if (opts_.healthz_port != 0) {
     if (!std::holds_alternative<net::Ip4>(opts_.healthz_ip)) {
       log::Error("--healthz-ip: only an IPv4 address is supported, got " +
@@ -219,8 +223,8 @@ int Agent::Run() {
       log::Error(s.error().message);
       return 1;
     }
-    log::Info("serving /healthz and /readyz on " + cmd::ToString(opts_.healthz_ip) + ":" +
-              std::to_string(health_.port()));
+    log::Info("serving /healthz, /readyz, /metrics and /status on " +
+              cmd::ToString(opts_.healthz_ip) + ":" + std::to_string(health_.port()));
   }
   if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
   StartThreads();
@@ -338,6 +342,7 @@ bool Agent::AcquireLease() {
                    opts_.subnet_file + " is rewritten, pods started before need restarting");
     }
     lease_ = *lease;
+    RecordLease(lease_, ext_.public_ip.ToString());
     break;
   }
   if (stop_.stop_requested()) return false;
@@ -396,6 +401,12 @@ void Agent::StartThreads() {
         *store_, lease, std::chrono::minutes(opts_.subnet_lease_renew_margin_minutes), token,
         [](const model::Lease& l) {
           log::Debug(1, "lease renewed: subnet=" + l.subnet.ipv4.ToString());
+          metrics::Tartan().lease_renewals.CounterWith().Inc();
+          if (l.expiration) {
+            metrics::Tartan().lease_expiry.GaugeWith().Set(static_cast<double>(
+                std::chrono::duration_cast<std::chrono::seconds>(l.expiration->time_since_epoch())
+                    .count()));
+          }
         },
         [](std::string_view line) { log::Info(line); }, store::Backoff{},
         store_->HeartbeatPeriod());
@@ -593,6 +604,7 @@ void Agent::Handle(InboxItem& item) {
     if (auto line = watch_problem_.Failed(failed->why.message)) {
       log::Error(*line + " (restarting the watch)");
     }
+    metrics::Tartan().watch_restarts.CounterWith().Inc();
     StopThreads();
     have_snapshot_ = false;
     StartThreads();
@@ -643,6 +655,8 @@ bool Agent::EnsureRules() {
   if (!rules_error_.empty()) log::Info("iptables: rules are in again");
   rules_error_.clear();
   for (const auto& line : report->repairs) log::Info("iptables: " + line);
+  metrics::Tartan().firewall_repairs.CounterWith().Inc(report->repairs.size());
+  KeepChanges(changes_, report->repairs, std::chrono::system_clock::now());
   return true;
 }
 
@@ -685,6 +699,7 @@ kernel::Route Agent::OwnSubnetBlackhole() const {
 
 void Agent::Reconcile() {
   dirty_ = false;
+  const auto started = Clock::now();
   bool republish = false;
   if (Status s = backend_->EnsureDevices(lease_, republish); !s.ok()) {
     if (device_error_ != s.error().message) log::Error("backend devices: " + s.error().message);
@@ -723,6 +738,14 @@ void Agent::Reconcile() {
     return;
   }
   health_.SetAnomalies(reconciler_->problems());
+  // For /metrics and tartanctl status --local.
+  auto paths = PeerPaths(lease_, filtered.valid, desired, ext_.index, backend_->name());
+  RecordPass(paths, desired, *stats, std::chrono::duration<double>(Clock::now() - started).count());
+  KeepChanges(changes_, stats->changes, std::chrono::system_clock::now());
+  health_.SetStatusJson(
+      StatusJson({std::string(cmd::Version()), opts_.etcd_endpoints, store_->Api(), ext_.name,
+                  ext_.public_ip.ToString(), std::string(backend_->name()), lease_,
+                  std::move(paths), &changes_}));
   // Ready once a pass could read and program the kernel; a peer whose entries the kernel
   // refuses is logged (and retried), not allowed to keep this host unready forever.
   if (!ready_ && rules_error_.empty()) {

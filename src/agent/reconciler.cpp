@@ -30,6 +30,7 @@ void Reconciler::Report(bool ok, const std::string& what, const Status& status,
                         ReconcileStats& stats) {
   if (ok) {
     log::Info(what);
+    stats.changes.push_back(what);
     return;
   }
   ++stats.failed;
@@ -64,7 +65,12 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
   for (const auto& p : problems) {
     if (!problems_logged_.count(p)) log::Warning(p);
   }
+  // ... and when it clears, once.
+  for (const auto& p : problems_logged_) {
+    if (!problems.count(p)) log::Info("resolved: " + p);
+  }
   problems_logged_ = std::move(problems);
+  stats.routes_missing = static_cast<int>(plan.conflicts.size());
 
   using SlotKey = std::tuple<uint32_t, net::Ip4Net, uint32_t>;
   auto slot = [](const kernel::Route& r) { return SlotKey{r.table, r.dst, r.metric}; };
@@ -75,14 +81,22 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
 
   for (const kernel::Route& r : plan.remove) {
     Status s = rtnl_.DeleteRoute(r);
-    if (s.ok()) ++stats.removed;
+    if (s.ok()) {
+      ++stats.removed;
+      ++stats.by_kind["route_removed"];
+    }
     Report(s.ok(), "route removed: " + r.ToString(Dev(r.link_index)), s, stats);
   }
   for (const kernel::Route& r : plan.replace) {
     auto it = existing.find(slot(r));
     const bool repair = it != existing.end();
     Status s = rtnl_.ReplaceRoute(r);
-    if (s.ok()) ++(repair ? stats.repaired : stats.added);
+    if (s.ok()) {
+      ++(repair ? stats.repaired : stats.added);
+      ++stats.by_kind[repair ? "route_repaired" : "route_added"];
+    } else {
+      ++stats.routes_missing;
+    }
     std::string what = "route added: " + r.ToString(Dev(r.link_index));
     if (repair) {
       const std::string was = it->second->ToString(Dev(it->second->link_index));
@@ -99,16 +113,18 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
     auto have_n = rtnl_.ListNeighbours(link);
     if (!have_n.ok()) return have_n.error().Context("reading the neighbours of " + dev);
     ApplyEntries(
-        PlanNeighbours(OnLink(desired.neighbours, link), *have_n), "neighbour", dev,
+        PlanNeighbours(OnLink(desired.neighbours, link), *have_n), "neighbour", "neighbour", dev,
         [this](const kernel::Neighbour& n) { return rtnl_.DeleteNeighbour(n); },
-        [this](const kernel::Neighbour& n) { return rtnl_.ReplaceNeighbour(n); }, stats);
+        [this](const kernel::Neighbour& n) { return rtnl_.ReplaceNeighbour(n); },
+        stats.neighbours_missing, stats);
 
     auto have_f = rtnl_.ListFdb(link);
     if (!have_f.ok()) return have_f.error().Context("reading the FDB of " + dev);
     ApplyEntries(
-        PlanFdb(OnLink(desired.fdb, link), *have_f), "fdb entry", dev,
+        PlanFdb(OnLink(desired.fdb, link), *have_f), "fdb entry", "fdb", dev,
         [this](const kernel::FdbEntry& e) { return rtnl_.DeleteFdb(e); },
-        [this](const kernel::FdbEntry& e) { return rtnl_.ReplaceFdb(e); }, stats);
+        [this](const kernel::FdbEntry& e) { return rtnl_.ReplaceFdb(e); }, stats.fdb_missing,
+        stats);
   }
 
   for (const auto& f : failures_logged_) {

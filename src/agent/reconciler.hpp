@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +21,15 @@ struct ReconcileStats {
   int repaired = 0;
   int removed = 0;
   int failed = 0;
+  // For /metrics and /status: entries set or removed by kind ("route_added", "route_repaired",
+  // "route_removed", "neighbour_set", "neighbour_removed", "fdb_set", "fdb_removed"), the
+  // desired entries not in the kernel after the pass (a failure, or a route in the way), and
+  // the log lines of what was changed.
+  std::map<std::string, int> by_kind;
+  int routes_missing = 0;
+  int neighbours_missing = 0;
+  int fdb_missing = 0;
+  std::vector<std::string> changes;
 };
 
 class Reconciler {
@@ -42,16 +52,25 @@ class Reconciler {
   void Report(bool ok, const std::string& what, const Status& status, ReconcileStats& stats);
   // Removes, then sets, the entries of one plan; `noun` and `dev` are for the log lines.
   template <typename Plan, typename Remove, typename Set>
-  void ApplyEntries(const Plan& plan, const std::string& noun, const std::string& dev,
-                    Remove remove, Set set, ReconcileStats& stats) {
+  void ApplyEntries(const Plan& plan, const std::string& noun, const std::string& kind,
+                    const std::string& dev, Remove remove, Set set, int& missing,
+                    ReconcileStats& stats) {
     for (const auto& e : plan.remove) {
       Status s = remove(e);
-      if (s.ok()) ++stats.removed;
+      if (s.ok()) {
+        ++stats.removed;
+        ++stats.by_kind[kind + "_removed"];
+      }
       Report(s.ok(), noun + " removed: " + e.ToString(dev), s, stats);
     }
     for (const auto& e : plan.replace) {
       Status s = set(e);
-      if (s.ok()) ++stats.added;
+      if (s.ok()) {
+        ++stats.added;
+        ++stats.by_kind[kind + "_set"];
+      } else {
+        ++missing;
+      }
       Report(s.ok(), noun + " set: " + e.ToString(dev), s, stats);
     }
   }

@@ -535,8 +535,27 @@ Status Options::Validate() const {
   return {};
 }
 
-Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLookup& env) {
+namespace {
+
+// What differs between tartand's and tartanctl's command line.
+struct ParseMode {
+  std::string_view program = "tartand";
+  bool positional = false;         // collect words that are not flags instead of refusing
+  std::span<const ToolFlag> tool;  // the tool's own flags
+  bool (*from_env)(std::string_view) = nullptr;  // nullptr: every flag with from_env
+};
+
+struct Parsed {
   CommandLine cl;
+  std::vector<std::string> positional;
+  std::vector<std::pair<std::string, std::string>> tool_flags;
+};
+
+Result<Parsed> ParseArgs(std::span<const std::string> args, const EnvLookup& env,
+                         const ParseMode& mode) {
+  Parsed out;
+  CommandLine& cl = out.cl;
+  const std::string program(mode.program);
   std::set<std::string_view> given;
   bool version = false;
   // Set after a boolean flag without "=value", to explain a following "false".
@@ -545,14 +564,24 @@ Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLoo
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--") {
+      if (mode.positional) {
+        out.positional.insert(out.positional.end(), args.begin() + static_cast<long>(i) + 1,
+                              args.end());
+        break;
+      }
       if (i + 1 < args.size()) {
         return Error::InvalidArgument("unexpected argument " + Quote(args[i + 1]) +
-                                      " after \"--\": tartand takes no arguments, only flags");
+                                      " after \"--\": " + program +
+                                      " takes no arguments, only flags");
       }
       break;
     }
     if (arg.size() < 2 || arg[0] != '-') {
-      std::string msg = "unexpected argument " + Quote(arg) + ": tartand takes only flags";
+      if (mode.positional) {
+        out.positional.push_back(arg);
+        continue;
+      }
+      std::string msg = "unexpected argument " + Quote(arg) + ": " + program + " takes only flags";
       if (previous_bare_bool != nullptr) {
         msg += " (a boolean flag takes its value only after '=': --" +
                std::string(previous_bare_bool->name) + "=" + arg + ")";
@@ -572,22 +601,38 @@ Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLoo
     std::optional<std::string_view> value;
     if (eq != std::string_view::npos) value = body.substr(eq + 1);
 
-    const Flag* flag = FindFlag(name);
-    if (flag == nullptr) {
+    // The tool's own flags come first: a tool may give a tartand flag name its own meaning.
+    const ToolFlag* tool = nullptr;
+    for (const ToolFlag& t : mode.tool) {
+      if (t.name == name) tool = &t;
+    }
+    const Flag* flag = tool == nullptr ? FindFlag(name) : nullptr;
+    if (tool == nullptr && flag == nullptr) {
       return Error::InvalidArgument(UnknownFlagMessage(arg.substr(0, dashes), name));
     }
+    const bool is_bool = tool != nullptr ? tool->is_bool : flag->is_bool;
+    const std::string_view flag_name = tool != nullptr ? tool->name : flag->name;
     std::string_view v;
-    if (flag->is_bool) {
+    if (is_bool) {
       v = value.value_or("true");
-      if (!value) previous_bare_bool = flag;
+      if (!value && flag != nullptr) previous_bare_bool = flag;
     } else if (value) {
       v = *value;
     } else if (i + 1 < args.size()) {
       // Go takes the next argument as the value even when it starts with '-'.
       v = args[++i];
     } else {
-      return Error::InvalidArgument("flag --" + std::string(flag->name) + " needs a value: --" +
-                                    std::string(flag->name) + "=VALUE");
+      return Error::InvalidArgument("flag --" + std::string(flag_name) + " needs a value: --" +
+                                    std::string(flag_name) + "=VALUE");
+    }
+    if (tool != nullptr) {
+      if (is_bool && !ParseGoBool(v)) {
+        return Error::InvalidArgument("invalid value " + Quote(v) + " for flag --" +
+                                      std::string(flag_name) +
+                                      ": not a boolean (use true or false)");
+      }
+      out.tool_flags.emplace_back(std::string(flag_name), std::string(v));
+      continue;
     }
 
     Status st = flag->apply(cl.options, v);
@@ -600,7 +645,7 @@ Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLoo
       const bool on = ParseGoBool(v).value_or(false);
       if (on && flag->special == Special::kHelp) {
         cl.request = Request::kHelp;
-        return cl;
+        return out;
       }
       if (flag->special == Special::kVersion) version = on;
     }
@@ -608,11 +653,12 @@ Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLoo
 
   if (version) {
     cl.request = Request::kVersion;
-    return cl;
+    return out;
   }
 
   for (const Flag& flag : Flags()) {
     if (!flag.from_env || given.contains(flag.name)) continue;
+    if (mode.from_env != nullptr && !mode.from_env(flag.name)) continue;
     const std::string var = EnvName(flag.name);
     std::optional<std::string> value = env ? env(var) : std::nullopt;
     if (!value || value->empty()) continue;
@@ -623,7 +669,52 @@ Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLoo
                                     "): " + st.error().message);
     }
   }
-  return cl;
+  return out;
+}
+
+}  // namespace
+
+Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLookup& env) {
+  auto parsed = ParseArgs(args, env, ParseMode{});
+  if (!parsed.ok()) return parsed.error();
+  return std::move(parsed->cl);
+}
+
+bool IsSharedFlag(std::string_view name) {
+  static constexpr std::string_view kShared[] = {
+      "etcd-endpoints", "etcd-prefix",   "etcd-keyfile",    "etcd-certfile",
+      "etcd-cafile",    "etcd-username", "etcd-password",   "etcd-api",
+      "iface",          "iface-regex",   "iface-can-reach", "public-ip",
+      "subnet-file",    "healthz-ip",    "healthz-port",    "v"};
+  for (auto s : kShared) {
+    if (s == name) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> ToolCommandLine::Flag(std::string_view name) const {
+  std::optional<std::string> last;
+  for (const auto& [n, v] : tool_flags) {
+    if (n == name) last = v;
+  }
+  return last;
+}
+
+Result<ToolCommandLine> ParseToolOptions(std::span<const std::string> args, const EnvLookup& env,
+                                         std::span<const ToolFlag> tool) {
+  ParseMode mode;
+  mode.program = "tartanctl";
+  mode.positional = true;
+  mode.tool = tool;
+  mode.from_env = &IsSharedFlag;
+  auto parsed = ParseArgs(args, env, mode);
+  if (!parsed.ok()) return parsed.error();
+  ToolCommandLine out;
+  out.request = parsed->cl.request;
+  out.options = std::move(parsed->cl.options);
+  out.positional = std::move(parsed->positional);
+  out.tool_flags = std::move(parsed->tool_flags);
+  return out;
 }
 
 namespace {
@@ -652,19 +743,13 @@ class FlagsFormatter : public CLI::Formatter {
 
 }  // namespace
 
-std::string Usage(std::string_view program) {
-  CLI::App app("", std::string(program));
-  app.formatter(std::make_shared<FlagsFormatter>());
-  app.set_help_flag();  // listed from the table below, with the other flags
-  app.footer(
-      "Flags use Go syntax, as flanneld's do: --name=value, --name value, -name=value or\n"
-      "-name value; a boolean flag is --name or --name=false (not \"--name false\").\n"
-      "A flag not on the command line is read from its FLANNELD_* variable when set\n"
-      "(e.g. FLANNELD_PUBLIC_IP=10.4.7.21, FLANNELD_IP_MASQ=true); the command line wins.\n"
-      "Exit status: 2 on a usage error; 0 after --help or --version.");
+namespace {
 
+// Lists the table's flags (those `keep` accepts) on `app`, in the table's order and groups.
+void AddFlags(CLI::App& app, bool (*keep)(std::string_view)) {
   for (const Flag& f : Flags()) {
     if (f.name == "h") continue;  // shown as "-h, --help"
+    if (keep != nullptr && !keep(f.name)) continue;
     std::string names = f.name.size() == 1 ? "-" + std::string(f.name) : "--" + std::string(f.name);
     if (f.name == "help") names = "-h,--help";
     CLI::Option* opt = f.is_bool ? app.add_flag(names) : app.add_option(names);
@@ -678,6 +763,32 @@ std::string Usage(std::string_view program) {
     if (f.from_env) opt->envname(EnvName(f.name));
     opt->group(std::string(f.group));
   }
+}
+
+}  // namespace
+
+std::string SharedFlagsUsage() {
+  CLI::App app("", "tartanctl");
+  app.formatter(std::make_shared<FlagsFormatter>());
+  app.set_help_flag();
+  AddFlags(app, &IsSharedFlag);
+  std::string text = app.help();
+  // Only the flag list: the usage line belongs to the caller.
+  if (size_t nl = text.find('\n'); nl != std::string::npos) text.erase(0, nl + 1);
+  return text;
+}
+
+std::string Usage(std::string_view program) {
+  CLI::App app("", std::string(program));
+  app.formatter(std::make_shared<FlagsFormatter>());
+  app.set_help_flag();  // listed from the table below, with the other flags
+  app.footer(
+      "Flags use Go syntax, as flanneld's do: --name=value, --name value, -name=value or\n"
+      "-name value; a boolean flag is --name or --name=false (not \"--name false\").\n"
+      "A flag not on the command line is read from its FLANNELD_* variable when set\n"
+      "(e.g. FLANNELD_PUBLIC_IP=10.4.7.21, FLANNELD_IP_MASQ=true); the command line wins.\n"
+      "Exit status: 2 on a usage error; 0 after --help or --version.");
+  AddFlags(app, nullptr);
   return app.help();
 }
 

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -141,5 +142,40 @@ Result<CommandLine> ParseOptions(std::span<const std::string> args, const EnvLoo
 
 // The --help text: usage line, syntax notes, every flag with its default and variable.
 std::string Usage(std::string_view program = "tartand");
+
+// ---- tartanctl's command line: tartand's own flags, from the same table. ----
+
+// Whether tartanctl reads this tartand flag (name without dashes): the etcd flags, --etcd-prefix,
+// --subnet-file, --healthz-ip/--healthz-port, the --iface* and --public-ip flags, -v. Only these
+// fall back to their FLANNELD_* variables in tartanctl; every other tartand flag is accepted on
+// its command line (checked and ignored), so that an operator runs tartanctl with the very line
+// that runs tartand.
+bool IsSharedFlag(std::string_view name);
+
+// A flag of the tool itself (e.g. --output, --local), in the same Go syntax.
+struct ToolFlag {
+  std::string_view name;  // without dashes
+  bool is_bool = false;
+};
+
+struct ToolCommandLine {
+  Request request = Request::kRun;
+  Options options;
+  std::vector<std::string> positional;  // the subcommand and its arguments, in order
+  // The tool flags given, by name; a boolean given bare is "true". The last value wins.
+  std::vector<std::pair<std::string, std::string>> tool_flags;
+
+  // The last value of a tool flag, or nullopt when not given.
+  std::optional<std::string> Flag(std::string_view name) const;
+};
+
+// Parses tartanctl's arguments with ParseOptions' syntax and rules, and additionally: words
+// that are not flags are collected in `positional` (anywhere on the line), `tool` flags are
+// collected in `tool_flags`, and only IsSharedFlag flags are read from FLANNELD_* variables.
+Result<ToolCommandLine> ParseToolOptions(std::span<const std::string> args, const EnvLookup& env,
+                                         std::span<const ToolFlag> tool);
+
+// The --help section listing the shared flags (with defaults and variables) for `program`.
+std::string SharedFlagsUsage();
 
 }  // namespace tartan::cmd

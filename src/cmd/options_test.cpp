@@ -661,3 +661,105 @@ TEST(Options, VersionComesFromTheBuild) {
 
 }  // namespace
 }  // namespace tartan::cmd
+
+namespace tartan::cmd {
+namespace {
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+constexpr ToolFlag kToolFlags[] = {{"output", false}, {"local", true}};
+
+Result<ToolCommandLine> ParseTool(const std::vector<std::string>& args, Env env = {}) {
+  return ParseToolOptions(args, FakeEnv(std::move(env)), kToolFlags);
+}
+
+// tartanctl and tartand read the etcd flags from the one table: the same line and the same
+// FLANNELD_* variables give both the same facts.
+TEST(ToolOptions, SameEtcdFlagsAndEnvironmentAsTartand) {
+  const std::vector<std::string> line = {"--etcd-endpoints=https://10.4.7.12:2379",
+                                         "-etcd-prefix",
+                                         "/x/network",
+                                         "--etcd-cafile=/ca.pem",
+                                         "--etcd-certfile",
+                                         "/c.pem",
+                                         "--etcd-keyfile=/k.pem",
+                                         "--etcd-api=v2",
+                                         "--subnet-file=/run/s.env",
+                                         "--healthz-port=8471",
+                                         "--iface=eth1",
+                                         "--ip-masq"};
+  auto d = Parse(line);
+  auto c = ParseTool(line);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->options.etcd_endpoint_list, d->options.etcd_endpoint_list);
+  EXPECT_EQ(c->options.etcd_prefix, "/x/network");
+  EXPECT_EQ(c->options.etcd_prefix, d->options.etcd_prefix);
+  EXPECT_EQ(c->options.etcd_cafile, d->options.etcd_cafile);
+  EXPECT_EQ(c->options.etcd_certfile, d->options.etcd_certfile);
+  EXPECT_EQ(c->options.etcd_keyfile, d->options.etcd_keyfile);
+  EXPECT_EQ(c->options.etcd_api, EtcdApi::kV2);
+  EXPECT_EQ(c->options.subnet_file, d->options.subnet_file);
+  EXPECT_EQ(c->options.healthz_port, 8471);
+  EXPECT_EQ(c->options.iface, d->options.iface);
+  EXPECT_TRUE(c->positional.empty());
+
+  const Env env = {{"FLANNELD_ETCD_ENDPOINTS", "http://10.0.0.9:2379"},
+                   {"FLANNELD_ETCD_PREFIX", "/env/network"},
+                   {"FLANNELD_ETCD_USERNAME", "u"},
+                   {"FLANNELD_ETCD_PASSWORD", "p"},
+                   {"FLANNELD_SUBNET_FILE", "/env.env"},
+                   {"FLANNELD_HEALTHZ_IP", "127.0.0.1"},
+                   {"FLANNELD_HEALTHZ_PORT", "9000"}};
+  auto de = Parse({}, env);
+  auto ce = ParseTool({"status"}, env);
+  ASSERT_TRUE(de.ok());
+  ASSERT_TRUE(ce.ok()) << ce.error().message;
+  EXPECT_EQ(ce->options, de->options);
+  EXPECT_EQ(ce->positional, std::vector<std::string>{"status"});
+}
+
+TEST(ToolOptions, EveryFlagTartanctlReadsIsATartandFlagWithItsVariable) {
+  for (std::string_view name : {"etcd-endpoints", "etcd-prefix", "etcd-keyfile", "etcd-certfile",
+                                "etcd-cafile", "etcd-username", "etcd-password", "etcd-api",
+                                "subnet-file", "healthz-ip", "healthz-port", "iface"}) {
+    EXPECT_TRUE(IsSharedFlag(name)) << name;
+    EXPECT_TRUE(Contains(Usage(), "--" + std::string(name))) << name;
+    EXPECT_TRUE(Contains(SharedFlagsUsage(), "--" + std::string(name))) << name;
+  }
+  EXPECT_FALSE(IsSharedFlag("ip-masq"));
+  EXPECT_FALSE(Contains(SharedFlagsUsage(), "--ip-masq"));
+  EXPECT_TRUE(Contains(SharedFlagsUsage(), "FLANNELD_ETCD_ENDPOINTS"));
+}
+
+TEST(ToolOptions, OnlySharedFlagsComeFromTheEnvironment) {
+  // A tartand-only variable is not tartanctl's business: even a bad value does not stop it.
+  auto c = ParseTool({"status"}, {{"FLANNELD_IP_MASQ", "maybe"}, {"FLANNELD_ETCD_PREFIX", "/p"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->options.ip_masq);
+  EXPECT_EQ(c->options.etcd_prefix, "/p");
+  // A bad shared variable is an error naming it.
+  auto bad = ParseTool({"status"}, {{"FLANNELD_ETCD_API", "v4"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(Contains(bad.error().message, "FLANNELD_ETCD_API"));
+}
+
+TEST(ToolOptions, SubcommandsAndToolFlagsAnywhere) {
+  auto c = ParseTool({"--output", "json", "status", "--local", "--etcd-prefix=/p", "extra"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->positional, (std::vector<std::string>{"status", "extra"}));
+  EXPECT_EQ(c->Flag("output"), "json");
+  EXPECT_EQ(c->Flag("local"), "true");
+  EXPECT_EQ(c->Flag("nothing"), std::nullopt);
+  EXPECT_EQ(c->options.etcd_prefix, "/p");
+  EXPECT_FALSE(ParseTool({"status", "--bogus"}).ok());
+  EXPECT_FALSE(ParseTool({"status", "--local=perhaps"}).ok());
+  auto h = ParseTool({"status", "--help"});
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->request, Request::kHelp);
+}
+
+}  // namespace
+}  // namespace tartan::cmd

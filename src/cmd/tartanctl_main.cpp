@@ -1,10 +1,13 @@
-// tartanctl: the operator's tool. No subcommands yet; only --help and --version.
+// tartanctl: the operator's tool. The subcommands live in src/ctl; main keeps --help,
+// --version and the usage errors of a line without a subcommand.
 #include <CLI/CLI.hpp>
 #include <exception>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "cmd/options.hpp"
+#include "ctl/tartanctl.hpp"
 
 namespace {
 
@@ -16,11 +19,15 @@ int UsageError(const std::string& message) {
 }
 
 int Main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  if (auto status = tartan::ctl::RunSubcommand(args)) return *status;
+
   CLI::App app("tartanctl: inspect a tartan (flannel-compatible) overlay network.", "tartanctl");
   bool version = false;
   app.add_flag("--version", version, "print the version and exit");
   // Leftovers are reported by us, so an unknown word reads "unknown subcommand".
   app.allow_extras();
+  app.footer(tartan::ctl::HelpFooter());
 
   try {
     app.parse(argc, argv);

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "common/metrics.hpp"
+
 namespace tartan::http {
 namespace {
 
@@ -26,21 +28,43 @@ void WriteAll(int fd, const std::string& data) {
   }
 }
 
-std::string Response(int code, const std::string& body) {
+std::string Response(int code, const std::string& body,
+                     const char* content_type = "text/plain; charset=utf-8") {
   const char* status = code == 200   ? "OK"
                        : code == 404 ? "Not Found"
                        : code == 503 ? "Service Unavailable"
                                      : "Bad Request";
-  return "HTTP/1.1 " + std::to_string(code) + " " + status +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(code) + " " + status + "\r\nContent-Type: " + content_type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+         body;
 }
 
 }  // namespace
 
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      // Non-ASCII bytes escaped one by one: valid JSON for any input, readable for ASCII.
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
 std::string HandleRequest(const std::string& request, bool ready,
                           const std::string& not_ready_reason, const std::string& detail,
-                          const std::vector<std::string>& anomalies) {
+                          const std::vector<std::string>& anomalies,
+                          const std::function<std::string()>& metrics,
+                          const std::string& status_json) {
   size_t sp1 = request.find(' ');
   size_t sp2 = sp1 == std::string::npos ? sp1 : request.find(' ', sp1 + 1);
   if (sp2 == std::string::npos) return Response(400, "bad request\n");
@@ -63,8 +87,19 @@ std::string HandleRequest(const std::string& request, bool ready,
               " more (see the log)\n";
     }
     response = Response(ready ? 200 : 503, body);
+  } else if (path == "/metrics" && metrics) {
+    response = Response(200, metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  } else if (path == "/status" && metrics) {
+    std::string body = "{\"ready\":" + std::string(ready ? "true" : "false") +
+                       ",\"reason\":" + JsonString(ready ? "" : not_ready_reason) +
+                       ",\"detail\":" + JsonString(detail) + ",\"anomalies\":[";
+    for (size_t i = 0; i < anomalies.size(); ++i) {
+      body += (i ? "," : "") + JsonString(anomalies[i]);
+    }
+    body += "],\"agent\":" + (status_json.empty() ? std::string("null") : status_json) + "}\n";
+    response = Response(200, body, "application/json");
   } else {
-    response = Response(404, "not found; try /healthz or /readyz\n");
+    response = Response(404, "not found; try /healthz, /readyz, /metrics or /status\n");
   }
   if (head) response.resize(response.find("\r\n\r\n") + 4);
   return response;
@@ -122,6 +157,11 @@ void HealthServer::SetDetail(std::string detail) {
   detail_ = std::move(detail);
 }
 
+void HealthServer::SetStatusJson(std::string json) {
+  std::lock_guard lock(mu_);
+  status_json_ = std::move(json);
+}
+
 void HealthServer::SetAnomalies(std::vector<std::string> anomalies) {
   std::lock_guard lock(mu_);
   anomalies_ = std::move(anomalies);
@@ -165,6 +205,7 @@ void HealthServer::Answer(int client_fd) {
   std::string reason;
   std::string detail;
   std::vector<std::string> anomalies;
+  std::string status_json;
   bool ready = false;
   {
     std::lock_guard lock(mu_);
@@ -172,8 +213,11 @@ void HealthServer::Answer(int client_fd) {
     reason = not_ready_reason_;
     detail = detail_;
     anomalies = anomalies_;
+    status_json = status_json_;
   }
-  WriteAll(client_fd, HandleRequest(request, ready, reason, detail, anomalies));
+  WriteAll(client_fd, HandleRequest(
+                          request, ready, reason, detail, anomalies,
+                          [] { return metrics::Global().Render(); }, status_json));
 }
 
 }  // namespace tartan::http

@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -26,9 +28,20 @@ inline constexpr size_t kMaxReadyzAnomalies = 10;
 // "etcd API: v3"); then one "anomaly: <text>" line per anomaly (things in etcd or the kernel
 // that tartan refuses to act on, e.g. a lease key outside the Network). Neither changes the
 // status code.
+//
+// /metrics answers with `metrics()` (Prometheus text format 0.0.4), 404 when it is empty.
+// /status answers {"ready":..., "reason":..., "detail":..., "anomalies":[...], "agent":<status>}
+// for `tartanctl status --local`, where `status_json` is the agent's own snapshot (a JSON
+// object, "null" while it has none).
 std::string HandleRequest(const std::string& request, bool ready,
                           const std::string& not_ready_reason, const std::string& detail = {},
-                          const std::vector<std::string>& anomalies = {});
+                          const std::vector<std::string>& anomalies = {},
+                          const std::function<std::string()>& metrics = {},
+                          const std::string& status_json = {});
+
+// `s` as a JSON string literal, quotes included; bytes that are not UTF-8 text are escaped
+// as \u00XX, so the output is valid JSON whatever `s` holds.
+std::string JsonString(std::string_view s);
 
 class HealthServer {
  public:
@@ -50,6 +63,8 @@ class HealthServer {
   // Replaces the anomaly lines shown by /readyz (see HandleRequest).
   void SetAnomalies(std::vector<std::string> anomalies);
   bool ready() const { return ready_.load(); }
+  // The agent's snapshot for /status (a JSON object); /metrics renders metrics::Global().
+  void SetStatusJson(std::string json);
 
  private:
   void Serve();
@@ -64,6 +79,7 @@ class HealthServer {
   std::string not_ready_reason_ = "starting";
   std::string detail_;
   std::vector<std::string> anomalies_;
+  std::string status_json_;
 };
 
 }  // namespace tartan::http

@@ -74,5 +74,22 @@ TEST(HandleRequest, ReadyzListsAnomaliesWithoutChangingTheStatus) {
   EXPECT_EQ(body(HandleRequest("GET /healthz HTTP/1.1\r\n\r\n", true, "", "", many)), "ok\n");
 }
 
+TEST(HandleRequest, MetricsAndStatus) {
+  auto body = [](const std::string& r) { return r.substr(r.find("\r\n\r\n") + 4); };
+  auto metrics = [] { return std::string("# TYPE x counter\nx 1\n"); };
+  std::string r = HandleRequest("GET /metrics HTTP/1.1\r\n\r\n", false, "r", "", {}, metrics);
+  EXPECT_EQ(r.substr(0, r.find("\r\n")), "HTTP/1.1 200 OK");
+  EXPECT_NE(r.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << r;
+  EXPECT_EQ(body(r), "# TYPE x counter\nx 1\n");
+  r = HandleRequest("GET /status HTTP/1.1\r\n\r\n", false, "acquiring \"a\" lease", "etcd API: v3",
+                    {"bad\xff key"}, metrics, R"({"lease":"10.5.1.0/24"})");
+  EXPECT_NE(r.find("Content-Type: application/json"), std::string::npos) << r;
+  EXPECT_EQ(body(r),
+            "{\"ready\":false,\"reason\":\"acquiring \\\"a\\\" lease\",\"detail\":\"etcd API: v3\","
+            "\"anomalies\":[\"bad\\u00ff key\"],\"agent\":{\"lease\":\"10.5.1.0/24\"}}\n");
+  EXPECT_EQ(body(HandleRequest("GET /status HTTP/1.1\r\n\r\n", true, "", "", {}, metrics)),
+            "{\"ready\":true,\"reason\":\"\",\"detail\":\"\",\"anomalies\":[],\"agent\":null}\n");
+}
+
 }  // namespace
 }  // namespace tartan::http

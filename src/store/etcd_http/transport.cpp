@@ -1,5 +1,7 @@
 #include "store/etcd_http/transport.hpp"
 
+#include "common/metrics.hpp"
+
 #include <openssl/evp.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -238,6 +240,9 @@ Result<Answer> Transport::Call(const CallSpec& spec) {
       if (shut_down_ || (!reply && reply.error().code == Error::Code::kCancelled)) {
         return Error::Cancelled(Where(idx, what) + ": stopping");
       }
+      metrics::Tartan()
+          .etcd_requests.CounterWith({eps_[idx].url, reply ? "answered" : "failed"})
+          .Inc();
       if (!reply) {
         const std::string m = Where(idx, what) + ": " + reply.error().message + " (UNAVAILABLE)";
         MarkFailed(idx);
