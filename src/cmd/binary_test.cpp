@@ -120,6 +120,12 @@ TEST(TartandBinary, VersionPrintsToStdoutAndExitsZero) {
   EXPECT_EQ(r.err, "");
 }
 
+// The version is the build's (git describe, cmake/TartanVersion.cmake), not a constant.
+TEST(TartandBinary, VersionIsTheBuildVersion) {
+  const RunResult r = RunBinary(TARTAND_PATH, {"--version"});
+  EXPECT_EQ(r.out, std::string("tartand v") + TARTAN_EXPECTED_VERSION + "\n");
+}
+
 TEST(TartandBinary, HelpPrintsUsageToStdoutAndExitsZero) {
   for (const char* flag : {"--help", "-h", "-help"}) {
     SCOPED_TRACE(flag);
