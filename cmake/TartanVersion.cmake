@@ -3,7 +3,8 @@
 #   a git checkout      `git describe` of a v<x.y.z> tag ("0.2.0", "0.2.0-3-gabc1234"); with no
 #                       such tag, the project version plus the commit count and hash
 #                       ("0.1.0-214-g78230b1"), so two builds of different commits never share one
-#   a release tarball   its VERSION file (git archive fills it in through export-subst)
+#   a release tarball   its VERSION file, filled in by git archive (export-subst): the describe
+#                       output, or without a tag the project version and commit ("0.1.0-g78230b1")
 #   neither             project(VERSION)
 # -DTARTAN_VERSION=... overrides all three (a distribution's own build).
 # A commit or a checkout re-runs the configure step (CMAKE_CONFIGURE_DEPENDS on HEAD and its
@@ -61,10 +62,16 @@ else()
     endif()
   endif()
   if(NOT _v AND EXISTS ${PROJECT_SOURCE_DIR}/VERSION)
-    file(STRINGS ${PROJECT_SOURCE_DIR}/VERSION _file LIMIT_COUNT 1)
-    # In a checkout the file still holds git's placeholder; only a filled-in one counts.
-    if(_file MATCHES "^v?[0-9]")
-      string(REGEX REPLACE "^v" "" _v "${_file}")
+    # Line 1: git describe of a v<x.y.z> tag (empty without one), line 2: the commit. In a
+    # checkout both still hold git's placeholders; only filled-in lines count.
+    file(READ ${PROJECT_SOURCE_DIR}/VERSION _file)
+    string(REPLACE "\n" ";" _lines "${_file};;")
+    list(GET _lines 0 _described)
+    list(GET _lines 1 _commit)
+    if(_described MATCHES "^v?[0-9]")
+      string(REGEX REPLACE "^v" "" _v "${_described}")
+    elseif(_commit MATCHES "^[0-9a-f]+$")
+      set(_v "${PROJECT_VERSION}-g${_commit}")
     endif()
   endif()
   if(NOT _v)
