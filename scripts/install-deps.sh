@@ -12,6 +12,8 @@ packages=(
   # services and tools the tests and the demo drive
   etcd-server etcd-client openssl iproute2 iptables nftables iputils-ping iperf3 procps
   netcat-openbsd curl socat python3
+  # packaging: man pages from --help, the .deb's checks, systemd-analyze verify of the unit
+  help2man lintian dpkg-dev systemd man-db gzip
 )
 
 missing=()
