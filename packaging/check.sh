@@ -49,7 +49,8 @@ else
   echo "packaging: $pass passed, $((fail + 1)) failed"
   exit 1
 fi
-version=$(sed -n 's/^-- tartan version: \([^ ]*\) (Debian: \([^)]*\))$/\1 \2/p' "$log")
+# The last configure's (a commit during the build re-runs it).
+version=$(sed -n 's/^-- tartan version: \([^ ]*\) (Debian: \([^)]*\))$/\1 \2/p' "$log" | tail -n1)
 read -r version deb_version <<<"$version"
 for bin in tartand tartanctl; do
   got=$("$build/src/cmd/$bin" --version)

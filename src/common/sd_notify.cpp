@@ -12,6 +12,14 @@
 #include "common/unique_fd.hpp"
 
 namespace tartan::sd {
+namespace {
+
+std::string ErrnoText(int err) {
+  char buf[128];
+  return strerror_r(err, buf, sizeof buf);  // GNU: returns the text; thread-safe
+}
+
+}  // namespace
 
 Status NotifyTo(std::string_view socket, std::string_view state) {
   sockaddr_un addr{};
@@ -34,7 +42,7 @@ Status NotifyTo(std::string_view socket, std::string_view state) {
   }
 
   UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return Error::Unavailable(std::string("notify socket: ") + std::strerror(errno));
+  if (!fd) return Error::Unavailable(std::string("notify socket: ") + ErrnoText(errno));
   // MSG_NOSIGNAL: a vanished listener must not raise SIGPIPE (ignored anyway in tartand).
   ssize_t n = 0;
   do {
@@ -43,7 +51,7 @@ Status NotifyTo(std::string_view socket, std::string_view state) {
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     return Error::Unavailable("sending \"" + std::string(state) + "\" to NOTIFY_SOCKET " +
-                              std::string(socket) + ": " + std::strerror(errno));
+                              std::string(socket) + ": " + ErrnoText(errno));
   }
   return Status::Ok();
 }
