@@ -18,6 +18,8 @@ packages=(
   podman runc busybox-static
   # tests/e2e/ctl.sh parses /metrics with the reference Python parser
   python3-prometheus-client
+  # packaging: man pages from --help, the .deb's checks, systemd-analyze verify of the unit
+  help2man lintian dpkg-dev systemd man-db gzip
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs the dependencies, builds, and runs every suite.
 #   scripts/test.sh            everything: unit, integration (real etcd), kernel and e2e
-#                              (root; private network namespaces), sanitizer build, fuzzers
+#                              (root; private network namespaces), sanitizer build, fuzzers,
+#                              packaging (plain cmake builds, .deb, lintian, systemd unit)
 #   TARTAN_TEST_QUICK=1        unit tests of the release build only
 #   TARTAN_FUZZ_SECONDS=N      seconds per fuzz target (default 20; 0 skips fuzzing)
 set -euo pipefail
@@ -59,6 +60,23 @@ else
       failed=1
     fi
   fi
+
+  # Plain cmake (no presets) configures in every build type and with clang, builds, installs
+  # and packages: the .deb is inspected and linted, the systemd unit verified.
+  echo "== packaging"
+  pkg_log=$(mktemp)
+  bash packaging/check.sh 2>&1 | tee "$pkg_log" || true
+  pkg_line=$(grep -E '^packaging: [0-9]+ passed, [0-9]+ failed$' "$pkg_log" | tail -n1 || true)
+  summary+=("${pkg_line:-packaging: no summary (packaging/check.sh did not finish)}")
+  if [[ $pkg_line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    total_pass=$((total_pass + BASH_REMATCH[1]))
+    total_fail=$((total_fail + BASH_REMATCH[2]))
+    [ "${BASH_REMATCH[2]}" = 0 ] || failed=1
+  else
+    total_fail=$((total_fail + 1))
+    failed=1
+  fi
+  rm -f "$pkg_log"
 fi
 
 echo "== summary"

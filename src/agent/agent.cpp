@@ -23,6 +23,7 @@
 #include "common/log.hpp"
 #include "common/log_limit.hpp"
 #include "common/metrics.hpp"
+#include "common/sd_notify.hpp"
 #include "common/unique_fd.hpp"
 #include "firewall/masq_manager.hpp"
 #include "http/health_server.hpp"
@@ -752,6 +753,8 @@ void Agent::Reconcile() {
     ready_ = true;
     health_.SetReady();
     log::Info("ready: " + std::to_string(peer_routes) + " peer routes programmed");
+    // Under systemd (Type=notify): units ordered after tartand start now, subnet.env exists.
+    if (Status s = sd::Notify("READY=1\nSTATUS=ready"); !s.ok()) log::Error(s.error().message);
   }
 }
 

@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -120,6 +123,12 @@ TEST(TartandBinary, VersionPrintsToStdoutAndExitsZero) {
   EXPECT_EQ(r.err, "");
 }
 
+// The version is the build's (git describe, cmake/TartanVersion.cmake), not a constant.
+TEST(TartandBinary, VersionIsTheBuildVersion) {
+  const RunResult r = RunBinary(TARTAND_PATH, {"--version"});
+  EXPECT_EQ(r.out, std::string("tartand v") + TARTAN_EXPECTED_VERSION + "\n");
+}
+
 TEST(TartandBinary, HelpPrintsUsageToStdoutAndExitsZero) {
   for (const char* flag : {"--help", "-h", "-help"}) {
     SCOPED_TRACE(flag);
@@ -162,7 +171,8 @@ TEST(TartandBinary, UsageErrorsExitTwoWithAHintOnStderr) {
 // Starts tartand so that it keeps running until stopped: the loopback interface, an etcd
 // endpoint nothing listens on (it waits for the network config), output to /dev/null. The
 // child's initial signal mask is `mask`. Returns the PID, or -1 after a test failure.
-pid_t SpawnWaitingTartand(const std::filesystem::path& dir, const sigset_t& mask) {
+pid_t SpawnWaitingTartand(const std::filesystem::path& dir, const sigset_t& mask,
+                          std::vector<std::string> env = {}) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -177,9 +187,12 @@ pid_t SpawnWaitingTartand(const std::filesystem::path& dir, const sigset_t& mask
   std::vector<char*> argv;
   for (auto& a : store) argv.push_back(a.data());
   argv.push_back(nullptr);
-  char* envp[] = {nullptr};
+  std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, TARTAND_PATH, &actions, &attr, argv.data(), envp);
+  const int rc = posix_spawn(&pid, TARTAND_PATH, &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
@@ -289,6 +302,40 @@ TEST(TartanctlBinary, UnknownSubcommandOrFlagExitsTwo) {
     EXPECT_TRUE(Contains(r.err, c.want)) << r.err;
     EXPECT_TRUE(Contains(r.err, "Try 'tartanctl --help'")) << r.err;
   }
+}
+
+// Under systemd (Type=notify) a stop signal is announced with STOPPING=1 on $NOTIFY_SOCKET;
+// READY=1 never comes while tartand waits for etcd. A datagram socket stands in for systemd.
+TEST(TartandBinary, StopSignalNotifiesStoppingOnNotifySocket) {
+  ScratchDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string socket_path = (dir.path() / "notify").string();
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(socket_path.size(), sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
+
+  sigset_t none;
+  sigemptyset(&none);
+  const pid_t pid = SpawnWaitingTartand(dir.path(), none, {"NOTIFY_SOCKET=" + socket_path});
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!Blocks(pid, SIGTERM) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  EXPECT_EQ(WaitStatus(pid), "exited 0");
+
+  // tartand has exited: whatever it sent is queued.
+  std::vector<std::string> got;
+  char buf[256];
+  ssize_t n = 0;
+  while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) >= 0) got.emplace_back(buf, n);
+  close(fd);
+  EXPECT_EQ(got, std::vector<std::string>{"STOPPING=1"});
 }
 
 }  // namespace

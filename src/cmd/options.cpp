@@ -8,13 +8,11 @@
 #include <set>
 #include <utility>
 
-#ifndef TARTAN_VERSION
-#error "TARTAN_VERSION must come from the build (CMake project version)"
-#endif
+#include "common/version.hpp"
 
 namespace tartan::cmd {
 
-std::string_view Version() { return TARTAN_VERSION; }
+std::string_view Version() { return tartan::Version(); }
 
 EnvLookup ProcessEnv() {
   return [](std::string_view name) -> std::optional<std::string> {

@@ -22,7 +22,7 @@
 
 namespace tartan::cmd {
 
-// The tartan version ("0.1.0"), taken from the CMake project version.
+// The tartan version ("0.1.0-3-gabc1234"): tartan::Version(), see common/version.hpp.
 std::string_view Version();
 
 // Returns the value of an environment variable, or nullopt when it is not set.

@@ -16,6 +16,7 @@
 #include "agent/agent.hpp"
 #include "cmd/options.hpp"
 #include "common/log.hpp"
+#include "common/sd_notify.hpp"
 #include "store/api_select.hpp"
 #include "store/etcd2/client.hpp"
 #include "store/etcd3/client.hpp"
@@ -90,6 +91,8 @@ int RunWithSignals(const tartan::cmd::Options& options) {
     signalled = true;
     if (!stop.stop_requested()) {
       tartan::log::Info(std::string("received SIG") + sigabbrev_np(sig) + ": stopping");
+      // systemd then shows the unit deactivating, also when the signal was not its own stop.
+      if (auto s = tartan::sd::Notify("STOPPING=1"); !s.ok()) tartan::log::Error(s.error().message);
       stop.request_stop();
     }
   });
