@@ -62,7 +62,8 @@ stage=$work/stage
 if DESTDIR=$stage cmake --install "$build" >"$work/install.log" 2>&1; then
   missing=()
   for f in usr/bin/tartand usr/bin/tartanctl usr/lib/systemd/system/tartand.service \
-           etc/default/tartan usr/share/man/man8/tartand.8.gz usr/share/man/man1/tartanctl.1.gz; do
+           etc/default/tartan usr/share/man/man8/tartand.8.gz usr/share/man/man1/tartanctl.1.gz \
+           usr/lib/cni/tartan-cni usr/lib/cni/flannel; do
     [ -e "$stage/$f" ] || missing+=("$f")
   done
   ((${#missing[@]} == 0)) && ok "cmake --install: binaries, unit, environment file, man pages" ||

@@ -22,7 +22,14 @@ std::vector<PeerPath> PeerPaths(const model::Lease& own, const std::vector<model
     v.public_ip = p.attrs.public_ip ? p.attrs.public_ip->ToString() : "";
     v.backend = p.attrs.backend_type.empty() ? "udp" : p.attrs.backend_type;
     auto it = routes.find(p.subnet.ipv4);
-    if (it != routes.end()) {
+    const bool udp_peer = p.attrs.backend_type.empty() || p.attrs.backend_type == "udp";
+    if (backend_name == "udp" && udp_peer && p.attrs.public_ip) {
+      // udp routes the whole Network into flannel0; the workers' peer table is the path.
+      v.path = "udp";
+    } else if (backend_name == "udp") {
+      v.path = "unreachable";
+      v.why = p.attrs.public_ip ? "backend " + v.backend + " does not speak udp" : "no public IP";
+    } else if (it != routes.end()) {
       v.path = it->second->link_index == ext_index ? "host-gw" : std::string(backend_name);
     } else {
       v.path = "unreachable";

@@ -51,6 +51,21 @@ TEST(Observe, PeerPathsFromTheDesiredRoutes) {
             std::string::npos);
 }
 
+// udp has one route for the whole Network; a udp peer's path is the workers' peer table.
+TEST(Observe, UdpPeersTakeTheUdpPath) {
+  const auto own = L("10.5.1.0-24", "192.0.2.1", "");
+  const std::vector<model::Lease> peers = {own, L("10.5.2.0-24", "192.0.2.2", ""),
+                                           L("10.5.3.0-24", "192.0.2.3", "vxlan")};
+  backend::DesiredState d;
+  d.routes.push_back(kernel::Route::Direct(*net::Ip4Net::Parse("10.5.0.0/16"), 9));
+  const auto paths = PeerPaths(own, peers, d, 2, "udp");
+  ASSERT_EQ(paths.size(), 2u);
+  EXPECT_EQ(paths[0].path, "udp");
+  EXPECT_EQ(paths[0].backend, "udp");
+  EXPECT_EQ(paths[1].path, "unreachable");
+  EXPECT_EQ(paths[1].why, "backend vxlan does not speak udp");
+}
+
 TEST(Observe, StatusJsonAndKeptChanges) {
   std::deque<Change> kept;
   std::vector<std::string> lines;
