@@ -161,6 +161,9 @@ class Agent {
 
   std::map<model::SubnetKey, model::Lease> peers_;
   bool have_snapshot_ = false;
+  // etcd was restored or wiped and our lease is not taken again yet: the owner record's subnet
+  // alone names our lease (store::AcquireRequest::after_store_reset, docs/adr/0014).
+  bool after_store_reset_ = false;
   bool dirty_ = false;
   bool ready_ = false;
   std::string device_error_;
@@ -316,6 +319,7 @@ bool Agent::AcquireLease() {
   req.guard_shared_ip = true;
   const std::string record_path = store::OwnerRecordPath(opts_.subnet_file);
   if (auto rec = store::ReadOwnerRecord(record_path); rec.ok()) req.owner = *rec;
+  req.after_store_reset = after_store_reset_;
   bool refused = false;  // /readyz keeps saying why between the retries
   while (!stop_.stop_requested()) {
     if (!refused) NotReady("acquiring a lease");
@@ -378,6 +382,7 @@ bool Agent::AcquireLease() {
     // Not fatal: without it a restart waits out the heartbeat window before reusing the lease.
     log::Warning("writing " + record_path + ": " + s.error().message);
   }
+  after_store_reset_ = false;
   NotReady("waiting for the peers' leases");
   return true;
 }
@@ -594,6 +599,7 @@ void Agent::Handle(InboxItem& item) {
       // when free) rather than at the next renewal, hours away.
       own_gone = true;
       own_fate = "may be gone: etcd was restored from a backup or wiped";
+      after_store_reset_ = true;
     }
     dirty_ = true;
     // Our key deleted (by an operator, or expired while etcd was unreachable): the peers have

@@ -185,6 +185,24 @@ TEST(SharedIpGuard, RestartWithTheRecordReusesAtOnce) {
   EXPECT_LT(SteadyClock::now() - start, 1s);
 }
 
+// After etcd was restored from a snapshot, our key sits on the snapshot's etcd lease (freshly
+// renewed by the restore) while the record names the one we held since. Without the reset
+// flag that lease is watched for the heartbeat window (a live host's, for all we know); with
+// it, the record's subnet names our lease at once.
+TEST(SharedIpGuard, AfterAStoreResetTheRecordedSubnetIsOurs) {
+  Holder h;
+  Host again(h.reg);
+  AcquireRequest req =
+      Guarded("bb:bb:bb:bb:bb:bb", OwnerRecord{h.lease.subnet, h.lease.owner_token + 1000});
+  req.after_store_reset = true;
+  const auto start = SteadyClock::now();
+  auto l = again.store->AcquireLease(Config(kNet16), req, {});
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ(l->subnet, h.lease.subnet);
+  EXPECT_LT(SteadyClock::now() - start, 1s) << "not watched for the 8 s window";
+  EXPECT_FALSE(again.Logged("its previous holder is gone")) << "ours, not taken over";
+}
+
 TEST(SharedIpGuard, LongSilentLeaseIsTakenOverAtOnce) {
   Holder h;
   h.reg->AgeLease(h.lease.etcd_lease_id, 600s);  // e.g. our reboot lost the record

@@ -248,8 +248,9 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
       }
       std::string taking_over;
       if (guard && request.guard_shared_ip) {
-        const bool recorded = request.owner && request.owner->subnet == existing.subnet &&
-                              request.owner->token == registry.OwnerToken(existing_kv);
+        const bool recorded =
+            request.owner && request.owner->subnet == existing.subnet &&
+            (request.after_store_reset || request.owner->token == registry.OwnerToken(existing_kv));
         auto verdict = guard->Check(registry, existing_kv, recorded);
         if (!verdict) return verdict.error();
         switch (verdict->kind) {

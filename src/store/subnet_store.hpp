@@ -45,6 +45,11 @@ struct AcquireRequest {
   bool guard_shared_ip = false;
   // What this host recorded at its last acquisition: a lease it names is reused at once.
   std::optional<OwnerRecord> owner{};
+  // etcd was restored from a snapshot or wiped since the record was written (docs/adr/0014):
+  // the restored store holds our key on the etcd lease (v3) or createdIndex (v2) of the
+  // snapshot's time, which the record cannot name, and restoring renews every lease, so the
+  // key looks freshly refreshed. Then the record's subnet alone names our lease.
+  bool after_store_reset = false;
 };
 
 struct LeaseSnapshot {
