@@ -37,9 +37,33 @@ for cfg in "g++ Debug" "g++ RelWithDebInfo" "g++ MinSizeRel" "clang++ Release"; 
   fi
 done
 
-# 2. the plain build (fresh: a packager starts from a clean tree)
-rm -rf "$build"
+# 2. the build that gets packaged. By hand: a plain build (fresh, no preset: a packager starts
+# from a clean tree). In CI (TARTAN_PKG_BUILD_DIR=build/release): the release preset's build,
+# configured again for prefix /usr (which no compile line holds: nothing is recompiled), and
+# CMake's default configuration checked without building it a second time on 2 cores.
 log=$work/build.log
+if [ -n "${TARTAN_PKG_BUILD_DIR:-}" ]; then
+  build=$TARTAN_PKG_BUILD_DIR
+  dir=$work/configure-default
+  if ! cmake -S . -B "$dir" >"$dir.log" 2>&1; then
+    cat "$dir.log" >&2
+    bad "configure (CMake's default)"
+  elif grep -q -- '-Werror' "$dir/compile_commands.json"; then
+    bad "configure (CMake's default): -Werror is on without a preset"
+  else
+    ok "configure (CMake's default), warnings not errors"
+  fi
+  if cmake -S . -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >"$log" 2>&1 &&
+     cmake --build "$build" -j "$(nproc)" >>"$log" 2>&1; then
+    ok "build for the package ($build, prefix /usr)"
+  else
+    tail -n 50 "$log" >&2
+    bad "build for the package ($build)"
+    echo "packaging: $pass passed, $((fail + 1)) failed"
+    exit 1
+  fi
+else
+rm -rf "$build"
 if cmake -S . -B "$build" -DCMAKE_INSTALL_PREFIX=/usr -DTARTAN_BUILD_TESTS=OFF >"$log" 2>&1 &&
    ${TARTAN_BUILD_LOCK:+flock "$TARTAN_BUILD_LOCK" nice} cmake --build "$build" -j "$(nproc)" >>"$log" 2>&1; then
   ok "plain build (Release, g++, no preset): $(grep -c 'warning:' "$log") compiler warnings"
@@ -48,6 +72,7 @@ else
   bad "plain build (Release, g++, no preset)"
   echo "packaging: $pass passed, $((fail + 1)) failed"
   exit 1
+fi
 fi
 # The last configure's (a commit during the build re-runs it).
 version=$(sed -n 's/^-- tartan version: \([^ ]*\) (Debian: \([^)]*\))$/\1 \2/p' "$log" | tail -n1)

@@ -4,7 +4,7 @@
 #                              (root; private network namespaces), sanitizer build, fuzzers,
 #                              packaging (plain cmake builds, .deb, lintian, systemd unit)
 #   TARTAN_TEST_QUICK=1        unit tests of the release build only
-#   TARTAN_FUZZ_SECONDS=N      seconds per fuzz target (default 20; 0 skips fuzzing)
+#   TARTAN_FUZZ_SECONDS=N      seconds per fuzz target (default 10; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,9 +51,9 @@ else
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_ctest "asan: unit" build/asan -L unit
 
-  if [ "${TARTAN_FUZZ_SECONDS:-20}" != 0 ]; then
+  if [ "${TARTAN_FUZZ_SECONDS:-10}" != 0 ]; then
     echo "== fuzz"
-    if bash scripts/fuzz.sh "${TARTAN_FUZZ_SECONDS:-20}"; then
+    if bash scripts/fuzz.sh "${TARTAN_FUZZ_SECONDS:-10}"; then
       summary+=("fuzz: all targets ran clean")
     else
       summary+=("fuzz: a target FAILED")
@@ -61,11 +61,11 @@ else
     fi
   fi
 
-  # Plain cmake (no presets) configures in every build type and with clang, builds, installs
-  # and packages: the .deb is inspected and linted, the systemd unit verified.
+  # Plain cmake (no presets) configures in every build type and with clang; the release build
+  # is installed and packaged: the .deb is inspected and linted, the systemd unit verified.
   echo "== packaging"
   pkg_log=$(mktemp)
-  bash packaging/check.sh 2>&1 | tee "$pkg_log" || true
+  TARTAN_PKG_BUILD_DIR=build/release bash packaging/check.sh 2>&1 | tee "$pkg_log" || true
   pkg_line=$(grep -E '^packaging: [0-9]+ passed, [0-9]+ failed$' "$pkg_log" | tail -n1 || true)
   summary+=("${pkg_line:-packaging: no summary (packaging/check.sh did not finish)}")
   if [[ $pkg_line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then

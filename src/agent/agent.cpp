@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -51,6 +52,16 @@ constexpr uint32_t kBlackholeMetric = 1000000;
 // How often a running agent re-reads the network config to notice a change. One small GET per
 // host: cheap for etcd even at thousands of hosts, and a change is a rare operator action.
 constexpr auto kConfigRecheck = 30s;
+// TARTAN_CONFIG_RECHECK_SECONDS shortens it for tests (as TARTAN_LEASE_HEARTBEAT_SECONDS does
+// the heartbeat); at least 1 s.
+std::chrono::seconds ConfigRecheck() {
+  static const std::chrono::seconds period = [] {
+    const char* v = std::getenv("TARTAN_CONFIG_RECHECK_SECONDS");
+    const int n = v != nullptr ? std::atoi(v) : 0;
+    return n >= 1 ? std::chrono::seconds(n) : std::chrono::seconds(kConfigRecheck);
+  }();
+  return period;
+}
 
 struct Revoked {
   Error why;
@@ -429,7 +440,7 @@ void Agent::StartConfigWatch() {
     std::stop_source both;
     std::stop_callback agent_stop(stop_.get_token(), [&both] { both.request_stop(); });
     std::stop_callback thread_stop(own, [&both] { both.request_stop(); });
-    while (store::SleepFor(kConfigRecheck, both.get_token())) {
+    while (store::SleepFor(ConfigRecheck(), both.get_token())) {
       // While the key is missing this waits (and the store says so) until it is back.
       auto config = store_->GetNetworkConfig(both.get_token());
       if (!config.ok() && config.error().code == Error::Code::kCancelled) return;
