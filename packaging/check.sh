@@ -53,7 +53,8 @@ if [ -n "${TARTAN_PKG_BUILD_DIR:-}" ]; then
   else
     ok "configure (CMake's default), warnings not errors"
   fi
-  if cmake -S . -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >"$log" 2>&1 &&
+  if cmake -S . -B "$build" -DCMAKE_INSTALL_PREFIX=/usr \
+       -DTARTAN_SYSTEMD_UNITDIR=/usr/lib/systemd/system >"$log" 2>&1 &&
      cmake --build "$build" -j "$(nproc)" >>"$log" 2>&1; then
     ok "build for the package ($build, prefix /usr)"
   else

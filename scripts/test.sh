@@ -37,7 +37,7 @@ total_pass=0
 total_fail=0
 
 echo "== build (release)"
-cmake --preset release >/dev/null
+cmake --preset release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null  # also the package's prefix
 cmake --build build/release -j "$jobs"
 
 if [ "${TARTAN_TEST_QUICK:-0}" = 1 ]; then
