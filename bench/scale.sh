@@ -52,9 +52,11 @@ EVENT_BASE=49152 # (the agents pick their own subnet near SubnetMin, 10.0.1.0, f
 CONFIG='{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"host-gw"}}'
 began=$SECONDS
 
+# run_size <N>: always run in the background (&), i.e. in a subshell of its own, which lib.sh's
+# trap cleans up; its PID is then the one to signal (no inner subshell between).
 run_size() {
   local n=$1
-  (
+  {
     source tests/e2e/lib.sh
     require_root
     underlay_create
@@ -110,10 +112,33 @@ run_size() {
       kill -KILL "$pid" "$mon" 2>/dev/null || true
       wait "$pid" "$mon" 2>/dev/null || true
     done
-  )
+  }
 }
 
-for n in "${sizes[@]}"; do run_size "$n"; done
+# Each size runs in a background subshell (lib.sh's trap cleans up its namespaces and
+# processes); on any exit of this script, a size still running is sent TERM by its PID and
+# waited for, so that its cleanup runs (it acts once its current step returns).
+child=
+finish() {
+  trap '' INT TERM
+  set +e
+  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+    kill -TERM "$child" 2>/dev/null
+    wait "$child" 2>/dev/null || true
+  fi
+  rm -f "$results"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+for n in "${sizes[@]}"; do
+  run_size "$n" &
+  child=$!
+  rc=0
+  wait "$child" || rc=$?
+  [ "$rc" -eq 0 ] || exit "$rc"
+done
+child=
 
 # Table: one row per N, tartand / flanneld side by side, then the ratios and the goals.
 "$PY" - "$results" "$SCALE_EVENTS" "$SCALE_INTERVAL_MS" "$((SECONDS - began))" <<'EOF'
