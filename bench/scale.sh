@@ -166,6 +166,9 @@ for n in sorted(rows):
         n, cell(n, "startup_s", "%.2f"), cell(n, "cpu_ms_per_event", "%.2f"),
         cell(n, "delay_p50_ms", "%.1f"), cell(n, "delay_p99_ms", "%.1f"),
         " / ".join("%.1f" % (rows[n][a]["rss_kb"] / 1024) if a in rows[n] else "-" for a in agents)))
+print()
+print("CPU per lease event from schedstat (ns clock, live threads only; stat above counts in 10 ms ticks): "
+      + "; ".join("N=%d %s ms" % (n, cell(n, "cpu_ms_per_event_schedstat", "%.3f")) for n in sorted(rows)))
 missing = [(n, a, r["routes_seen"]) for n in rows for a, r in rows[n].items() if r["routes_seen"] != r["events"]]
 over = [(n, a) for n in rows for a, r in rows[n].items() if r["overruns"]]
 if missing:
