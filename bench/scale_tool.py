@@ -1,0 +1,384 @@
+#!/usr/bin/python3
+"""Helpers of bench/scale.sh (stdlib only): write peer leases fast, watch a namespace's routes,
+write timed lease events and measure an agent's CPU, lease-to-route delay and RSS.
+
+  scale_tool.py fill    --endpoint URL --api v2|v3 --first K --count N
+  scale_tool.py monitor --expect N                      (run inside the agent's namespace)
+  scale_tool.py events  --endpoint URL --api v2|v3 --first K --count C --interval-ms 30
+                        --pid PID --routes FILE [--tail-s 1]
+
+Peer k (an integer) has the lease 10.<k/256>.<k%256>.0/24 -- key <prefix>/subnets/10.x.y.0-24 --
+and the public IP 198.18.0.0 + k (inside 198.18.0.0/15, the benchmark range the agent's host
+also has an address in, so that the host-gw route "via <public IP> dev eth0" is on-link).
+Lease values are what flannel writes in each era (docs flannel-compat §3): v3 (flannel >= 0.18)
+{"PublicIP":..,"PublicIPv6":null,"BackendType":"host-gw"} on an etcd lease with TTL 86400;
+v2 (flanneld v0.11, observed) {"PublicIP":..,"BackendType":"host-gw"} with ttl=86400.
+"""
+
+import argparse
+import base64
+import errno
+import http.client
+import json
+import os
+import queue
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+
+PREFIX = "/coreos.com/network"
+TTL = 86400
+
+
+def subnet_of(k):
+    return "10.%d.%d.0" % ((k >> 8) & 255, k & 255)
+
+
+def public_ip_of(k):
+    base = (198 << 24) | (18 << 16)
+    v = base + k
+    return socket.inet_ntoa(struct.pack("!I", v))
+
+
+def key_of(k):
+    return "%s/subnets/%s-24" % (PREFIX, subnet_of(k))
+
+
+def value_of(k, api):
+    if api == "v3":
+        return '{"PublicIP":"%s","PublicIPv6":null,"BackendType":"host-gw"}' % public_ip_of(k)
+    return '{"PublicIP":"%s","BackendType":"host-gw"}' % public_ip_of(k)
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+class Etcd:
+    """One keep-alive HTTP connection to etcd (v3 JSON gateway or v2 keys API)."""
+
+    def __init__(self, endpoint):
+        u = urllib.parse.urlparse(endpoint)
+        self.host, self.port = u.hostname, u.port or 2379
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def request(self, method, path, body, ctype):
+        for attempt in range(3):
+            try:
+                self.conn.request(method, path, body=body, headers={"Content-Type": ctype})
+                r = self.conn.getresponse()
+                data = r.read()
+                if r.status >= 300:
+                    raise RuntimeError("%s %s: %d %s" % (method, path, r.status, data[:200]))
+                return json.loads(data) if data else {}
+            except (http.client.HTTPException, OSError):
+                if attempt == 2:
+                    raise
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        raise AssertionError("unreachable")
+
+    def v3(self, path, obj):
+        return self.request("POST", "/v3/" + path, json.dumps(obj), "application/json")
+
+    def grant(self):
+        return self.v3("lease/grant", {"TTL": TTL})["ID"]
+
+    def v3_put(self, k, lease):
+        self.v3("kv/put", {"key": b64(key_of(k)), "value": b64(value_of(k, "v3")), "lease": lease})
+
+    def v3_txn_puts(self, items):  # items: [(k, lease)]
+        ops = [{"requestPut": {"key": b64(key_of(k)), "value": b64(value_of(k, "v3")), "lease": lease}}
+               for k, lease in items]
+        self.v3("kv/txn", {"success": ops})
+
+    def v2_put(self, k):
+        body = urllib.parse.urlencode({"value": value_of(k, "v2"), "ttl": TTL})
+        self.request("PUT", "/v2/keys" + key_of(k), body, "application/x-www-form-urlencoded")
+
+
+def parallel(endpoint, jobs, fn, workers=16):
+    """Runs fn(etcd, job) for every job on `workers` threads, each with its own connection."""
+    q = queue.Queue()
+    for j in jobs:
+        q.put(j)
+    out, errors, lock = [], [], threading.Lock()
+
+    def work():
+        e = Etcd(endpoint)
+        while True:
+            try:
+                j = q.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                r = fn(e, j)
+                with lock:
+                    out.append(r)
+            except Exception as ex:  # reported below; the run fails
+                with lock:
+                    errors.append(repr(ex))
+
+    ts = [threading.Thread(target=work) for _ in range(workers)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        sys.exit("fill failed: %d errors, first: %s" % (len(errors), errors[0]))
+    return out
+
+
+def cmd_fill(a):
+    t0 = time.monotonic()
+    ks = list(range(a.first, a.first + a.count))
+    if a.api == "v3":
+        # One etcd lease per key, as flannel has; the keys then go in with transactions of
+        # up to 128 puts (etcd's default --max-txn-ops).
+        leases = parallel(a.endpoint, ks, lambda e, k: (k, e.grant()))
+        batches = [leases[i:i + 128] for i in range(0, len(leases), 128)]
+        parallel(a.endpoint, batches, lambda e, b: e.v3_txn_puts(b), workers=4)
+    else:
+        parallel(a.endpoint, ks, lambda e, k: e.v2_put(k))
+    print("wrote %d %s leases in %.1f s" % (a.count, a.api, time.monotonic() - t0), file=sys.stderr)
+
+
+# ---- route monitor (rtnetlink, in the agent's namespace) ----
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+RTA_DST, RTA_GATEWAY, RTA_TABLE = 1, 5, 15
+RTMGRP_IPV4_ROUTE = 0x40
+RT_TABLE_MAIN = 254
+SO_RCVBUFFORCE = 33
+
+
+def parse_routes(buf):
+    """Yields (msg_type, 'a.b.c.d/len') for IPv4 main-table routes with a gateway."""
+    off = 0
+    while off + 16 <= len(buf):
+        length, mtype = struct.unpack_from("=LH", buf, off)
+        if length < 16:
+            break
+        if mtype in (RTM_NEWROUTE, RTM_DELROUTE) and length >= 28:
+            family, dst_len, _, _, table = struct.unpack_from("=BBBBB", buf, off + 16)
+            dst, gw = None, None
+            a = off + 28
+            end = off + length
+            while a + 4 <= end:
+                alen, atype = struct.unpack_from("=HH", buf, a)
+                if alen < 4:
+                    break
+                val = buf[a + 4:a + alen]
+                if atype == RTA_DST and len(val) == 4:
+                    dst = socket.inet_ntoa(val)
+                elif atype == RTA_GATEWAY:
+                    gw = val
+                elif atype == RTA_TABLE and len(val) == 4:
+                    table = struct.unpack("=I", val)[0]
+                a += (alen + 3) & ~3
+            if family == socket.AF_INET and table == RT_TABLE_MAIN and dst and gw:
+                yield mtype, "%s/%d" % (dst, dst_len)
+        elif mtype == NLMSG_DONE:
+            yield NLMSG_DONE, None
+        off += (length + 3) & ~3
+
+
+def dump_routes():
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    try:
+        s.bind((0, 0))
+        req = struct.pack("=LHHLL", 28, RTM_GETROUTE, 0x301, 1, 0) + struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+        s.send(req)
+        found = []
+        while True:
+            buf = s.recv(1 << 20)
+            for mtype, dst in parse_routes(buf):
+                if mtype == NLMSG_DONE:
+                    return found
+                if mtype == RTM_NEWROUTE:
+                    found.append(dst)
+    finally:
+        s.close()
+
+
+def cmd_monitor(a):
+    """Prints 'R <unix ns> <dst>' the first time each gateway route appears, 'ALL <unix ns>' when
+    `expect` distinct ones have been seen, 'OVERRUN <unix ns>' when the socket dropped events
+    (the missed routes are then taken from a dump, stamped with the dump's time)."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20)
+    s.bind((0, RTMGRP_IPV4_ROUTE))
+    seen = set(dump_routes())  # routes that exist before the agent starts (none expected)
+    out = sys.stdout
+    out.write("READY %d %d\n" % (time.time_ns(), len(seen)))
+    out.flush()
+    announced = False
+    while True:
+        try:
+            buf = s.recv(1 << 20)
+            now = time.time_ns()
+            dsts = [d for t, d in parse_routes(buf) if t == RTM_NEWROUTE]
+        except OSError as ex:
+            if ex.errno != errno.ENOBUFS:
+                raise
+            now = time.time_ns()
+            out.write("OVERRUN %d\n" % now)
+            dsts = dump_routes()
+            now = time.time_ns()
+        for d in dsts:
+            if d not in seen:
+                seen.add(d)
+                out.write("R %d %s\n" % (now, d))
+        if not announced and len(seen) >= a.expect:
+            out.write("ALL %d %d\n" % (now, len(seen)))
+            announced = True
+        out.flush()
+
+
+# ---- timed lease events ----
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (all threads, dead ones included)
+
+
+def run_ns(pid):
+    """CPU time of the live threads in ns (schedstat; finer than stat's clock ticks)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def settle(pid, quiet_s, deadline_s):
+    """Waits until the agent used no CPU tick for quiet_s (its start-up work is over); returns
+    the seconds waited, or -1 when it never went quiet within deadline_s."""
+    t0 = time.monotonic()
+    last, since = cpu_ticks(pid), time.monotonic()
+    while time.monotonic() - t0 < deadline_s:
+        time.sleep(0.1)
+        c = cpu_ticks(pid)
+        if c != last:
+            last, since = c, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return round(time.monotonic() - t0, 2)
+    return -1
+
+
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def route_times(path):
+    t = {}
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) == 3 and p[0] == "R":
+                t.setdefault(p[2], int(p[1]))
+    return t
+
+
+def pct(sorted_vals, q):  # nearest rank
+    if not sorted_vals:
+        return float("nan")
+    i = max(0, min(len(sorted_vals) - 1, int(-(-q * len(sorted_vals) // 100)) - 1))
+    return sorted_vals[i]
+
+
+def cmd_events(a):
+    e = Etcd(a.endpoint)
+    ks = list(range(a.first, a.first + a.count))
+    leases = {k: e.grant() for k in ks} if a.api == "v3" else {}
+    hz = os.sysconf("SC_CLK_TCK")
+    settled = settle(a.pid, a.quiet_s, a.settle_deadline_s)
+    # Idle cost over a window as long as the event window, for reading the per-event figure.
+    window = a.count * a.interval_ms / 1000.0 + a.tail_s
+    i0, in0 = cpu_ticks(a.pid), run_ns(a.pid)
+    time.sleep(window)
+    i1, in1 = cpu_ticks(a.pid), run_ns(a.pid)
+    sent, acked = {}, []
+    c0, n0 = cpu_ticks(a.pid), run_ns(a.pid)
+    start = time.monotonic()
+    for i, k in enumerate(ks):
+        # Fixed rate: write i goes out at start + i*interval, whatever the previous one took.
+        delay = start + i * a.interval_ms / 1000.0 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sent[k] = time.time_ns()
+        if a.api == "v3":
+            e.v3_put(k, leases[k])
+        else:
+            e.v2_put(k)
+        acked.append((time.time_ns() - sent[k]) / 1e6)
+    want = {"%s/24" % subnet_of(k): k for k in ks}
+    deadline = time.monotonic() + a.timeout_s
+    while True:
+        got = route_times(a.routes)
+        if all(d in got for d in want) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    # Work the agent does just after the last route (a coalesced pass, say) belongs to the events.
+    time.sleep(a.tail_s)
+    c1, n1 = cpu_ticks(a.pid), run_ns(a.pid)
+    rss = vm_rss_kb(a.pid)
+    delays = sorted((got[d] - sent[k]) / 1e6 for d, k in want.items() if d in got)
+    res = {
+        "events": a.count,
+        "routes_seen": len(delays),
+        "cpu_ms_per_event": (c1 - c0) * 1000.0 / hz / a.count,
+        "cpu_ticks": c1 - c0,
+        "hz": hz,
+        "cpu_ms_per_event_schedstat": (n1 - n0) / 1e6 / a.count,
+        "settled_after_s": settled,
+        "idle_ticks_same_window": i1 - i0,
+        "idle_ms_schedstat_same_window": round((in1 - in0) / 1e6, 2),
+        "window_s": round(time.monotonic() - start, 2),
+        "delay_p50_ms": pct(delays, 50),
+        "delay_p99_ms": pct(delays, 99),
+        "delay_max_ms": delays[-1] if delays else float("nan"),
+        "rss_kb": rss,
+        "put_ack_p50_ms": pct(sorted(acked), 50),
+    }
+    print(json.dumps(res))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fill")
+    f.add_argument("--endpoint", required=True)
+    f.add_argument("--api", choices=["v2", "v3"], required=True)
+    f.add_argument("--first", type=int, required=True)
+    f.add_argument("--count", type=int, required=True)
+    m = sub.add_parser("monitor")
+    m.add_argument("--expect", type=int, required=True)
+    ev = sub.add_parser("events")
+    ev.add_argument("--endpoint", required=True)
+    ev.add_argument("--api", choices=["v2", "v3"], required=True)
+    ev.add_argument("--first", type=int, required=True)
+    ev.add_argument("--count", type=int, default=100)
+    ev.add_argument("--interval-ms", type=float, default=30)
+    ev.add_argument("--pid", type=int, required=True)
+    ev.add_argument("--routes", required=True)
+    ev.add_argument("--tail-s", type=float, default=1.0)
+    ev.add_argument("--timeout-s", type=float, default=60)
+    ev.add_argument("--quiet-s", type=float, default=1.0)
+    ev.add_argument("--settle-deadline-s", type=float, default=20)
+    a = ap.parse_args()
+    {"fill": cmd_fill, "monitor": cmd_monitor, "events": cmd_events}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
