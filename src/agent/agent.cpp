@@ -588,10 +588,16 @@ void Agent::FollowInterface() {
     // Peers reach us at the public IP of our lease, and pods size their MTU from subnet.env:
     // both are written again by taking the lease again (the same subnet, named by the owner
     // record), as for a changed VtepMAC.
-    log::Warning("public IP " + lease_.attrs.public_ip.value_or(net::Ip4()).ToString() + " -> " +
-                 ext_.public_ip.ToString() + ", FLANNEL_MTU " + std::to_string(mtu_before) +
-                 " -> " + std::to_string(backend_->mtu()) + "; updating the lease and " +
-                 opts_.subnet_file);
+    std::string what;
+    if (d.public_ip_changed) what = "public IP " + ext_.public_ip.ToString();
+    if (backend_->mtu() != mtu_before) {
+      what += (what.empty() ? "" : ", ") + std::string("FLANNEL_MTU ") +
+              std::to_string(backend_->mtu());
+    }
+    log::Warning("now " + what + "; updating the lease and " + opts_.subnet_file);
+    // The devices on the new interface first: this host's traffic flows again while the
+    // lease is written.
+    if (have_snapshot_) Reconcile();
     StopThreads();
     have_snapshot_ = false;
     if (!AcquireLease()) {
