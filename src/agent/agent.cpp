@@ -552,7 +552,7 @@ void Agent::Loop() {
 void Agent::FollowInterface() {
   iface_dirty_ = false;
   const IfaceDecision d =
-      DecideIface(ext_, !iface_wait_.empty(), LookAtInterface(*rtnl_, iface_choice_, ext_.name));
+      DecideIface(ext_, !iface_wait_.empty(), LookAtInterface(*rtnl_, iface_choice_, ext_));
   auto wait = [this](const std::string& reason) {
     if (reason != iface_wait_) log::Warning(reason);
     iface_wait_ = reason;

@@ -63,14 +63,21 @@ IfaceDecision DecideIface(const backend::ExternalInterface& in_use, bool waiting
   return d;
 }
 
-IfaceNow LookAtInterface(kernel::Rtnl& rtnl, const IfaceChoice& choice, const std::string& name) {
+IfaceNow LookAtInterface(kernel::Rtnl& rtnl, const IfaceChoice& choice,
+                         const backend::ExternalInterface& in_use) {
   IfaceNow now;
-  now.selected = SelectExternalInterface(rtnl, choice);
+  const bool by_route = choice.iface.empty() && choice.iface_regex.empty();
+  auto same = by_route ? rtnl.GetLink(in_use.index) : Result<kernel::Link>(Error::NotFound(""));
+  if (same.ok() && same->name == in_use.name) {
+    now.selected = DescribeInterface(rtnl, *same, std::nullopt, choice);
+  } else {
+    now.selected = SelectExternalInterface(rtnl, choice);
+  }
   if (now.selected.ok()) {
     auto link = rtnl.GetLink(now.selected->index);
     now.up = link.ok() && link->up;
   }
-  auto named = rtnl.GetLinkByName(name);
+  auto named = rtnl.GetLinkByName(in_use.name);
   // An error other than "no such link" says nothing about its existence: not called gone.
   now.name_exists = named.ok() || named.error().code != Error::Code::kNotFound;
   return now;

@@ -42,8 +42,12 @@ struct IfaceDecision {
 IfaceDecision DecideIface(const backend::ExternalInterface& in_use, bool waiting,
                           const IfaceNow& now);
 
-// Runs the choice against the kernel (a few netlink requests).
-IfaceNow LookAtInterface(kernel::Rtnl& rtnl, const IfaceChoice& choice, const std::string& name);
+// Runs the choice against the kernel (a few netlink requests). A choice named by the operator
+// (--iface, --iface-regex) is made again as at start. One made from routes (the default
+// route's interface, --iface-can-reach) stays with `in_use` while that link exists: a default
+// route that moves for a while (a VPN, a second uplink) must not move the host's public IP.
+IfaceNow LookAtInterface(kernel::Rtnl& rtnl, const IfaceChoice& choice,
+                         const backend::ExternalInterface& in_use);
 
 // Whether a kernel notification may change what the choice finds: a change to the in-use
 // link (by index or name) or its addresses, a lost notification; while waiting, any link,

@@ -150,33 +150,78 @@ TEST(LookAtInterface, FollowsTheInterfaceThroughDeletionAndDown) {
   ASSERT_TRUE(start.ok());
   backend::ExternalInterface in_use = *start;
 
-  EXPECT_EQ(DecideIface(in_use, false, LookAtInterface(rtnl, choice, "eth0")).action,
+  EXPECT_EQ(DecideIface(in_use, false, LookAtInterface(rtnl, choice, in_use)).action,
             Action::kKeep);
 
   ASSERT_TRUE(rtnl.DeleteLink(first).ok());
-  auto d = DecideIface(in_use, false, LookAtInterface(rtnl, choice, "eth0"));
+  auto d = DecideIface(in_use, false, LookAtInterface(rtnl, choice, in_use));
   EXPECT_EQ(d.action, Action::kWait);
   EXPECT_NE(d.reason.find("interface eth0 is gone; waiting for it"), std::string::npos) << d.reason;
 
   const int second = rtnl.AddLinkForTest(l);
   ASSERT_NE(second, first);
-  d = DecideIface(in_use, true, LookAtInterface(rtnl, choice, "eth0"));
+  d = DecideIface(in_use, true, LookAtInterface(rtnl, choice, in_use));
   EXPECT_EQ(d.action, Action::kWait);
   EXPECT_NE(d.reason.find("not usable"), std::string::npos) << d.reason;
 
   ASSERT_TRUE(rtnl.AddAddress({N("192.0.2.11/24"), second}).ok());
-  d = DecideIface(in_use, true, LookAtInterface(rtnl, choice, "eth0"));
+  d = DecideIface(in_use, true, LookAtInterface(rtnl, choice, in_use));
   ASSERT_EQ(d.action, Action::kRebind);
   EXPECT_EQ(d.ext.index, second);
   EXPECT_FALSE(d.public_ip_changed);
   in_use = d.ext;
 
   ASSERT_TRUE(rtnl.SetLinkUp(second, false).ok());
-  d = DecideIface(in_use, false, LookAtInterface(rtnl, choice, "eth0"));
+  d = DecideIface(in_use, false, LookAtInterface(rtnl, choice, in_use));
   EXPECT_EQ(d.action, Action::kWait);
   ASSERT_TRUE(rtnl.SetLinkUp(second, true).ok());
-  EXPECT_EQ(DecideIface(in_use, true, LookAtInterface(rtnl, choice, "eth0")).action,
+  EXPECT_EQ(DecideIface(in_use, true, LookAtInterface(rtnl, choice, in_use)).action,
             Action::kResume);
+}
+
+// Chosen by the default route: a second default route that wins for a while does not move
+// the host off its interface; the interface deleted, the choice is made again.
+TEST(LookAtInterface, AChoiceByTheDefaultRouteStaysWhileTheInterfaceExists) {
+  kernel::FakeRtnl rtnl;
+  kernel::Link l;
+  l.mtu = 1500;
+  l.up = true;
+  l.name = "eth0";
+  const int eth0 = rtnl.AddLinkForTest(l);
+  l.name = "wg0";
+  const int wg0 = rtnl.AddLinkForTest(l);
+  ASSERT_TRUE(rtnl.AddAddress({N("192.0.2.11/24"), eth0}).ok());
+  ASSERT_TRUE(rtnl.AddAddress({N("198.51.100.5/24"), wg0}).ok());
+  kernel::Route def = kernel::Route::Via(N("0.0.0.0/0"), A("192.0.2.1"), eth0);
+  def.protocol = kernel::kRouteProtocolBoot;
+  def.metric = 100;
+  ASSERT_TRUE(rtnl.AddRoute(def).ok());
+  const IfaceChoice choice;  // neither --iface nor --iface-regex nor --iface-can-reach
+  auto start = SelectExternalInterface(rtnl, choice);
+  ASSERT_TRUE(start.ok());
+  ASSERT_EQ(start->index, eth0);
+
+  kernel::Route vpn = kernel::Route::Via(N("0.0.0.0/0"), A("198.51.100.1"), wg0);
+  vpn.protocol = kernel::kRouteProtocolBoot;
+  vpn.metric = 50;
+  ASSERT_TRUE(rtnl.AddRoute(vpn).ok());
+  ASSERT_EQ(SelectExternalInterface(rtnl, choice)->index, wg0) << "what a new start would take";
+  EXPECT_EQ(DecideIface(*start, false, LookAtInterface(rtnl, choice, *start)).action,
+            Action::kKeep);
+
+  // Readdressed in place: followed on the same link.
+  ASSERT_TRUE(rtnl.DeleteAddress({N("192.0.2.11/24"), eth0}).ok());
+  ASSERT_TRUE(rtnl.AddAddress({N("192.0.2.21/24"), eth0}).ok());
+  auto d = DecideIface(*start, false, LookAtInterface(rtnl, choice, *start));
+  ASSERT_EQ(d.action, Action::kRebind);
+  EXPECT_EQ(d.ext.index, eth0);
+  EXPECT_TRUE(d.public_ip_changed);
+
+  ASSERT_TRUE(rtnl.DeleteLink(eth0).ok());
+  d = DecideIface(*start, false, LookAtInterface(rtnl, choice, *start));
+  ASSERT_EQ(d.action, Action::kRebind);
+  EXPECT_EQ(d.ext.index, wg0);
+  EXPECT_EQ(d.changes.substr(0, 20), "interface eth0 -> wg");
 }
 
 }  // namespace
