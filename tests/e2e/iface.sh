@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: tartand follows its external interface (issue 13). Host 1's eth0 is deleted and
 # made again (a new ifindex; the kernel takes a vxlan device bound to it along), readdressed,
-# and taken down and up; each time tartand, never restarted, is ready again, the lease and the
-# peer follow, and pods talk again.
+# taken down and up, and given a smaller MTU; each time tartand, never restarted, is ready
+# again, the lease, subnet.env and the peer follow, and pods talk again.
 #   iface.sh vxlan | host-gw | udp
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -142,5 +142,22 @@ waits_idle "interface eth0 is down; waiting for it to come up"
 ip -n "$P-h1" link set eth0 up
 ip -n "$P-h1" route replace default via "$E2E_UNDERLAY_NET.1"
 recovered "eth0 down and up" "$t0"
+
+# (4) a smaller MTU on eth0: the device and FLANNEL_MTU follow (pods started from now on get it).
+case "$BACKEND" in
+  vxlan) want_mtu=1350 ;;
+  udp) want_mtu=1372 ;;
+  host-gw) want_mtu=1400 ;;
+esac
+ip -n "$P-h1" link set eth0 mtu 1400
+wait_for 20 "FLANNEL_MTU=$want_mtu in h1's subnet.env" grep -qx "FLANNEL_MTU=$want_mtu" "$E2E_WORK/h1/subnet.env"
+case "$BACKEND" in
+  vxlan) wait_for 10 "flannel.1 mtu $want_mtu" sh -c "ip -n $P-h1 link show flannel.1 | grep -q 'mtu $want_mtu '" ;;
+  udp) wait_for 10 "flannel0 mtu $want_mtu" sh -c "ip -n $P-h1 link show flannel0 | grep -q 'mtu $want_mtu '" ;;
+esac
+[ "$(subnet_of 1)" = "$subnet1" ] || fail "h1's subnet changed with the MTU"
+wait_ready 1 20
+pods_talk
+log "eth0 mtu 1400: FLANNEL_MTU $want_mtu, same subnet, pods talk"
 
 log "PASS iface $BACKEND"
