@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "agent/config_change.hpp"
+#include "agent/iface_follow.hpp"
 #include "agent/iface_select.hpp"
 #include "agent/observe.hpp"
 #include "agent/reconciler.hpp"
@@ -133,6 +134,9 @@ class Agent {
   // Whether a kernel notification can concern what tartan programs.
   bool Relevant(const kernel::KernelEvent& e) const;
   void NotReady(const std::string& reason);
+  // Runs the interface choice again (see iface_follow.hpp): rebinds the backend to the
+  // interface as it is now and writes the lease again when the public IP moved, or waits.
+  void FollowInterface();
   // A problem an operator or a retry can cure: say it (when it starts, then less and less
   // often while it lasts, see log::RepeatedProblem), show it on /readyz, wait a bit. `kind`
   // names the cause, so that a different cause is logged at once.
@@ -154,6 +158,9 @@ class Agent {
   std::unique_ptr<kernel::NetlinkRtnl> rtnl_;
   std::unique_ptr<Reconciler> reconciler_;
   backend::ExternalInterface ext_;
+  IfaceChoice iface_choice_;  // the start's choice, run again when the interface changes
+  bool iface_dirty_ = false;  // a kernel event may have changed what the choice finds
+  std::string iface_wait_;    // why the interface is not usable; empty while it is
   std::unique_ptr<store::SubnetStore> store_;
   // A stop cancels store calls in flight (declared after store_: destroyed before it).
   std::optional<std::stop_callback<std::function<void()>>> store_stop_;
@@ -268,6 +275,7 @@ bool Agent::Setup() {
     if (auto* v4 = std::get_if<net::Ip4>(&*opts_.iface_can_reach)) choice.can_reach = *v4;
   }
   choice.public_ip = opts_.public_ip;
+  iface_choice_ = choice;
   auto ext = SelectExternalInterface(*rtnl_, choice);
   if (!ext.ok()) {
     log::Error("choosing the external interface: " + ext.error().message);
@@ -516,21 +524,88 @@ void Agent::Loop() {
       auto events = monitor->Drain();
       if (!events.ok()) {
         dirty_ = true;
+        iface_dirty_ = true;
       } else {
-        for (const auto& e : *events) dirty_ = dirty_ || Relevant(e);
+        for (const auto& e : *events) {
+          dirty_ = dirty_ || Relevant(e);
+          iface_dirty_ = iface_dirty_ || MayConcernInterface(e, ext_, !iface_wait_.empty());
+        }
       }
     }
     if (Clock::now() >= next_resync) {
       dirty_ = true;
+      iface_dirty_ = true;
       next_resync = Clock::now() + kResyncPeriod;
     }
     if (Clock::now() >= next_rules) {
       EnsureRules();
       next_rules = Clock::now() + rules_period;
     }
-    if (dirty_ && have_snapshot_) Reconcile();
+    if (iface_dirty_) FollowInterface();
+    // Without a usable interface nothing could be programmed: the pass waits (dirty_ stays
+    // set) for the interface to come back; the peers' routes already in place stay.
+    if (dirty_ && have_snapshot_ && iface_wait_.empty()) Reconcile();
   }
   log::Info("stop requested");
+}
+
+void Agent::FollowInterface() {
+  iface_dirty_ = false;
+  const IfaceDecision d =
+      DecideIface(ext_, !iface_wait_.empty(), LookAtInterface(*rtnl_, iface_choice_, ext_));
+  auto wait = [this](const std::string& reason) {
+    if (reason != iface_wait_) log::Warning(reason);
+    iface_wait_ = reason;
+    NotReady(reason);
+  };
+  switch (d.action) {
+    case IfaceDecision::Action::kKeep:
+      return;
+    case IfaceDecision::Action::kWait:
+      wait(d.reason);
+      return;
+    case IfaceDecision::Action::kResume:
+      log::Info("interface " + ext_.name + " is usable again");
+      iface_wait_.clear();
+      dirty_ = true;
+      return;
+    case IfaceDecision::Action::kRebind:
+      break;
+  }
+  const uint32_t mtu_before = backend_->mtu();
+  if (Status s = backend_->Rebind(d.ext); !s.ok()) {
+    wait("interface " + d.ext.name + " changed (" + d.changes +
+         ") and cannot be used: " + s.error().message + "; waiting for it to change again");
+    return;
+  }
+  log::Info("interface " + ext_.name + " changed: " + d.changes + "; using " + d.ext.name +
+            " (index " + std::to_string(d.ext.index) + ", address " + d.ext.iface_addr.ToString() +
+            ", mtu " + std::to_string(d.ext.mtu) + ")");
+  ext_ = d.ext;
+  iface_wait_.clear();
+  dirty_ = true;
+  if (d.public_ip_changed || backend_->mtu() != mtu_before) {
+    // Peers reach us at the public IP of our lease, and pods size their MTU from subnet.env:
+    // both are written again by taking the lease again (the same subnet, named by the owner
+    // record), as for a changed VtepMAC.
+    std::string what;
+    if (d.public_ip_changed) what = "public IP " + ext_.public_ip.ToString();
+    if (backend_->mtu() != mtu_before) {
+      what += (what.empty() ? "" : ", ") + std::string("FLANNEL_MTU ") +
+              std::to_string(backend_->mtu());
+    }
+    log::Warning("now " + what + "; updating the lease and " + opts_.subnet_file);
+    // The devices on the new interface first: this host's traffic flows again while the
+    // lease is written.
+    if (have_snapshot_) Reconcile();
+    StopThreads();
+    have_snapshot_ = false;
+    if (!AcquireLease()) {
+      if (!stop_.stop_requested()) Fatal("could not publish the new public IP");
+      return;
+    }
+    StartThreads();
+  }
 }
 
 void Agent::Handle(InboxItem& item) {

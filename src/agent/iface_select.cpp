@@ -3,11 +3,10 @@
 #include "kernel/interfaces.hpp"
 
 namespace tartan::agent {
-namespace {
 
-Result<backend::ExternalInterface> Describe(kernel::Rtnl& rtnl, const kernel::Link& link,
-                                            std::optional<net::Ip4> preferred_addr,
-                                            const IfaceChoice& choice) {
+Result<backend::ExternalInterface> DescribeInterface(kernel::Rtnl& rtnl, const kernel::Link& link,
+                                                     std::optional<net::Ip4> preferred_addr,
+                                                     const IfaceChoice& choice) {
   auto addrs = kernel::Ip4AddressesOf(rtnl, link.index);
   if (!addrs.ok()) return addrs.error().Context("reading the addresses of " + link.name);
   if (addrs->empty()) {
@@ -27,6 +26,8 @@ Result<backend::ExternalInterface> Describe(kernel::Rtnl& rtnl, const kernel::Li
   return ext;
 }
 
+namespace {
+
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
@@ -41,10 +42,10 @@ Result<backend::ExternalInterface> SelectExternalInterface(kernel::Rtnl& rtnl,
     for (const std::string& want : choice.iface) {
       if (auto ip = net::Ip4::Parse(want); ip.ok()) {
         if (auto link = kernel::LinkByIp(rtnl, *ip); link.ok()) {
-          return Describe(rtnl, *link, *ip, choice);
+          return DescribeInterface(rtnl, *link, *ip, choice);
         }
       } else if (auto link = rtnl.GetLinkByName(want); link.ok()) {
-        return Describe(rtnl, *link, std::nullopt, choice);
+        return DescribeInterface(rtnl, *link, std::nullopt, choice);
       }
     }
     return Error::NotFound("no interface matches --iface " + Join(choice.iface));
@@ -52,7 +53,7 @@ Result<backend::ExternalInterface> SelectExternalInterface(kernel::Rtnl& rtnl,
   if (!choice.iface_regex.empty()) {
     for (const std::string& pattern : choice.iface_regex) {
       auto link = kernel::LinkByRegex(rtnl, pattern);
-      if (link.ok()) return Describe(rtnl, *link, std::nullopt, choice);
+      if (link.ok()) return DescribeInterface(rtnl, *link, std::nullopt, choice);
       if (link.error().code == Error::Code::kInvalidArgument) return link.error();
     }
     return Error::NotFound("no interface name or address matches --iface-regex " +
@@ -63,14 +64,14 @@ Result<backend::ExternalInterface> SelectExternalInterface(kernel::Rtnl& rtnl,
     if (!link.ok()) {
       return link.error().Context("--iface-can-reach " + choice.can_reach->ToString());
     }
-    return Describe(rtnl, *link, std::nullopt, choice);
+    return DescribeInterface(rtnl, *link, std::nullopt, choice);
   }
   auto link = kernel::DefaultRouteLink(rtnl);
   if (!link.ok()) {
     return Error::NotFound("no default route to take the interface from (" + link.error().message +
                            "); name one with --iface or --iface-regex");
   }
-  return Describe(rtnl, *link, std::nullopt, choice);
+  return DescribeInterface(rtnl, *link, std::nullopt, choice);
 }
 
 }  // namespace tartan::agent

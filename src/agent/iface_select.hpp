@@ -25,4 +25,10 @@ struct IfaceChoice {
 Result<backend::ExternalInterface> SelectExternalInterface(kernel::Rtnl& rtnl,
                                                            const IfaceChoice& choice);
 
+// The interface `link` as SelectExternalInterface describes a chosen one: its first IPv4
+// address (or `preferred_addr` when it holds it), MTU, connected networks, public IP.
+Result<backend::ExternalInterface> DescribeInterface(kernel::Rtnl& rtnl, const kernel::Link& link,
+                                                     std::optional<net::Ip4> preferred_addr,
+                                                     const IfaceChoice& choice);
+
 }  // namespace tartan::agent

@@ -73,6 +73,13 @@ class Backend {
     republish = false;
     return Status::Ok();
   }
+
+  // The external interface changed under the running agent (made again with a new index, a
+  // new address or MTU): the backend works with `ext` from now on, and its next EnsureDevices
+  // rebuilds what depended on the old one. The agent writes the lease again when the public
+  // IP moved, and subnet.env when mtu() changed. An error (the new MTU leaves no room for the
+  // headers) leaves the backend on the old interface.
+  virtual Status Rebind(const ExternalInterface& /*ext*/) { return Status::Ok(); }
 };
 
 }  // namespace tartan::backend

@@ -185,6 +185,33 @@ TEST(SharedIpGuard, RestartWithTheRecordReusesAtOnce) {
   EXPECT_LT(SteadyClock::now() - start, 1s);
 }
 
+// The host's address changed while tartand ran: the lease the record names is written again
+// with the new public IP, same subnet; a record that names another holder's lease claims
+// nothing.
+TEST(SharedIpGuard, TheRecordedLeaseFollowsANewPublicIp) {
+  Holder h;
+  Host again(h.reg);
+  AcquireRequest req =
+      Guarded("aa:aa:aa:aa:aa:aa", OwnerRecord{h.lease.subnet, h.lease.owner_token});
+  req.attrs.public_ip = *net::Ip4::Parse("192.0.2.21");
+  auto l = again.store->AcquireLease(Config(kNet16), req, {});
+  ASSERT_TRUE(l.ok()) << l.error().message;
+  EXPECT_EQ(l->subnet, h.lease.subnet);
+  EXPECT_EQ(l->attrs.public_ip, req.attrs.public_ip);
+  auto listed = again.store->ListLeases();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->leases.size(), 1u) << "the key is rewritten, not a second one made";
+  EXPECT_EQ(listed->leases[0].attrs.public_ip, req.attrs.public_ip);
+
+  Host third(h.reg);
+  AcquireRequest other =
+      Guarded("cc:cc:cc:cc:cc:cc", OwnerRecord{h.lease.subnet, l->owner_token + 1000});
+  other.attrs.public_ip = *net::Ip4::Parse("192.0.2.31");
+  auto m = third.store->AcquireLease(Config(kNet16), other, {});
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_NE(m->subnet, h.lease.subnet) << "not ours by the record: a subnet of its own";
+}
+
 // After etcd was restored from a snapshot, our key sits on the snapshot's etcd lease (freshly
 // renewed by the restore) while the record names the one we held since. Without the reset
 // flag that lease is watched for the heartbeat window (a live host's, for all we know); with

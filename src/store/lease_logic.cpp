@@ -214,7 +214,14 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
         garbage.Report(kv, lease.error());
         continue;
       }
-      if (SameHost(lease->attrs, request.attrs)) {
+      // The key our owner record names is ours under another public IP too: this host's
+      // address changed while it ran (the agent follows its interface) and the lease is
+      // written again with the new one, keeping the subnet the pods have addresses from. A
+      // reservation (token 0) an operator gave another host is not claimed this way.
+      const bool recorded = request.owner && request.owner->subnet == lease->subnet &&
+                            request.owner->token != 0 &&
+                            request.owner->token == registry.OwnerToken(kv);
+      if (SameHost(lease->attrs, request.attrs) || recorded) {
         if (LeaseFits(config, lease->subnet)) {
           ours.push_back(*lease);
           ours_kv.push_back(kv);
@@ -228,6 +235,10 @@ Result<model::Lease> AcquireLeaseOnce(Registry& registry, std::string_view prefi
     if (!ours.empty()) {
       auto it = std::find_if(ours.begin(), ours.end(),
                              [](const model::Lease& l) { return l.is_reservation(); });
+      if (it == ours.end() && request.owner) {
+        it = std::find_if(ours.begin(), ours.end(),
+                          [&](const model::Lease& l) { return l.subnet == request.owner->subnet; });
+      }
       const model::Lease& existing = it != ours.end() ? *it : ours.front();
       const KeyValue& existing_kv =
           ours_kv[static_cast<size_t>(it != ours.end() ? it - ours.begin() : 0)];

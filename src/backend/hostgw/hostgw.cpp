@@ -24,7 +24,9 @@ bool ExternalInterface::OnLink(net::Ip4 peer) const {
                      [&](const net::Ip4Net& n) { return n.Contains(peer); });
 }
 
-Result<std::unique_ptr<HostGwBackend>> HostGwBackend::Create(const ExternalInterface& ext) {
+namespace {
+
+Status CheckPublicIpIsOwn(const ExternalInterface& ext) {
   if (ext.public_ip != ext.iface_addr) {
     return Error::InvalidArgument("host-gw: the public IP " + ext.public_ip.ToString() +
                                   " is not an address of " + ext.name + " (" +
@@ -32,7 +34,21 @@ Result<std::unique_ptr<HostGwBackend>> HostGwBackend::Create(const ExternalInter
                                   "); host-gw needs peers to route to this host's own "
                                   "interface address, so drop --public-ip or use vxlan");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HostGwBackend>> HostGwBackend::Create(const ExternalInterface& ext) {
+  if (Status s = CheckPublicIpIsOwn(ext); !s.ok()) return s.error();
   return std::unique_ptr<HostGwBackend>(new HostGwBackend(ext));
+}
+
+Status HostGwBackend::Rebind(const ExternalInterface& ext) {
+  if (Status s = CheckPublicIpIsOwn(ext); !s.ok()) return s;
+  // Routes are planned from ext_ on every pass: the next one puts them on the new index.
+  ext_ = ext;
+  return Status::Ok();
 }
 
 DesiredState HostGwBackend::Desired(const model::Lease& own,

@@ -19,6 +19,8 @@ class HostGwBackend final : public Backend {
   uint32_t mtu() const override { return ext_.mtu; }
   DesiredState Desired(const model::Lease& own,
                        const std::vector<model::Lease>& peers) const override;
+  // Refused, like Create, when the public IP is not the interface's address.
+  Status Rebind(const ExternalInterface& ext) override;
 
  private:
   explicit HostGwBackend(ExternalInterface ext) : ext_(std::move(ext)) {}

@@ -71,5 +71,21 @@ TEST(HostGw, RefusesAPublicIpThatIsNotTheInterfaceAddress) {
       << be.error().message;
 }
 
+// The interface made again (new index) or readdressed: the routes follow at the next pass.
+TEST(HostGw, RebindMovesTheRoutesToTheNewInterface) {
+  auto be = HostGwBackend::Create(Eth0());
+  ASSERT_TRUE(be.ok());
+  ExternalInterface now = Eth0();
+  now.index = 9;
+  ASSERT_TRUE((*be)->Rebind(now).ok());
+  auto d = (*be)->Desired(L("10.244.1.0-24", "192.0.2.11", "host-gw"),
+                          {L("10.244.2.0-24", "192.0.2.12", "host-gw")});
+  ASSERT_EQ(d.routes.size(), 1u);
+  EXPECT_EQ(d.routes[0].link_index, 9);
+
+  now.public_ip = A("203.0.113.5");
+  EXPECT_FALSE((*be)->Rebind(now).ok()) << "refused as at start";
+}
+
 }  // namespace
 }  // namespace tartan::backend

@@ -52,6 +52,7 @@ Result<std::unique_ptr<UdpBackend>> UdpBackend::Create(const UdpConfig& config,
   auto dp = udp::DataPlane::Create(ext.iface_addr, config.port, config.offload);
   if (!dp.ok()) return dp.error();
   std::unique_ptr<UdpBackend> be(new UdpBackend(ext, network.Network(), rtnl, std::move(*dp)));
+  be->offload_ = config.offload;
   if (Status s = be->OpenDevice(); !s.ok()) return s.error();
   log::Info("udp: " + std::string(kUdpDevice) + " (mtu " + std::to_string(be->mtu_) +
             "), datagrams on " + ext.iface_addr.ToString() + ":" + std::to_string(config.port) +
@@ -114,6 +115,32 @@ Status UdpBackend::EnsureDevices(const model::Lease& own, bool& republish) {
       return s;
     }
   }
+  return Status::Ok();
+}
+
+Status UdpBackend::Rebind(const ExternalInterface& ext) {
+  if (ext.mtu <= kUdpOverhead + 68) {
+    return Error::InvalidArgument("udp: " + ext.name + "'s MTU " + std::to_string(ext.mtu) +
+                                  " leaves no room for the 28-byte IP/UDP header");
+  }
+  if (ext.iface_addr != ext_.iface_addr) {
+    // The socket is bound to the old address, gone from the host: datagrams could neither
+    // leave from it nor arrive at it. The new one is bound first, so a failure keeps the old.
+    auto dp = udp::DataPlane::Create(ext.iface_addr, dataplane_->port(), offload_);
+    if (!dp.ok()) return dp.error();
+    dataplane_->Stop();  // closes flannel0: the kernel removes it
+    dataplane_ = std::move(*dp);
+    published_.reset();  // the new workers have no peers yet
+    drops_logged_ = {};
+    ext_ = ext;
+    mtu_ = ext.mtu - kUdpOverhead;
+    if (Status s = OpenDevice(); !s.ok()) return s;
+    log::Info("udp: datagrams on " + ext.iface_addr.ToString() + ":" +
+              std::to_string(dataplane_->port()) + " now");
+    return Status::Ok();
+  }
+  ext_ = ext;
+  mtu_ = ext.mtu - kUdpOverhead;  // set on flannel0 by the next EnsureDevices
   return Status::Ok();
 }
 

@@ -48,6 +48,9 @@ class UdpBackend final : public Backend {
   // Makes flannel0 exist (again, if deleted by hand) with its MTU, address and link up, and
   // logs the drop counters when they moved.
   Status EnsureDevices(const model::Lease& own, bool& republish) override;
+  // A new interface address: the socket is bound again on it (new workers, flannel0 made
+  // again, the peers handed over at the next pass); the MTU follows the interface's.
+  Status Rebind(const ExternalInterface& ext) override;
 
   const udp::Counters& counters() const { return dataplane_->counters(); }
 
@@ -68,6 +71,7 @@ class UdpBackend final : public Backend {
   std::unique_ptr<udp::DataPlane> dataplane_;
   uint32_t mtu_;
   int device_index_ = 0;
+  bool offload_ = true;  // UdpConfig::offload, for a data plane made again by Rebind
   // The table last handed to the workers, to swap only on a change.
   mutable std::shared_ptr<const udp::PeerTable> published_;
   std::array<uint64_t, static_cast<size_t>(udp::Drop::kCount)> drops_logged_{};

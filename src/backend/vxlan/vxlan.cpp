@@ -112,16 +112,9 @@ Result<std::unique_ptr<VxlanBackend>> VxlanBackend::Create(
   std::unique_ptr<VxlanBackend> be(new VxlanBackend(config, ext, rtnl, std::move(random),
                                                     std::move(set_tx_offload), offload_off));
   be->device_name_ = "flannel." + std::to_string(config.vni);
-  // Backend.MTU, like the interface's MTU it replaces, is the size of the outer packets (as in
-  // flannel); the device is smaller by the 50 bytes of outer Ethernet, IPv4, UDP and VXLAN
-  // headers, so a full-size pod packet still fits once encapsulated.
-  const uint32_t outer = config.mtu.value_or(ext.mtu);
-  if (outer <= kVxlanOverhead) {
-    return Error::InvalidArgument(
-        (config.mtu ? "Backend.MTU " : "interface " + ext.name + " MTU ") + std::to_string(outer) +
-        " leaves no room for vxlan's " + std::to_string(kVxlanOverhead) + " bytes of headers");
-  }
-  be->mtu_ = outer - kVxlanOverhead;
+  auto mtu = DeviceMtu(config, ext);
+  if (!mtu.ok()) return mtu.error();
+  be->mtu_ = *mtu;
   if (offload_off) {
     log::Info(std::string("vxlan: TX checksum offload will be turned off on ") + be->device_name_ +
               (config.tx_checksum_offload == VxlanConfig::TxChecksumOffload::kOff
@@ -131,6 +124,31 @@ Result<std::unique_ptr<VxlanBackend>> VxlanBackend::Create(
   }
   if (Status s = be->EnsureDevice(); !s.ok()) return s.error();
   return be;
+}
+
+Result<uint32_t> VxlanBackend::DeviceMtu(const VxlanConfig& config, const ExternalInterface& ext) {
+  // Backend.MTU, like the interface's MTU it replaces, is the size of the outer packets (as in
+  // flannel); the device is smaller by the 50 bytes of outer Ethernet, IPv4, UDP and VXLAN
+  // headers, so a full-size pod packet still fits once encapsulated.
+  const uint32_t outer = config.mtu.value_or(ext.mtu);
+  if (outer <= kVxlanOverhead) {
+    return Error::InvalidArgument(
+        (config.mtu ? "Backend.MTU " : "interface " + ext.name + " MTU ") + std::to_string(outer) +
+        " leaves no room for vxlan's " + std::to_string(kVxlanOverhead) + " bytes of headers");
+  }
+  return outer - kVxlanOverhead;
+}
+
+Status VxlanBackend::Rebind(const ExternalInterface& ext) {
+  auto mtu = DeviceMtu(config_, ext);
+  if (!mtu.ok()) return mtu.error();
+  // Only the device's attributes are compared (Compatible), so the device bound to the old
+  // link or address is replaced at the next pass; mac_ is set, so the new one keeps the MAC
+  // peers know and the lease needs no update for it. (A deleted underlay took the device
+  // with it: then it is simply made again.)
+  ext_ = ext;
+  mtu_ = *mtu;
+  return Status::Ok();
 }
 
 kernel::Link VxlanBackend::Spec() const {

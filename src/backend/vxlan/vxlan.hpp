@@ -61,6 +61,9 @@ class VxlanBackend final : public Backend {
   DesiredState Desired(const model::Lease& own,
                        const std::vector<model::Lease>& peers) const override;
   Status EnsureDevices(const model::Lease& own, bool& republish) override;
+  // Takes the new interface (and the MTU it implies); the next EnsureDevices replaces
+  // flannel.<VNI> when its underlay link or local address no longer match, keeping its MAC.
+  Status Rebind(const ExternalInterface& ext) override;
 
   const std::string& device_name() const { return device_name_; }
   const net::Mac& mac() const { return mac_; }
@@ -80,6 +83,8 @@ class VxlanBackend final : public Backend {
   bool Compatible(const kernel::Link& link) const;
   // Makes the device exist, compatible, with our MAC if possible, MTU set and up.
   Status EnsureDevice();
+  // The device MTU for outer packets of Backend.MTU, else of `ext`'s MTU.
+  static Result<uint32_t> DeviceMtu(const VxlanConfig& config, const ExternalInterface& ext);
 
   VxlanConfig config_;
   ExternalInterface ext_;

@@ -309,5 +309,44 @@ TEST_F(VxlanTest, ConfigMtuIsTheOuterMtu) {
   EXPECT_EQ(rtnl_.GetLinkByName("flannel.1")->mtu, 1450u);
 }
 
+// The underlay made again with a new index and address: the device bound to the old one is
+// replaced at the next pass with the new link and local address, keeping its MAC (no
+// republish); the MTU follows the interface's.
+TEST_F(VxlanTest, RebindReplacesTheDeviceOnTheNewUnderlayKeepingTheMac) {
+  auto be = Make(VxlanConfig{});
+  ASSERT_TRUE(be);
+  const net::Mac mac = be->mac();
+  model::Lease own = L("10.244.38.0-24", "192.0.2.11", "vxlan");
+  bool republish = true;
+  ASSERT_TRUE(be->EnsureDevices(own, republish).ok());
+
+  kernel::Link eth0;
+  eth0.name = "eth0";
+  eth0.mtu = 9000;
+  eth0.up = true;
+  ASSERT_TRUE(rtnl_.DeleteLink(ext_.index).ok());
+  ExternalInterface now = ext_;
+  now.index = rtnl_.AddLinkForTest(eth0);
+  now.mtu = 9000;
+  now.iface_addr = A("192.0.2.21");
+  now.public_ip = now.iface_addr;
+  ASSERT_TRUE(be->Rebind(now).ok());
+  EXPECT_EQ(be->mtu(), 8950u);
+  ASSERT_TRUE(be->EnsureDevices(own, republish).ok());
+  EXPECT_FALSE(republish) << "the MAC is kept";
+  auto link = rtnl_.GetLinkByName("flannel.1");
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(link->vxlan->underlay_index, now.index);
+  EXPECT_EQ(link->vxlan->local, A("192.0.2.21"));
+  EXPECT_EQ(link->mac, mac);
+  EXPECT_EQ(link->mtu, 8950u);
+  EXPECT_EQ(be->owned_links(), std::vector<int>{link->index});
+  EXPECT_EQ(rtnl_.ListAddresses(link->index)->size(), 1u);
+
+  now.mtu = 40;
+  EXPECT_FALSE(be->Rebind(now).ok());
+  EXPECT_EQ(be->mtu(), 8950u) << "a refused interface leaves the backend as it was";
+}
+
 }  // namespace
 }  // namespace tartan::backend
