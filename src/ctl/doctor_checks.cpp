@@ -307,8 +307,8 @@ CheckResult CheckPeerRoutes(const std::vector<kernel::Route>& desired,
     if (fix.empty()) {
       fix = c.connected ? "give the peer's lease a subnet that no host link overlaps"
                         : "ip route del " + text(c.existing) +
-                              " (tartan does not replace "
-                              "routes it did not install)";
+                              "; tartand then installs its own (it never replaces a route it "
+                              "did not install)";
     }
   }
   if (missing.empty() && wrong.empty() && stale.empty() && blocked.empty()) {

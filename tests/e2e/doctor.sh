@@ -129,6 +129,14 @@ scenario_faults() {
   plant peer_routes ip route replace "$s2" via 192.0.2.99 dev eth0 proto 84
   kill -CONT "$pid1"
   wait_ready 1
+  # Another program's route where a peer's should be: tartand leaves it alone, doctor names it.
+  in_ns "$P-h1" ip route replace "$s2" via 192.0.2.99 dev eth0
+  expect FAIL peer_routes
+  grep -q "route(s) not installable: $s2 via $(host_ip 2) dev eth0 (blocked by $s2 via 192.0.2.99 dev eth0 proto boot)" \
+    "$E2E_WORK/doctor.txt" || { cat "$E2E_WORK/doctor.txt" >&2; fail "the blocking route not named"; }
+  fix peer_routes
+  wait_for 15 "tartand routes h2 again" bash -c "ip -n $P-h1 route | grep -q '^$s2 via $(host_ip 2) .*proto 84'"
+  expect OK peer_routes
 
   # 8. A peer lease without a path (no public IP).
   etcdctl_v3 put /coreos.com/network/subnets/10.244.251.0-24 '{"PublicIP":"0.0.0.0","PublicIPv6":null,"BackendType":"host-gw"}' >/dev/null
