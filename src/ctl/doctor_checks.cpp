@@ -96,7 +96,7 @@ CheckResult CheckMasquerade(const firewall::TableDump& nat, net::Ip4Net network)
     std::string fix =
         "run tartand with --keep-pod-source (the default), or: iptables -t nat -I POSTROUTING 1 "
         "-s ";
-    fix += n + " -d " + n + " -j ACCEPT";
+    fix.append(n).append(" -d ").append(n).append(" -j ACCEPT");
     return {"masquerade", Level::kFail, std::move(reason), std::move(fix)};
   }
   return Ok("masquerade",
