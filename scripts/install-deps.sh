@@ -18,6 +18,8 @@ packages=(
   podman runc busybox-static
   # tests/e2e/ctl.sh parses /metrics with the reference Python parser
   python3-prometheus-client
+  # tests/e2e/doctor.sh plants TX checksum offload on flannel.1 (and runs doctor's fix)
+  ethtool
   # packaging: man pages from --help, the .deb's checks, systemd-analyze verify of the unit
   help2man lintian dpkg-dev systemd man-db gzip
 )

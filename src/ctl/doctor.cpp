@@ -2,11 +2,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/utsname.h>
+
+#include "backend/vxlan/ethtool.hpp"
 #include "ctl/local.hpp"
+#include "ctl/status_read.hpp"
 #include "firewall/command.hpp"
 #include "kernel/netlink_rtnl.hpp"
 #include "kernel/sysctl.hpp"
 #include "model/subnet_env.hpp"
+#include "store/lease_logic.hpp"
 
 namespace tartan::ctl {
 namespace {
@@ -18,6 +23,152 @@ Result<firewall::TableDump> ReadTable(firewall::CommandRunner& runner, const std
     return Error::Unavailable("iptables-save -t " + table + " failed: " + out->err);
   }
   return firewall::ParseIptablesSave(out->out, table);
+}
+
+// The external interface as the agent uses it: the link named (or holding the address given)
+// by /status's "interface" or --iface, its addresses and connected networks, the public IP.
+Result<backend::ExternalInterface> ReadExternalInterface(kernel::Rtnl& rtnl,
+                                                         const std::string& iface,
+                                                         std::optional<net::Ip4> public_ip) {
+  backend::ExternalInterface ext;
+  auto link = rtnl.GetLinkByName(iface);
+  if (!link.ok()) {
+    auto ip = net::Ip4::Parse(iface);
+    auto all = rtnl.ListAddresses(0);
+    if (!ip.ok() || !all.ok()) return link.error();
+    for (const auto& a : *all) {
+      if (a.net.ip() == *ip) link = rtnl.GetLink(a.link_index);
+    }
+    if (!link.ok()) return link.error();
+  }
+  ext.index = link->index;
+  ext.name = link->name;
+  ext.mtu = link->mtu;
+  auto addrs = rtnl.ListAddresses(ext.index);
+  if (!addrs.ok()) return addrs.error();
+  if (addrs->empty()) return Error::NotFound(ext.name + " has no IPv4 address");
+  ext.iface_addr = addrs->front().net.ip();
+  for (const auto& a : *addrs) {
+    if (public_ip && a.net.ip() == *public_ip) ext.iface_addr = a.net.ip();
+    ext.connected.push_back(a.net.Network());
+  }
+  ext.public_ip = public_ip.value_or(ext.iface_addr);
+  return ext;
+}
+
+// The config and the leases etcd holds, parsed as the agent parses them (unparseable keys and
+// expired ones left out, as the agent never sees them).
+struct Cluster {
+  model::NetworkConfig config;
+  std::vector<model::Lease> leases;
+};
+Result<Cluster> ReadCluster(const cmd::Options& options) {
+  auto in = ReadStatusInput(options);
+  if (!in.ok()) return in.error();
+  if (!in->config_text) return Error::NotFound(options.etcd_prefix + "/config is not in etcd");
+  auto config = model::NetworkConfig::Parse(*in->config_text);
+  if (!config.ok()) return config.error().Context(options.etcd_prefix + "/config");
+  Cluster c{*config, {}};
+  const std::string dir = store::SubnetsDir(options.etcd_prefix);
+  for (const auto& e : in->entries) {
+    if (e.has_ttl && e.ttl_seconds && *e.ttl_seconds <= 0) continue;
+    auto lease = store::ParseLease(store::KeyValue{e.key, e.value}, dir);
+    if (lease.ok()) c.leases.push_back(std::move(*lease));
+  }
+  return c;
+}
+
+// routes / neighbours / FDB / TX checksum: the kernel against what the leases in etcd want,
+// computed with the backend's own functions. `own` is the agent's lease (or subnet.env's).
+void CheckKernelAgainstCluster(const cmd::Options& options, kernel::Rtnl& rtnl,
+                               std::optional<net::Ip4Net> own, const std::string& iface,
+                               std::optional<net::Ip4> public_ip, std::vector<CheckResult>& out) {
+  auto skip = [&](const std::string& why, const std::string& fix) {
+    out.push_back({"peer_routes", Level::kWarn, "not checked: " + why, fix});
+  };
+  if (!own) return skip("no lease (agent or subnet.env) to check from", "see the agent check");
+  if (iface.empty()) return skip("no external interface known", "give tartand's --iface");
+  auto cluster = ReadCluster(options);
+  if (!cluster.ok()) {
+    return skip("reading etcd: " + cluster.error().message,
+                "give tartanctl tartand's etcd flags (tartanctl status shows what it reads)");
+  }
+  auto ext = ReadExternalInterface(rtnl, iface, public_ip);
+  if (!ext.ok()) return skip("interface " + iface + ": " + ext.error().message, "");
+
+  const std::string type = cluster->config.backend_type;
+  std::optional<backend::VxlanConfig> vxlan;
+  std::string dev;
+  if (type == "vxlan") {
+    auto vc = backend::VxlanConfig::FromBackend(cluster->config.backend);
+    if (!vc.ok()) return skip("the config's Backend: " + vc.error().message, "");
+    vxlan = *vc;
+    dev = "flannel." + std::to_string(vc->vni);
+  } else if (type == "udp") {
+    dev = "flannel0";
+  }
+  int dev_index = 0;
+  if (!dev.empty()) {
+    auto link = rtnl.GetLinkByName(dev);
+    if (!link.ok()) {
+      out.push_back({"peer_routes", Level::kFail,
+                     "the " + type + " device " + dev + " does not exist: " + link.error().message,
+                     "start tartand (it creates " + dev + ")"});
+      return;
+    }
+    dev_index = link->index;
+  }
+
+  model::Lease self;
+  self.subnet.ipv4 = own->Network();
+  for (const auto& l : cluster->leases) {
+    if (l.subnet.ipv4 == self.subnet.ipv4) self = l;
+  }
+  auto desired = DesiredFor(cluster->config, *ext, dev_index, self, cluster->leases);
+  if (!desired.ok()) return skip(desired.error().message, "");
+
+  LinkNames names{{ext->index, ext->name}};
+  if (dev_index != 0) names[dev_index] = dev;
+  auto routes = rtnl.ListRoutes({});
+  if (routes.ok()) {
+    for (const auto& r : *routes) {
+      if (r.link_index != 0 && !names.count(r.link_index)) {
+        if (auto l = rtnl.GetLink(r.link_index); l.ok()) names[r.link_index] = l->name;
+      }
+    }
+    out.push_back(CheckPeerRoutes(desired->routes, *routes, names));
+  } else {
+    skip("listing routes: " + routes.error().message, "run tartanctl doctor as root");
+  }
+  if (!vxlan) return;
+
+  auto neighbours = rtnl.ListNeighbours(dev_index);
+  if (neighbours.ok()) {
+    out.push_back(CheckNeighbours(dev, desired->neighbours, *neighbours));
+  } else {
+    out.push_back({"neighbours", Level::kWarn, "listing " + dev + ": " + neighbours.error().message,
+                   "run tartanctl doctor as root"});
+  }
+  auto fdb = rtnl.ListFdb(dev_index);
+  if (fdb.ok()) {
+    out.push_back(CheckFdb(dev, desired->fdb, *fdb));
+  } else {
+    out.push_back({"fdb", Level::kWarn, "listing " + dev + ": " + fdb.error().message,
+                   "run tartanctl doctor as root"});
+  }
+
+  TxChecksumFacts tx;
+  tx.dev = dev;
+  if (auto on = backend::GetTxChecksumOffload(dev); on.ok()) {
+    tx.offload_on = *on;
+  } else {
+    tx.error = on.error().message;
+  }
+  utsname uts{};
+  if (::uname(&uts) == 0) tx.kernel_release = uts.release;
+  tx.setting = vxlan->tx_checksum_offload;
+  tx.behind_nat = ext->public_ip != ext->iface_addr;
+  out.push_back(CheckTxChecksum(tx));
 }
 
 }  // namespace
@@ -37,10 +188,12 @@ std::vector<CheckResult> RunDoctor(const cmd::Options& options) {
       reachable && status.contains("agent") ? status["agent"] : nlohmann::json();
   std::optional<net::Ip4Net> lease;
   std::string iface;
+  std::optional<net::Ip4> public_ip = options.public_ip;
   std::vector<PeerState> peers;
   if (agent.is_object()) {
     if (auto l = net::Ip4Net::Parse(agent["lease"].value("subnet", "")); l.ok()) lease = *l;
     iface = agent.value("interface", "");
+    if (auto ip = net::Ip4::Parse(agent.value("publicIP", "")); ip.ok()) public_ip = *ip;
     for (const auto& p : agent.value("peers", nlohmann::json::array())) {
       peers.push_back({p.value("subnet", ""), p.value("path", ""), p.value("why", "")});
     }
@@ -104,27 +257,10 @@ std::vector<CheckResult> RunDoctor(const cmd::Options& options) {
   }
   if (!bridge_seen) out.push_back(CheckBridgeMtu("cni0/docker0", std::nullopt, std::nullopt));
 
-  if (agent.is_object()) {
-    out.push_back(CheckPeers(peers));
-    kernel::RouteFilter filter;
-    filter.protocol = kernel::kTartanRouteProtocol;
-    auto routes = rtnl->ListRoutes(filter);
-    if (routes.ok()) {
-      std::vector<net::Ip4Net> wanted;
-      for (const auto& p : peers) {
-        if (p.path == "unreachable") continue;
-        if (auto n = net::Ip4Net::Parse(p.subnet); n.ok()) wanted.push_back(*n);
-      }
-      std::vector<RouteFact> have;
-      for (const auto& r : *routes) {
-        if (r.type != kernel::kRouteTypeUnicast) continue;  // the --ip-blackhole-route route
-        std::string dev = "#" + std::to_string(r.link_index);
-        if (auto l = rtnl->GetLink(r.link_index); l.ok()) dev = l->name;
-        have.push_back({r.dst, r.ToString(dev)});
-      }
-      out.push_back(CheckPeerRoutes(wanted, have));
-    }
-  }
+  if (agent.is_object()) out.push_back(CheckPeers(peers));
+  // Without the agent, its lease is the one subnet.env names.
+  if (!lease && env_subnet) lease = env_subnet->Network();
+  CheckKernelAgainstCluster(options, *rtnl, lease, iface, public_ip, out);
   return out;
 }
 

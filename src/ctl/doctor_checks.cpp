@@ -4,7 +4,10 @@
 #include <set>
 #include <sstream>
 
+#include "agent/route_plan.hpp"
+#include "backend/hostgw/hostgw.hpp"
 #include "firewall/rules.hpp"
+#include "model/lease_filter.hpp"
 
 namespace tartan::ctl {
 namespace {
@@ -93,7 +96,7 @@ CheckResult CheckMasquerade(const firewall::TableDump& nat, net::Ip4Net network)
     std::string fix =
         "run tartand with --keep-pod-source (the default), or: iptables -t nat -I POSTROUTING 1 "
         "-s ";
-    fix += n + " -d " + n + " -j ACCEPT";
+    fix.append(n).append(" -d ").append(n).append(" -j ACCEPT");
     return {"masquerade", Level::kFail, std::move(reason), std::move(fix)};
   }
   return Ok("masquerade",
@@ -225,28 +228,222 @@ CheckResult CheckPeers(const std::vector<PeerState>& peers) {
           "fix the peer's lease (tartanctl status) or the underlay between the hosts"};
 }
 
-CheckResult CheckPeerRoutes(const std::vector<net::Ip4Net>& wanted,
-                            const std::vector<RouteFact>& tartan_routes) {
-  std::set<net::Ip4Net> have;
-  for (const auto& r : tartan_routes) have.insert(r.dst);
-  const std::set<net::Ip4Net> want(wanted.begin(), wanted.end());
-  std::string missing, stale;
-  for (const auto& w : want) {
-    if (!have.count(w)) missing += (missing.empty() ? "" : ", ") + w.ToString();
+Result<backend::DesiredState> DesiredFor(const model::NetworkConfig& config,
+                                         const backend::ExternalInterface& ext, int device_index,
+                                         const model::Lease& own,
+                                         const std::vector<model::Lease>& peers) {
+  const auto valid = model::FilterLeases(config, peers).valid;
+  if (config.backend_type == "host-gw") {
+    auto be = backend::HostGwBackend::Create(ext);
+    if (!be.ok()) return be.error();
+    return (*be)->Desired(own, valid);
   }
-  for (const auto& r : tartan_routes) {
-    if (!want.count(r.dst)) stale += (stale.empty() ? "" : ", ") + r.text;
+  if (config.backend_type == "vxlan") {
+    auto vc = backend::VxlanConfig::FromBackend(config.backend);
+    if (!vc.ok()) return vc.error();
+    return backend::VxlanDesired(*vc, ext, device_index, own, valid);
   }
-  if (missing.empty() && stale.empty()) {
-    return Ok("peer_routes", std::to_string(want.size()) + " peer routes, none stale");
+  if (config.backend_type == "udp") {
+    // udp hands the peers to its workers; the kernel holds only the network's route into the
+    // TUN device (UdpBackend::Desired).
+    backend::DesiredState out;
+    if (config.network && device_index != 0) {
+      out.routes.push_back(kernel::Route::Direct(*config.network, device_index));
+    }
+    return out;
+  }
+  return Error::InvalidArgument("backend type \"" + config.backend_type +
+                                "\" is not one doctor checks");
+}
+
+namespace {
+
+std::string NameOf(const LinkNames& links, int index) {
+  auto it = links.find(index);
+  return it != links.end() ? it->second : "#" + std::to_string(index);
+}
+
+void Append(std::string& list, const std::string& item) {
+  list += (list.empty() ? "" : ", ") + item;
+}
+
+}  // namespace
+
+CheckResult CheckPeerRoutes(const std::vector<kernel::Route>& desired,
+                            const std::vector<kernel::Route>& actual, const LinkNames& links) {
+  // tartan's blackhole route for its own subnet (--ip-blackhole-route) is not a peer route.
+  std::vector<kernel::Route> have;
+  for (const auto& r : actual) {
+    if (r.protocol == kernel::kTartanRouteProtocol && r.type != kernel::kRouteTypeUnicast) continue;
+    have.push_back(r);
+  }
+  const agent::RoutePlan plan = agent::PlanRoutes(desired, have);
+  auto text = [&](const kernel::Route& r) { return r.ToString(NameOf(links, r.link_index)); };
+  std::map<net::Ip4Net, const kernel::Route*> ours;
+  for (const auto& r : have) {
+    if (r.protocol == kernel::kTartanRouteProtocol) ours.emplace(r.dst, &r);
+  }
+  std::string missing, wrong, stale, blocked, fix;
+  for (const auto& r : plan.replace) {
+    auto it = ours.find(r.dst);
+    if (it == ours.end()) {
+      Append(missing, text(r));
+    } else {
+      Append(wrong, text(*it->second) + " (want " + text(r) + ")");
+    }
+    if (fix.empty()) fix = "ip route replace " + text(r) + " proto 84";
+  }
+  for (const auto& r : plan.remove) {
+    // A wanted route blocked by another program's is reported as blocked, not as stale.
+    bool is_blocked = false;
+    for (const auto& c : plan.conflicts) is_blocked = is_blocked || c.wanted.dst == r.dst;
+    if (is_blocked) continue;
+    Append(stale, text(r));
+    if (fix.empty()) fix = "ip route del " + text(r) + " proto 84";
+  }
+  for (const auto& c : plan.conflicts) {
+    Append(blocked, text(c.wanted) + " (blocked by " + text(c.existing) +
+                        (c.connected ? ", a network on this host's links)" : ")"));
+    if (fix.empty()) {
+      fix = c.connected ? "give the peer's lease a subnet that no host link overlaps"
+                        : "ip route del " + text(c.existing) +
+                              "; tartand then installs its own (it never replaces a route it "
+                              "did not install)";
+    }
+  }
+  if (missing.empty() && wrong.empty() && stale.empty() && blocked.empty()) {
+    return Ok("peer_routes", std::to_string(desired.size()) +
+                                 " peer routes as the leases in etcd "
+                                 "want them, none stale");
   }
   std::string reason;
-  if (!missing.empty()) reason = "no route for peer subnet(s) " + missing;
-  if (!stale.empty()) {
-    reason += (reason.empty() ? "" : "; ") + std::string("stale tartan route(s): ") + stale;
-  }
+  auto part = [&](const std::string& what, const std::string& list) {
+    if (!list.empty()) reason += (reason.empty() ? "" : "; ") + what + list;
+  };
+  part("missing route(s): ", missing);
+  part("wrong route(s): ", wrong);
+  part("stale tartan route(s) for subnets no lease has: ", stale);
+  part("route(s) not installable: ", blocked);
   return {"peer_routes", Level::kFail, reason,
-          "check tartand's log for refused routes; a stale route: ip route del <subnet> proto 84"};
+          fix + (missing.empty() && wrong.empty() && stale.empty()
+                     ? ""
+                     : "; tartand repairs this on its next pass: if it persists, see its log")};
+}
+
+CheckResult CheckNeighbours(const std::string& dev, const std::vector<kernel::Neighbour>& desired,
+                            const std::vector<kernel::Neighbour>& actual) {
+  const auto plan = agent::PlanNeighbours(desired, actual);
+  if (plan.empty()) {
+    return Ok("neighbours", std::to_string(desired.size()) + " peer neighbour entries on " + dev +
+                                ", none stale");
+  }
+  std::map<net::Ip4, const kernel::Neighbour*> have;
+  for (const auto& n : actual) have.emplace(n.ip, &n);
+  std::string missing, wrong, stale, fix;
+  for (const auto& n : plan.replace) {
+    auto it = have.find(n.ip);
+    if (it == have.end()) {
+      Append(missing, n.ToString(dev));
+    } else {
+      Append(wrong, it->second->ToString(dev) + " (want " + n.ToString(dev) + ")");
+    }
+    if (fix.empty()) {
+      fix = "ip neigh replace " + n.ip.ToString() + " lladdr " + n.mac.ToString() + " dev " + dev +
+            " nud permanent";
+    }
+  }
+  for (const auto& n : plan.remove) {
+    Append(stale, n.ToString(dev));
+    if (fix.empty()) fix = "ip neigh del " + n.ip.ToString() + " dev " + dev;
+  }
+  std::string reason;
+  if (!missing.empty()) reason = "missing for peer lease(s): " + missing;
+  if (!wrong.empty()) reason += (reason.empty() ? "" : "; ") + std::string("wrong: ") + wrong;
+  if (!stale.empty()) {
+    reason +=
+        (reason.empty() ? "" : "; ") + std::string("stale (no lease in etcd wants it): ") + stale;
+  }
+  return {"neighbours", Level::kFail, reason, fix};
+}
+
+CheckResult CheckFdb(const std::string& dev, const std::vector<kernel::FdbEntry>& desired,
+                     const std::vector<kernel::FdbEntry>& actual) {
+  const auto plan = agent::PlanFdb(desired, actual);
+  if (plan.empty()) {
+    return Ok("fdb",
+              std::to_string(desired.size()) + " peer FDB entries on " + dev + ", none stale");
+  }
+  std::string missing, stale, fix;
+  for (const auto& e : plan.replace) {
+    Append(missing, e.ToString(dev));
+    if (fix.empty()) {
+      fix = "bridge fdb replace " + e.mac.ToString() + " dev " + dev + " dst " + e.dst.ToString() +
+            " self permanent";
+    }
+  }
+  for (const auto& e : plan.remove) {
+    Append(stale, e.ToString(dev));
+    if (fix.empty()) {
+      fix = "bridge fdb del " + e.mac.ToString() + " dev " + dev + " dst " + e.dst.ToString() +
+            " self";
+    }
+  }
+  std::string reason;
+  if (!missing.empty()) reason = "missing for peer lease(s): " + missing;
+  if (!stale.empty()) {
+    reason += (reason.empty() ? "" : "; ") +
+              std::string("stale (a peer gone from etcd, or its old VTEP/MAC): ") + stale;
+  }
+  return {"fdb", Level::kFail, reason, fix};
+}
+
+CheckResult CheckTxChecksum(const TxChecksumFacts& f) {
+  using Setting = backend::VxlanConfig::TxChecksumOffload;
+  const std::string off = "ethtool -K " + f.dev + " tx-checksum-ip-generic off";
+  if (!f.offload_on) {
+    return {"tx_checksum", Level::kWarn,
+            "cannot read TX checksum offload of " + f.dev + ": " + f.error,
+            "run tartanctl doctor as root on the host; ethtool -k " + f.dev};
+  }
+  const bool old_kernel = backend::KernelNeedsTxChecksumWorkaround(f.kernel_release);
+  if (!*f.offload_on) {
+    return Ok("tx_checksum",
+              "TX checksum offload is off on " + f.dev +
+                  (old_kernel ? " (kernel " + f.kernel_release + " < 5.7 needs it off)" : ""));
+  }
+  if (f.setting == Setting::kOff) {
+    return {"tx_checksum", Level::kFail,
+            "TX checksum offload is on on " + f.dev +
+                " although the config's Backend.TxChecksumOffload is false (tartan turns it off "
+                "only when it creates the device: one made by flanneld or by hand keeps it)",
+            off};
+  }
+  if (old_kernel) {
+    if (f.setting == Setting::kOn) {
+      return {"tx_checksum", Level::kWarn,
+              "TX checksum offload is on on " + f.dev + " and kernel " + f.kernel_release +
+                  " is older than 5.7, where double-NATed vxlan packets (kube-proxy) leave with a "
+                  "bad checksum; Backend.TxChecksumOffload is true, so this is intended only if "
+                  "the kernel has the fix backported",
+              off};
+    }
+    return {"tx_checksum", Level::kFail,
+            "TX checksum offload is on on " + f.dev + " and kernel " + f.kernel_release +
+                " is older than 5.7: double-NATed vxlan packets (kube-proxy) leave with a bad "
+                "checksum and connections stall (63 s)",
+            off + " (tartan does it itself on devices it creates: delete " + f.dev +
+                " and let tartand recreate it)"};
+  }
+  if (f.behind_nat) {
+    return {"tx_checksum", Level::kWarn,
+            "TX checksum offload is on on " + f.dev +
+                " and the public IP is not the interface's own address: behind NAT, the outer "
+                "UDP checksum of vxlan packets can arrive corrupted (\"UDP: bad checksum\" in the "
+                "peers' dmesg)",
+            off + " if peers log bad checksums"};
+  }
+  return Ok("tx_checksum", "TX checksum offload is on on " + f.dev + "; kernel " +
+                               f.kernel_release + " >= 5.7 has the vxlan checksum fix");
 }
 
 }  // namespace tartan::ctl

@@ -3,11 +3,17 @@
 // unit-tested on canned inputs; doctor.cpp only gathers the inputs and prints.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "backend/backend.hpp"
+#include "backend/vxlan/vxlan.hpp"
 #include "firewall/iptables_save.hpp"
+#include "kernel/types.hpp"
+#include "model/lease.hpp"
+#include "model/network_config.hpp"
 #include "net/ip.hpp"
 
 namespace tartan::ctl {
@@ -63,13 +69,47 @@ struct PeerState {
 };
 CheckResult CheckPeers(const std::vector<PeerState>& peers);
 
-// A peer route the agent wants and the kernel does not have, or a tartan route (protocol 84)
-// for a subnet no lease holds any more.
-struct RouteFact {
-  net::Ip4Net dst;
-  std::string text;  // as `ip route` would show it, for the message
+// What this host's backend wants in the kernel for the leases in etcd, computed as the agent
+// computes it (model::FilterLeases, then the backend's own pure function): host-gw's routes,
+// vxlan's routes, neighbours and FDB entries on flannel.<VNI> (`device_index`), udp's one route
+// of the network into flannel0 (`device_index`). An error for a backend doctor does not know.
+Result<backend::DesiredState> DesiredFor(const model::NetworkConfig& config,
+                                         const backend::ExternalInterface& ext, int device_index,
+                                         const model::Lease& own,
+                                         const std::vector<model::Lease>& peers);
+
+// Link names by index, for messages ("#7" when unknown).
+using LinkNames = std::map<int, std::string>;
+
+// The kernel's routes (`actual`: the main table, every protocol) against the desired ones,
+// planned as the agent's reconciler plans them (agent::PlanRoutes): a desired route missing or
+// different (wrong gateway or device), a tartan route (protocol 84) nobody wants (its lease is
+// gone from etcd), and a desired route another program's route is in the way of.
+CheckResult CheckPeerRoutes(const std::vector<kernel::Route>& desired,
+                            const std::vector<kernel::Route>& actual, const LinkNames& links);
+
+// vxlan: flannel.<VNI>'s neighbour table and FDB belong to tartan (ADR 0005): every desired
+// entry must be there (permanent, with the peer's VtepMAC / public IP), and every other entry
+// is stale (a peer gone from etcd, a MAC pointing at an old VTEP). Planned as the reconciler
+// plans them (agent::PlanNeighbours, agent::PlanFdb).
+CheckResult CheckNeighbours(const std::string& dev, const std::vector<kernel::Neighbour>& desired,
+                            const std::vector<kernel::Neighbour>& actual);
+CheckResult CheckFdb(const std::string& dev, const std::vector<kernel::FdbEntry>& desired,
+                     const std::vector<kernel::FdbEntry>& actual);
+
+// The vxlan TX checksum bug (ADR 0005): with TX checksum offload on the vxlan device, kernels
+// before 5.7 send double-NATed (kube-proxy) packets with a bad checksum, and a VTEP behind NAT
+// (a --public-ip that is not the interface's own address) gets its outer UDP checksum broken on
+// any kernel. FAIL when offload is on where the kernel bug applies or the config asks for it
+// off; WARN behind NAT; OK otherwise.
+struct TxChecksumFacts {
+  std::string dev;                 // flannel.<VNI>
+  std::optional<bool> offload_on;  // nullopt: could not be read (see `error`)
+  std::string error;
+  std::string kernel_release;  // uname -r
+  backend::VxlanConfig::TxChecksumOffload setting = backend::VxlanConfig::TxChecksumOffload::kAuto;
+  bool behind_nat = false;  // the public IP is not an address of the interface
 };
-CheckResult CheckPeerRoutes(const std::vector<net::Ip4Net>& wanted,
-                            const std::vector<RouteFact>& tartan_routes);
+CheckResult CheckTxChecksum(const TxChecksumFacts& facts);
 
 }  // namespace tartan::ctl

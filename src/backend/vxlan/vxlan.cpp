@@ -260,15 +260,20 @@ std::string VxlanBackend::backend_data() const {
 
 DesiredState VxlanBackend::Desired(const model::Lease& own,
                                    const std::vector<model::Lease>& peers) const {
+  return VxlanDesired(config_, ext_, device_index_, own, peers);
+}
+
+DesiredState VxlanDesired(const VxlanConfig& config, const ExternalInterface& ext, int device_index,
+                          const model::Lease& own, const std::vector<model::Lease>& peers) {
   DesiredState out;
   for (const model::Lease& peer : peers) {
     if (peer.subnet == own.subnet || peer.attrs.backend_type != "vxlan") continue;
-    const auto address = PeerAddress(peer, ext_, "vxlan", out.problems);
+    const auto address = PeerAddress(peer, ext, "vxlan", out.problems);
     if (!address) continue;
     const net::Ip4 ip = *address;
     const std::string subnet = peer.subnet.ipv4.ToString();
-    if (config_.direct_routing && ext_.OnLink(ip)) {
-      out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, ip, ext_.index));
+    if (config.direct_routing && ext.OnLink(ip)) {
+      out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, ip, ext.index));
       continue;
     }
     // BackendData: {"VNI":1,"VtepMAC":"…"} now, {"VtepMAC":"…"} from flannel v0.11.
@@ -285,9 +290,9 @@ DesiredState VxlanBackend::Desired(const model::Lease& own,
       continue;
     }
     const net::Ip4 vtep = peer.subnet.ipv4.ip();  // the peer's flannel.<VNI> holds <subnet .0>/32
-    out.neighbours.push_back(kernel::Neighbour{vtep, *mac, device_index_});
-    out.fdb.push_back(kernel::FdbEntry{*mac, ip, device_index_});
-    out.routes.push_back(kernel::Route::ViaOnlink(peer.subnet.ipv4, vtep, device_index_));
+    out.neighbours.push_back(kernel::Neighbour{vtep, *mac, device_index});
+    out.fdb.push_back(kernel::FdbEntry{*mac, ip, device_index});
+    out.routes.push_back(kernel::Route::ViaOnlink(peer.subnet.ipv4, vtep, device_index));
   }
   return out;
 }

@@ -40,6 +40,12 @@ struct VxlanConfig {
 // ("5.4.0-150-generic"): true before 5.7, where the double-NAT checksum bug exists.
 bool KernelNeedsTxChecksumWorkaround(std::string_view uname_release);
 
+// The routes, neighbours and FDB entries a vxlan host wants for `peers`, its device being
+// `device_index`: VxlanBackend::Desired, as a pure function of its inputs so that
+// `tartanctl doctor` computes the same entries from etcd and the kernel without a backend.
+DesiredState VxlanDesired(const VxlanConfig& config, const ExternalInterface& ext, int device_index,
+                          const model::Lease& own, const std::vector<model::Lease>& peers);
+
 class VxlanBackend final : public Backend {
  public:
   // Creates flannel.<VNI> (or reuses a compatible one, keeping its MAC; an incompatible one is
