@@ -78,6 +78,10 @@ Result<std::shared_ptr<Transport>> Transport::Create(const ClientOptions& option
 void Transport::MarkFailed(size_t idx) {
   size_t expected = idx;
   current_.compare_exchange_strong(expected, (idx + 1) % eps_.size());
+  // The member's idle connections are suspect too: after the host's address changed they are
+  // bound to the old one and each would wait out the whole request timeout before failing.
+  std::lock_guard lock(pool_mu_);
+  idle_[idx].clear();
 }
 
 std::string Transport::Where(size_t idx, std::string_view what) const {
