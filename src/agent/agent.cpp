@@ -26,10 +26,8 @@
 #include "common/metrics.hpp"
 #include "common/sd_notify.hpp"
 #include "common/unique_fd.hpp"
-#include "firewall/masq_manager.hpp"
+#include "common/version.hpp"
 #include "http/health_server.hpp"
-#include "kernel/monitor.hpp"
-#include "kernel/netlink_rtnl.hpp"
 #include "model/lease_filter.hpp"
 #include "model/subnet_env.hpp"
 
@@ -39,29 +37,12 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Routes are checked against the kernel at least this often, besides every netlink event.
-constexpr auto kResyncPeriod = 10s;
-// Wait between attempts when the config is missing, invalid or names an unusable backend.
-constexpr auto kConfigRetry = 5s;
 // The metric of the --ip-blackhole-route route. The pod bridge's connected route for the same
 // subnet (cni0 or docker0 with the subnet's .1, metric 0) must keep winning while the bridge
 // has its address, so the blackhole sits at a metric no network manager gives a device route;
 // it is a route of its own beside that one (the kernel keys routes by destination and metric)
 // and only carries the subnet when nothing else does: before the first pod, bridge deleted.
 constexpr uint32_t kBlackholeMetric = 1000000;
-// How often a running agent re-reads the network config to notice a change. One small GET per
-// host: cheap for etcd even at thousands of hosts, and a change is a rare operator action.
-constexpr auto kConfigRecheck = 30s;
-// TARTAN_CONFIG_RECHECK_SECONDS shortens it for tests (as TARTAN_LEASE_HEARTBEAT_SECONDS does
-// the heartbeat); at least 1 s.
-std::chrono::seconds ConfigRecheck() {
-  static const std::chrono::seconds period = [] {
-    const char* v = std::getenv("TARTAN_CONFIG_RECHECK_SECONDS");
-    const int n = v != nullptr ? std::atoi(v) : 0;
-    return n >= 1 ? std::chrono::seconds(n) : std::chrono::seconds(kConfigRecheck);
-  }();
-  return period;
-}
 
 struct Revoked {
   Error why;
@@ -69,7 +50,7 @@ struct Revoked {
 struct WatchFailed {
   Error why;
 };
-// The network config as re-read while running (see kConfigRecheck).
+// The network config as re-read while running (see Config::config_recheck).
 struct ConfigRead {
   Result<model::NetworkConfig> config;
 };
@@ -109,10 +90,40 @@ class Inbox {
   std::deque<InboxItem> items_;
 };
 
+// /readyz, /status and the readiness observer (Deps::on_readiness) told the same.
+class Health {
+ public:
+  explicit Health(std::function<void(bool, const std::string&)> observer)
+      : observer_(std::move(observer)) {}
+  Status Start(net::Ip4 ip, uint16_t port) { return server_.Start(ip, port); }
+  uint16_t port() const { return server_.port(); }
+  void SetReady() {
+    server_.SetReady();
+    if (observer_) observer_(true, {});
+  }
+  void SetNotReady(const std::string& reason) {
+    server_.SetNotReady(reason);
+    if (observer_) observer_(false, reason);
+  }
+  void SetDetail(std::string detail) { server_.SetDetail(std::move(detail)); }
+  void SetAnomalies(std::vector<std::string> a) { server_.SetAnomalies(std::move(a)); }
+  void SetStatusJson(std::string json) { server_.SetStatusJson(std::move(json)); }
+
+ private:
+  http::HealthServer server_;
+  std::function<void(bool, const std::string&)> observer_;
+};
+
 class Agent {
  public:
-  Agent(const cmd::Options& options, const StoreFactory& make_store, std::stop_source stop)
-      : opts_(options), make_store_(make_store), stop_(std::move(stop)) {}
+  Agent(const Config& config, const Deps& deps, std::stop_source stop)
+      : opts_(config),
+        deps_(deps),
+        make_store_(deps.make_store),
+        clock_(*deps.clock),
+        rtnl_(deps.rtnl),
+        stop_(std::move(stop)),
+        health_(deps.on_readiness) {}
   int Run();
 
  private:
@@ -143,15 +154,19 @@ class Agent {
   // put in.
   bool EnsureRules();
   bool Wait(std::chrono::milliseconds d) { return store::SleepFor(d, stop_.get_token()); }
+  // What is drawn from the kernel's notifications; null when there are none.
+  KernelEventSource* event_source() const { return deps_.events; }
   // For /readyz while the config is missing: which key space(s) --etcd-api looks in.
   std::string WhereConfigIsSought() const;
 
-  const cmd::Options& opts_;
+  const Config& opts_;
+  const Deps& deps_;
   const StoreFactory& make_store_;
+  const agent::Clock& clock_;
+  kernel::Rtnl* rtnl_;
   std::stop_source stop_;
 
-  http::HealthServer health_;
-  std::unique_ptr<kernel::NetlinkRtnl> rtnl_;
+  Health health_;
   std::unique_ptr<Reconciler> reconciler_;
   backend::ExternalInterface ext_;
   std::unique_ptr<store::SubnetStore> store_;
@@ -180,7 +195,7 @@ class Agent {
   std::string device_error_;
   // Set when the agent stops itself because it cannot go on (exit code 1, not 0).
   bool fatal_ = false;
-  std::optional<firewall::MasqManager> rules_;
+  std::unique_ptr<FirewallKeeper> rules_;
   std::string rules_error_;
   std::string random_fully_note_;  // last said about MASQUERADE --random-fully
   std::deque<Change> changes_;     // the last kernel and firewall repairs, for /status
@@ -204,16 +219,16 @@ void Agent::RetryLater(log::RepeatedProblem& problem, const std::string& why,
                        std::string_view kind) {
   if (auto line = problem.Failed(why, kind)) log::Error(*line + " (retrying every 5s)");
   NotReady(log::Cut(why, 4 * log::kMaxQuoted));  // /readyz shows it; the causes are cut already
-  Wait(kConfigRetry);
+  Wait(opts_.retry_period);
 }
 
 std::string Agent::WhereConfigIsSought() const {
   switch (opts_.etcd_api) {
-    case cmd::EtcdApi::kV2:
+    case store::EtcdApi::kV2:
       return "etcd v2 API, --etcd-api=v2";
-    case cmd::EtcdApi::kV3:
+    case store::EtcdApi::kV3:
       return "etcd v3 API, --etcd-api=v3";
-    case cmd::EtcdApi::kAuto:
+    case store::EtcdApi::kAuto:
       break;
   }
   return "--etcd-api=auto: the v3 and the v2 key spaces";
@@ -225,21 +240,16 @@ void Agent::NotReady(const std::string& reason) {
 }
 
 int Agent::Run() {
-  log::Info("tartand v" + std::string(cmd::Version()) + " starting");
-  metrics::Tartan().build_info.GaugeWith({std::string(cmd::Version())}).Set(1);
+  log::Info("tartand v" + std::string(tartan::Version()) + " starting");
+  metrics::Tartan().build_info.GaugeWith({std::string(tartan::Version())}).Set(1);
   if (opts_.healthz_port != 0) {
-    if (!std::holds_alternative<net::Ip4>(opts_.healthz_ip)) {
-      log::Error("--healthz-ip: only an IPv4 address is supported, got " +
-                 cmd::ToString(opts_.healthz_ip));
-      return 1;
-    }
-    Status s = health_.Start(std::get<net::Ip4>(opts_.healthz_ip), opts_.healthz_port);
+    Status s = health_.Start(opts_.healthz_ip, opts_.healthz_port);
     if (!s.ok()) {
       log::Error(s.error().message);
       return 1;
     }
-    log::Info("serving /healthz, /readyz, /metrics and /status on " +
-              cmd::ToString(opts_.healthz_ip) + ":" + std::to_string(health_.port()));
+    log::Info("serving /healthz, /readyz, /metrics and /status on " + opts_.healthz_ip.ToString() +
+              ":" + std::to_string(health_.port()));
   }
   if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
   StartThreads();
@@ -253,22 +263,9 @@ int Agent::Run() {
 }
 
 bool Agent::Setup() {
-  auto rtnl = kernel::NetlinkRtnl::Open();
-  if (!rtnl.ok()) {
-    log::Error("opening netlink: " + rtnl.error().message);
-    return false;
-  }
-  rtnl_ = std::make_unique<kernel::NetlinkRtnl>(std::move(*rtnl));
   reconciler_ = std::make_unique<Reconciler>(*rtnl_);
 
-  IfaceChoice choice;
-  choice.iface = opts_.iface;
-  choice.iface_regex = opts_.iface_regex;
-  if (opts_.iface_can_reach) {
-    if (auto* v4 = std::get_if<net::Ip4>(&*opts_.iface_can_reach)) choice.can_reach = *v4;
-  }
-  choice.public_ip = opts_.public_ip;
-  auto ext = SelectExternalInterface(*rtnl_, choice);
+  auto ext = SelectExternalInterface(*rtnl_, opts_.iface);
   if (!ext.ok()) {
     log::Error("choosing the external interface: " + ext.error().message);
     return false;
@@ -435,12 +432,12 @@ void Agent::StartThreads() {
 
 void Agent::StartConfigWatch() {
   // Posted with generation 0: a config read stays valid across watch restarts.
-  config_thread_ = std::jthread([this](const std::stop_token& own) {
+  config_thread_ = std::jthread([this, period = opts_.config_recheck](const std::stop_token& own) {
     // Stops with the agent, or when Run() asks this thread alone.
     std::stop_source both;
     std::stop_callback agent_stop(stop_.get_token(), [&both] { both.request_stop(); });
     std::stop_callback thread_stop(own, [&both] { both.request_stop(); });
-    while (store::SleepFor(ConfigRecheck(), both.get_token())) {
+    while (store::SleepFor(period, both.get_token())) {
       // While the key is missing this waits (and the store says so) until it is back.
       auto config = store_->GetNetworkConfig(both.get_token());
       if (!config.ok() && config.error().code == Error::Code::kCancelled) return;
@@ -488,21 +485,17 @@ void Agent::StopThreads() {
 }
 
 void Agent::Loop() {
-  auto monitor = kernel::NetlinkMonitor::Open();
-  if (!monitor.ok()) {
-    log::Warning("kernel notifications unavailable (" + monitor.error().message +
-                 "); repairs happen on the periodic check only");
-  }
+  KernelEventSource* monitor = event_source();
   // Wake the loop when a stop is requested.
   std::stop_callback wake(stop_.get_token(), [this] { inbox_.Wake(); });
 
-  auto next_resync = Clock::now() + kResyncPeriod;
+  auto next_resync = clock_.Now() + opts_.resync_period;
   const auto rules_period = std::chrono::seconds(std::max(1, opts_.iptables_resync_seconds));
-  auto next_rules = Clock::now() + rules_period;
+  auto next_rules = clock_.Now() + rules_period;
   while (!stop_.stop_requested()) {
-    pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor.ok() ? monitor->fd() : -1, POLLIN, 0}};
+    pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor ? monitor->fd() : -1, POLLIN, 0}};
     auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::min(next_resync, next_rules) - Clock::now());
+        std::min(next_resync, next_rules) - clock_.Now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
     if (n < 0 && errno != EINTR) {
       Fatal("poll: " + std::system_category().message(errno));
@@ -512,7 +505,7 @@ void Agent::Loop() {
     if (fds[0].revents & POLLIN) {
       for (auto& item : inbox_.Take()) Handle(item);
     }
-    if (monitor.ok() && (fds[1].revents & POLLIN)) {
+    if (monitor && (fds[1].revents & POLLIN)) {
       auto events = monitor->Drain();
       if (!events.ok()) {
         dirty_ = true;
@@ -520,13 +513,13 @@ void Agent::Loop() {
         for (const auto& e : *events) dirty_ = dirty_ || Relevant(e);
       }
     }
-    if (Clock::now() >= next_resync) {
+    if (clock_.Now() >= next_resync) {
       dirty_ = true;
-      next_resync = Clock::now() + kResyncPeriod;
+      next_resync = clock_.Now() + opts_.resync_period;
     }
-    if (Clock::now() >= next_rules) {
+    if (clock_.Now() >= next_rules) {
       EnsureRules();
-      next_rules = Clock::now() + rules_period;
+      next_rules = clock_.Now() + rules_period;
     }
     if (dirty_ && have_snapshot_) Reconcile();
   }
@@ -659,9 +652,10 @@ bool Agent::EnsureRules() {
     return false;
   };
   if (!rules_) {
-    auto m = firewall::MasqManager::Create(*config_.network, lease_.subnet.ipv4, mo);
+    if (!deps_.make_firewall) return fail("no firewall rule keeper");
+    auto m = deps_.make_firewall(*config_.network, lease_.subnet.ipv4, mo);
     if (!m.ok()) return fail(m.error().message);
-    rules_.emplace(std::move(*m));
+    rules_ = std::move(*m);
     // Said once, not at every re-acquisition of the lease.
     if (rules_->random_fully_note() != random_fully_note_) {
       random_fully_note_ = rules_->random_fully_note();
@@ -761,7 +755,7 @@ void Agent::Reconcile() {
   RecordPass(paths, desired, *stats, std::chrono::duration<double>(Clock::now() - started).count());
   KeepChanges(changes_, stats->changes, std::chrono::system_clock::now());
   health_.SetStatusJson(
-      StatusJson({std::string(cmd::Version()), opts_.etcd_endpoints, store_->Api(), ext_.name,
+      StatusJson({std::string(tartan::Version()), opts_.etcd_endpoints, store_->Api(), ext_.name,
                   ext_.public_ip.ToString(), std::string(backend_->name()), lease_,
                   std::move(paths), &changes_}));
   // Ready once a pass could read and program the kernel; a peer whose entries the kernel
@@ -777,8 +771,8 @@ void Agent::Reconcile() {
 
 }  // namespace
 
-int RunAgent(const cmd::Options& options, const StoreFactory& make_store, std::stop_source stop) {
-  Agent agent(options, make_store, std::move(stop));
+int RunAgent(const Config& config, const Deps& deps, std::stop_source stop) {
+  Agent agent(config, deps, std::move(stop));
   return agent.Run();
 }
 
