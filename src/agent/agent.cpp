@@ -18,6 +18,7 @@
 
 #include "agent/config_change.hpp"
 #include "agent/iface_select.hpp"
+#include "agent/lease_worker.hpp"
 #include "agent/observe.hpp"
 #include "agent/reconciler.hpp"
 #include "backend/factory.hpp"
@@ -54,11 +55,19 @@ struct WatchFailed {
 struct ConfigRead {
   Result<model::NetworkConfig> config;
 };
+// From the lease acquisition (lease_worker.hpp): the lease, or one failed attempt.
+struct LeaseAcquired {
+  model::Lease lease;
+};
+struct AcquireFailed {
+  Error why;
+};
 // Each item carries the generation of the threads that posted it: after a re-acquisition or a
 // watch restart, what the old threads still posted is stale and dropped.
 struct InboxItem {
   uint64_t generation = 0;
-  std::variant<store::LeaseBatch, Revoked, WatchFailed, ConfigRead> payload;
+  std::variant<store::LeaseBatch, Revoked, WatchFailed, ConfigRead, LeaseAcquired, AcquireFailed>
+      payload;
 };
 
 // What the store threads hand to the agent's thread; readable through an eventfd for poll().
@@ -127,9 +136,20 @@ class Agent {
   int Run();
 
  private:
-  bool Setup();         // interface, store, config, backend; false on fatal error or stop
-  bool AcquireLease();  // lease + subnet.env; false on fatal error or stop
-  void StartThreads();
+  bool Setup();  // interface, store, config, backend; false on fatal error or stop
+  // Takes the lease (again) off the loop (docs/adr/0018): the current watch and keeper are
+  // stopped (joined by the acquisition's thread), what they still post is dropped, and the
+  // loop goes on repairing from the last known peers until LeaseAcquired arrives. `reason`
+  // is shown on /readyz meanwhile.
+  void Reacquire(const std::string& reason);
+  store::AcquireRequest LeaseRequest() const;
+  void OnLease(model::Lease lease);  // rules, subnet.env, owner record, then watch and keeper
+  void OnAcquireFailed(const Error& why);
+  // Ready only with a lease in hand and the peers listed since it was taken.
+  bool MayBeReady() const { return !acquiring_ && peers_listed_; }
+  void StartThreads();  // the watch and the keeper of the current lease, a new generation
+  void StartWatch(uint64_t generation);
+  void StartKeeper(uint64_t generation);
   void StopThreads();
   // The thread that re-reads the network config; it lives from the first lease to the end.
   void StartConfigWatch();
@@ -149,6 +169,9 @@ class Agent {
   // names the cause, so that a different cause is logged at once.
   void RetryLater(log::RepeatedProblem& problem, const std::string& why,
                   std::string_view kind = {});
+  // RetryLater without the wait, for retries made off the loop.
+  void SayRetrying(log::RepeatedProblem& problem, const std::string& why,
+                   std::string_view kind = {});
   // --ip-masq / --keep-pod-source / --iptables-forward-rules: creates the rule keeper for the
   // current lease on first use and repairs what is missing. False when the rules could not be
   // put in.
@@ -181,6 +204,11 @@ class Agent {
   std::jthread watch_thread_;
   std::jthread keeper_thread_;
   std::jthread config_thread_;
+  std::unique_ptr<LeaseAcquisition> acquisition_;
+  bool acquiring_ = false;          // from Reacquire() until LeaseAcquired
+  bool reacquire_pending_ = false;  // asked again while acquiring (new backend data)
+  bool leased_ = false;             // a lease was taken once: rules_ and lease_ are set
+  bool peers_listed_ = false;       // a snapshot of the peers arrived since the last lease
   // The stored config a "restart needed" line was last logged for: said once per change.
   std::optional<model::NetworkConfig> config_reported_;
   uint64_t generation_ = 0;
@@ -215,10 +243,20 @@ void Agent::Fatal(const std::string& why) {
   stop_.request_stop();
 }
 
+void Agent::SayRetrying(log::RepeatedProblem& problem, const std::string& why,
+                        std::string_view kind) {
+  if (auto line = problem.Failed(why, kind)) {
+    const auto ms = opts_.retry_period.count();
+    log::Error(*line + " (retrying every " +
+               (ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms") +
+               ")");
+  }
+  NotReady(log::Cut(why, 4 * log::kMaxQuoted));  // /readyz shows it; the causes are cut already
+}
+
 void Agent::RetryLater(log::RepeatedProblem& problem, const std::string& why,
                        std::string_view kind) {
-  if (auto line = problem.Failed(why, kind)) log::Error(*line + " (retrying every 5s)");
-  NotReady(log::Cut(why, 4 * log::kMaxQuoted));  // /readyz shows it; the causes are cut already
+  SayRetrying(problem, why, kind);
   Wait(opts_.retry_period);
 }
 
@@ -251,10 +289,12 @@ int Agent::Run() {
     log::Info("serving /healthz, /readyz, /metrics and /status on " + opts_.healthz_ip.ToString() +
               ":" + std::to_string(health_.port()));
   }
-  if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
-  StartThreads();
-  StartConfigWatch();
+  if (!Setup()) return stop_.stop_requested() ? 0 : 1;
+  // The first acquisition too runs off the loop: /readyz says why it waits, kernel events are
+  // read (nothing to repair before the first peers), a stop ends it at once.
+  Reacquire("acquiring a lease");
   Loop();
+  acquisition_.reset();
   StopThreads();
   config_thread_.request_stop();
   if (config_thread_.joinable()) config_thread_.join();
@@ -314,7 +354,7 @@ bool Agent::Setup() {
   return false;
 }
 
-bool Agent::AcquireLease() {
+store::AcquireRequest Agent::LeaseRequest() const {
   store::AcquireRequest req;
   req.attrs.public_ip = ext_.public_ip;
   req.attrs.backend_type = std::string(backend_->lease_type());
@@ -325,40 +365,63 @@ bool Agent::AcquireLease() {
   // A live lease with our public IP is reused at once only when this record names it; one
   // that another host keeps renewing is refused (docs/adr/0013).
   req.guard_shared_ip = true;
-  const std::string record_path = store::OwnerRecordPath(opts_.subnet_file);
-  if (auto rec = store::ReadOwnerRecord(record_path); rec.ok()) req.owner = *rec;
-  req.after_store_reset = after_store_reset_;
-  bool refused = false;  // /readyz keeps saying why between the retries
-  while (!stop_.stop_requested()) {
-    if (!refused) NotReady("acquiring a lease");
-    auto lease = store_->AcquireLease(config_, req, stop_.get_token());
-    refused = !lease.ok() && lease.error().code == Error::Code::kAlreadyExists;
-    if (!lease.ok()) {
-      if (lease.error().code == Error::Code::kCancelled) return false;
-      if (refused) {
-        // Another host holds our public IP: said when it starts and then less often, shown on
-        // /readyz; each retry reads the holder's TTL again and takes over once it stops.
-        health_.SetAnomalies({"duplicate public IP: " + lease.error().message});
-        RetryLater(lease_problem_, lease.error().message, "shared public IP");
-        continue;
-      }
-      RetryLater(lease_problem_, lease.error().message);
-      continue;
-    }
-    health_.SetAnomalies({});
-    if (auto line = lease_problem_.Succeeded()) log::Info(*line);
-    if (lease_.subnet.ipv4.prefix_len() != 0 && lease->subnet != lease_.subnet) {
-      // Taken again after a revocation or an etcd restore, but another host holds our old
-      // subnet now: pods started with the old subnet.env have addresses no peer routes here.
-      log::Warning("our subnet changed from " + lease_.subnet.ToString() + " to " +
-                   lease->subnet.ToString() + " (the old one is held by another host); " +
-                   opts_.subnet_file + " is rewritten, pods started before need restarting");
-    }
-    lease_ = *lease;
-    RecordLease(lease_, ext_.public_ip.ToString());
-    break;
+  if (auto rec = store::ReadOwnerRecord(store::OwnerRecordPath(opts_.subnet_file)); rec.ok()) {
+    req.owner = *rec;
   }
-  if (stop_.stop_requested()) return false;
+  req.after_store_reset = after_store_reset_;
+  return req;
+}
+
+void Agent::Reacquire(const std::string& reason) {
+  if (acquiring_) {
+    reacquire_pending_ = true;  // what is asked now (new backend data) is taken after this one
+    return;
+  }
+  acquiring_ = true;
+  NotReady(reason);
+  // Stale from here on: what the old watch and keeper still post, and their snapshot.
+  const uint64_t gen = ++generation_;
+  peers_listed_ = false;
+  threads_stop_.request_stop();
+  LeaseAcquisition::Params p;
+  p.store = store_.get();
+  p.config = config_;
+  p.request = LeaseRequest();
+  p.retired.push_back(std::move(watch_thread_));
+  p.retired.push_back(std::move(keeper_thread_));
+  p.retry = opts_.retry_period;
+  p.stop = stop_.get_token();
+  p.on_lease = [this, gen](model::Lease l) { inbox_.Push({gen, LeaseAcquired{std::move(l)}}); };
+  p.on_failure = [this, gen](const Error& e) { inbox_.Push({gen, AcquireFailed{e}}); };
+  acquisition_.reset();  // the previous one posted its lease and ended: joined at once
+  acquisition_ = std::make_unique<LeaseAcquisition>(std::move(p));
+}
+
+void Agent::OnAcquireFailed(const Error& why) {
+  if (why.code == Error::Code::kAlreadyExists) {
+    // Another host holds our public IP: said when it starts and then less often, shown on
+    // /readyz; each retry reads the holder's TTL again and takes over once it stops.
+    health_.SetAnomalies({"duplicate public IP: " + why.message});
+    SayRetrying(lease_problem_, why.message, "shared public IP");
+    return;
+  }
+  SayRetrying(lease_problem_, why.message);
+}
+
+void Agent::OnLease(model::Lease lease) {
+  acquiring_ = false;
+  health_.SetAnomalies({});
+  if (auto line = lease_problem_.Succeeded()) log::Info(*line);
+  if (leased_ && lease.subnet != lease_.subnet) {
+    // Taken again after a revocation or an etcd restore, but another host holds our old
+    // subnet now: pods started with the old subnet.env have addresses no peer routes here.
+    log::Warning("our subnet changed from " + lease_.subnet.ToString() + " to " +
+                 lease.subnet.ToString() + " (the old one is held by another host); " +
+                 opts_.subnet_file + " is rewritten, pods started before need restarting");
+  }
+  lease_ = std::move(lease);
+  leased_ = true;
+  RecordLease(lease_, ext_.public_ip.ToString());
   log::Info("lease acquired: subnet=" + lease_.subnet.ipv4.ToString() +
             (lease_.is_reservation() ? " (reservation)" : "") +
             " public_ip=" + ext_.public_ip.ToString());
@@ -377,14 +440,15 @@ bool Agent::AcquireLease() {
   env.mtu = static_cast<int>(backend_->mtu());
   env.ipmasq = opts_.ip_masq;
   if (Status s = model::WriteSubnetEnv(opts_.subnet_file, env); !s.ok()) {
-    log::Error("writing " + opts_.subnet_file + ": " + s.error().message);
-    return false;
+    Fatal("writing " + opts_.subnet_file + ": " + s.error().message);
+    return;
   }
   log::Info(
       "wrote " + opts_.subnet_file + " (FLANNEL_SUBNET " +
       net::Ip4Net(net::Ip4(lease_.subnet.ipv4.ip().value() + 1), lease_.subnet.ipv4.prefix_len())
           .ToString() +
       ", FLANNEL_MTU " + std::to_string(env.mtu) + ")");
+  const std::string record_path = store::OwnerRecordPath(opts_.subnet_file);
   if (Status s = store::WriteOwnerRecord(record_path, {lease_.subnet, lease_.owner_token});
       !s.ok()) {
     // Not fatal: without it a restart waits out the heartbeat window before reusing the lease.
@@ -392,12 +456,22 @@ bool Agent::AcquireLease() {
   }
   after_store_reset_ = false;
   NotReady("waiting for the peers' leases");
-  return true;
+  StartThreads();
+  if (!config_thread_.joinable()) StartConfigWatch();
+  if (reacquire_pending_) {
+    reacquire_pending_ = false;
+    Reacquire("publishing the new backend data in our lease");
+  }
 }
 
 void Agent::StartThreads() {
   threads_stop_ = std::stop_source();
   const uint64_t gen = ++generation_;
+  StartWatch(gen);
+  StartKeeper(gen);
+}
+
+void Agent::StartWatch(uint64_t gen) {
   watch_thread_ = std::jthread([this, gen, token = threads_stop_.get_token()] {
     auto watch = store_->WatchLeases(token);
     while (!token.stop_requested()) {
@@ -410,6 +484,9 @@ void Agent::StartThreads() {
       inbox_.Push({gen, std::move(*batch)});
     }
   });
+}
+
+void Agent::StartKeeper(uint64_t gen) {
   keeper_thread_ = std::jthread([this, gen, lease = lease_, token = threads_stop_.get_token()] {
     Status s = store::KeepLeaseAlive(
         *store_, lease, std::chrono::minutes(opts_.subnet_lease_renew_margin_minutes), token,
@@ -532,6 +609,17 @@ void Agent::Handle(InboxItem& item) {
     return;
   }
   if (item.generation != generation_) return;  // posted by threads since replaced
+  if (auto* acquired = std::get_if<LeaseAcquired>(&item.payload)) {
+    OnLease(std::move(acquired->lease));
+    return;
+  }
+  if (auto* failed = std::get_if<AcquireFailed>(&item.payload)) {
+    OnAcquireFailed(failed->why);
+    return;
+  }
+  if (auto* b = std::get_if<store::LeaseBatch>(&item.payload); b && b->is_snapshot) {
+    peers_listed_ = true;
+  }
   if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
     if (auto line = watch_problem_.Succeeded()) log::Info(*line);
     bool own_gone = false;
@@ -616,23 +704,19 @@ void Agent::Handle(InboxItem& item) {
       log::Error(*line + " (restarting the watch)");
     }
     metrics::Tartan().watch_restarts.CounterWith().Inc();
-    StopThreads();
-    have_snapshot_ = false;
-    StartThreads();
+    // The watch thread ended after posting this: joined at once. The keeper goes on, and the
+    // loop goes on repairing from the last known peers until the new watch's snapshot.
+    if (watch_thread_.joinable()) watch_thread_.join();
+    StartWatch(generation_);
   }
 }
 
 void Agent::Revoke(const std::string& why) {
   log::Error("lease " + lease_.subnet.ipv4.ToString() + " was revoked (" + why +
              "); acquiring it again");
-  StopThreads();
-  NotReady("lease revoked; acquiring it again");
-  have_snapshot_ = false;  // the peer table is rebuilt from the new watch's snapshot
-  if (AcquireLease()) {
-    StartThreads();
-  } else if (!stop_.stop_requested()) {
-    Fatal("could not take the lease again after it was revoked");
-  }
+  // The peer table stays: routes and devices are repaired from it until the new watch's
+  // snapshot replaces it.
+  Reacquire("lease revoked; acquiring it again");
 }
 
 bool Agent::EnsureRules() {
@@ -644,6 +728,7 @@ bool Agent::EnsureRules() {
   mo.forward_rules = opts_.iptables_forward_rules;
   mo.random_fully = !opts_.ip_masq_fully_random_disable;
   if (!mo.keeps_anything()) return true;  // no iptables-save every resync for nothing
+  if (!leased_) return true;              // the rules name our subnet: none before the lease
   auto fail = [this](const std::string& why) {
     if (rules_error_ != why)
       log::Error("iptables: " + why + "; retrying every " +
@@ -724,13 +809,7 @@ void Agent::Reconcile() {
   if (republish) {
     // The device could not keep its MAC: peers must learn the new one from our lease.
     log::Warning("backend data changed to " + backend_->backend_data() + "; updating the lease");
-    StopThreads();
-    have_snapshot_ = false;
-    if (!AcquireLease()) {
-      if (!stop_.stop_requested()) Fatal("could not publish the new backend data");
-      return;
-    }
-    StartThreads();
+    Reacquire("publishing the new backend data in our lease");
     return;
   }
   std::vector<model::Lease> peers;
@@ -760,7 +839,7 @@ void Agent::Reconcile() {
                   std::move(paths), &changes_}));
   // Ready once a pass could read and program the kernel; a peer whose entries the kernel
   // refuses is logged (and retried), not allowed to keep this host unready forever.
-  if (!ready_ && rules_error_.empty()) {
+  if (!ready_ && rules_error_.empty() && MayBeReady()) {
     ready_ = true;
     health_.SetReady();
     log::Info("ready: " + std::to_string(peer_routes) + " peer routes programmed");
