@@ -1,6 +1,8 @@
 #include "cmd/tartand_wiring.hpp"
 
+#include <charconv>
 #include <cstdlib>
+#include <string_view>
 #include <variant>
 
 #include "common/log.hpp"
@@ -26,9 +28,13 @@ store::EtcdApi StoreApi(EtcdApi api) {
 // A positive number of seconds from the environment, for tests that cannot wait for the
 // production period (as TARTAN_LEASE_HEARTBEAT_SECONDS); not a flanneld flag.
 std::optional<std::chrono::seconds> EnvSeconds(const char* name) {
-  const char* v = std::getenv(name);
-  const int n = v != nullptr ? std::atoi(v) : 0;
-  if (n < 1) return std::nullopt;
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): nothing sets it
+  if (v == nullptr) return std::nullopt;
+  int n = 0;
+  const std::string_view text(v);
+  if (std::from_chars(text.data(), text.data() + text.size(), n).ec != std::errc() || n < 1) {
+    return std::nullopt;
+  }
   return std::chrono::seconds(n);
 }
 
