@@ -74,7 +74,6 @@ Result<agent::Config> AgentConfig(const Options& o) {
 Result<std::unique_ptr<store::SubnetStore>> MakeStore(const Options& options) {
   store::etcd3::ClientOptions client{
       .endpoints = options.etcd_endpoints,
-      .endpoint_list = {},
       .ca_file = options.etcd_cafile,
       .cert_file = options.etcd_certfile,
       .key_file = options.etcd_keyfile,
