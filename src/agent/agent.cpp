@@ -19,6 +19,7 @@
 #include "agent/config_change.hpp"
 #include "agent/iface_follow.hpp"
 #include "agent/iface_select.hpp"
+#include "agent/lease_worker.hpp"
 #include "agent/observe.hpp"
 #include "agent/reconciler.hpp"
 #include "backend/factory.hpp"
@@ -27,10 +28,8 @@
 #include "common/metrics.hpp"
 #include "common/sd_notify.hpp"
 #include "common/unique_fd.hpp"
-#include "firewall/masq_manager.hpp"
+#include "common/version.hpp"
 #include "http/health_server.hpp"
-#include "kernel/monitor.hpp"
-#include "kernel/netlink_rtnl.hpp"
 #include "model/lease_filter.hpp"
 #include "model/subnet_env.hpp"
 
@@ -40,29 +39,12 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Routes are checked against the kernel at least this often, besides every netlink event.
-constexpr auto kResyncPeriod = 10s;
-// Wait between attempts when the config is missing, invalid or names an unusable backend.
-constexpr auto kConfigRetry = 5s;
 // The metric of the --ip-blackhole-route route. The pod bridge's connected route for the same
 // subnet (cni0 or docker0 with the subnet's .1, metric 0) must keep winning while the bridge
 // has its address, so the blackhole sits at a metric no network manager gives a device route;
 // it is a route of its own beside that one (the kernel keys routes by destination and metric)
 // and only carries the subnet when nothing else does: before the first pod, bridge deleted.
 constexpr uint32_t kBlackholeMetric = 1000000;
-// How often a running agent re-reads the network config to notice a change. One small GET per
-// host: cheap for etcd even at thousands of hosts, and a change is a rare operator action.
-constexpr auto kConfigRecheck = 30s;
-// TARTAN_CONFIG_RECHECK_SECONDS shortens it for tests (as TARTAN_LEASE_HEARTBEAT_SECONDS does
-// the heartbeat); at least 1 s.
-std::chrono::seconds ConfigRecheck() {
-  static const std::chrono::seconds period = [] {
-    const char* v = std::getenv("TARTAN_CONFIG_RECHECK_SECONDS");
-    const int n = v != nullptr ? std::atoi(v) : 0;
-    return n >= 1 ? std::chrono::seconds(n) : std::chrono::seconds(kConfigRecheck);
-  }();
-  return period;
-}
 
 struct Revoked {
   Error why;
@@ -70,15 +52,23 @@ struct Revoked {
 struct WatchFailed {
   Error why;
 };
-// The network config as re-read while running (see kConfigRecheck).
+// The network config as re-read while running (see Config::config_recheck).
 struct ConfigRead {
   Result<model::NetworkConfig> config;
+};
+// From the lease acquisition (lease_worker.hpp): the lease, or one failed attempt.
+struct LeaseAcquired {
+  model::Lease lease;
+};
+struct AcquireFailed {
+  Error why;
 };
 // Each item carries the generation of the threads that posted it: after a re-acquisition or a
 // watch restart, what the old threads still posted is stale and dropped.
 struct InboxItem {
   uint64_t generation = 0;
-  std::variant<store::LeaseBatch, Revoked, WatchFailed, ConfigRead> payload;
+  std::variant<store::LeaseBatch, Revoked, WatchFailed, ConfigRead, LeaseAcquired, AcquireFailed>
+      payload;
 };
 
 // What the store threads hand to the agent's thread; readable through an eventfd for poll().
@@ -110,16 +100,57 @@ class Inbox {
   std::deque<InboxItem> items_;
 };
 
+// /readyz, /status and the readiness observer (Deps::on_readiness) told the same.
+class Health {
+ public:
+  explicit Health(std::function<void(bool, const std::string&)> observer)
+      : observer_(std::move(observer)) {}
+  Status Start(net::Ip4 ip, uint16_t port) { return server_.Start(ip, port); }
+  uint16_t port() const { return server_.port(); }
+  void SetReady() {
+    server_.SetReady();
+    if (observer_) observer_(true, {});
+  }
+  void SetNotReady(const std::string& reason) {
+    server_.SetNotReady(reason);
+    if (observer_) observer_(false, reason);
+  }
+  void SetDetail(std::string detail) { server_.SetDetail(std::move(detail)); }
+  void SetAnomalies(std::vector<std::string> a) { server_.SetAnomalies(std::move(a)); }
+  void SetStatusJson(std::string json) { server_.SetStatusJson(std::move(json)); }
+
+ private:
+  http::HealthServer server_;
+  std::function<void(bool, const std::string&)> observer_;
+};
+
 class Agent {
  public:
-  Agent(const cmd::Options& options, const StoreFactory& make_store, std::stop_source stop)
-      : opts_(options), make_store_(make_store), stop_(std::move(stop)) {}
+  Agent(const Config& config, const Deps& deps, std::stop_source stop)
+      : opts_(config),
+        deps_(deps),
+        make_store_(deps.make_store),
+        clock_(*deps.clock),
+        rtnl_(deps.rtnl),
+        stop_(std::move(stop)),
+        health_(deps.on_readiness) {}
   int Run();
 
  private:
-  bool Setup();         // interface, store, config, backend; false on fatal error or stop
-  bool AcquireLease();  // lease + subnet.env; false on fatal error or stop
-  void StartThreads();
+  bool Setup();  // interface, store, config, backend; false on fatal error or stop
+  // Takes the lease (again) off the loop (docs/adr/0018): the current watch and keeper are
+  // stopped (joined by the acquisition's thread), what they still post is dropped, and the
+  // loop goes on repairing from the last known peers until LeaseAcquired arrives. `reason`
+  // is shown on /readyz meanwhile.
+  void Reacquire(const std::string& reason);
+  store::AcquireRequest LeaseRequest() const;
+  void OnLease(model::Lease lease);  // rules, subnet.env, owner record, then watch and keeper
+  void OnAcquireFailed(const Error& why);
+  // Ready only with a lease in hand and the peers listed since it was taken.
+  bool MayBeReady() const { return !acquiring_ && peers_listed_; }
+  void StartThreads();  // the watch and the keeper of the current lease, a new generation
+  void StartWatch(uint64_t generation);
+  void StartKeeper(uint64_t generation);
   void StopThreads();
   // The thread that re-reads the network config; it lives from the first lease to the end.
   void StartConfigWatch();
@@ -142,23 +173,29 @@ class Agent {
   // names the cause, so that a different cause is logged at once.
   void RetryLater(log::RepeatedProblem& problem, const std::string& why,
                   std::string_view kind = {});
+  // RetryLater without the wait, for retries made off the loop.
+  void SayRetrying(log::RepeatedProblem& problem, const std::string& why,
+                   std::string_view kind = {});
   // --ip-masq / --keep-pod-source / --iptables-forward-rules: creates the rule keeper for the
   // current lease on first use and repairs what is missing. False when the rules could not be
   // put in.
   bool EnsureRules();
   bool Wait(std::chrono::milliseconds d) { return store::SleepFor(d, stop_.get_token()); }
+  // What is drawn from the kernel's notifications; null when there are none.
+  KernelEventSource* event_source() const { return deps_.events; }
   // For /readyz while the config is missing: which key space(s) --etcd-api looks in.
   std::string WhereConfigIsSought() const;
 
-  const cmd::Options& opts_;
+  const Config& opts_;
+  const Deps& deps_;
   const StoreFactory& make_store_;
+  const agent::Clock& clock_;
+  kernel::Rtnl* rtnl_;
   std::stop_source stop_;
 
-  http::HealthServer health_;
-  std::unique_ptr<kernel::NetlinkRtnl> rtnl_;
+  Health health_;
   std::unique_ptr<Reconciler> reconciler_;
   backend::ExternalInterface ext_;
-  IfaceChoice iface_choice_;  // the start's choice, run again when the interface changes
   bool iface_dirty_ = false;  // a kernel event may have changed what the choice finds
   std::string iface_wait_;    // why the interface is not usable; empty while it is
   std::unique_ptr<store::SubnetStore> store_;
@@ -173,6 +210,11 @@ class Agent {
   std::jthread watch_thread_;
   std::jthread keeper_thread_;
   std::jthread config_thread_;
+  std::unique_ptr<LeaseAcquisition> acquisition_;
+  bool acquiring_ = false;          // from Reacquire() until LeaseAcquired
+  bool reacquire_pending_ = false;  // asked again while acquiring (new backend data)
+  bool leased_ = false;             // a lease was taken once: rules_ and lease_ are set
+  bool peers_listed_ = false;       // a snapshot of the peers arrived since the last lease
   // The stored config a "restart needed" line was last logged for: said once per change.
   std::optional<model::NetworkConfig> config_reported_;
   uint64_t generation_ = 0;
@@ -187,7 +229,7 @@ class Agent {
   std::string device_error_;
   // Set when the agent stops itself because it cannot go on (exit code 1, not 0).
   bool fatal_ = false;
-  std::optional<firewall::MasqManager> rules_;
+  std::unique_ptr<FirewallKeeper> rules_;
   std::string rules_error_;
   std::string random_fully_note_;  // last said about MASQUERADE --random-fully
   std::deque<Change> changes_;     // the last kernel and firewall repairs, for /status
@@ -207,20 +249,30 @@ void Agent::Fatal(const std::string& why) {
   stop_.request_stop();
 }
 
+void Agent::SayRetrying(log::RepeatedProblem& problem, const std::string& why,
+                        std::string_view kind) {
+  if (auto line = problem.Failed(why, kind)) {
+    const auto ms = opts_.retry_period.count();
+    log::Error(*line + " (retrying every " +
+               (ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms") +
+               ")");
+  }
+  NotReady(log::Cut(why, 4 * log::kMaxQuoted));  // /readyz shows it; the causes are cut already
+}
+
 void Agent::RetryLater(log::RepeatedProblem& problem, const std::string& why,
                        std::string_view kind) {
-  if (auto line = problem.Failed(why, kind)) log::Error(*line + " (retrying every 5s)");
-  NotReady(log::Cut(why, 4 * log::kMaxQuoted));  // /readyz shows it; the causes are cut already
-  Wait(kConfigRetry);
+  SayRetrying(problem, why, kind);
+  Wait(opts_.retry_period);
 }
 
 std::string Agent::WhereConfigIsSought() const {
   switch (opts_.etcd_api) {
-    case cmd::EtcdApi::kV2:
+    case store::EtcdApi::kV2:
       return "etcd v2 API, --etcd-api=v2";
-    case cmd::EtcdApi::kV3:
+    case store::EtcdApi::kV3:
       return "etcd v3 API, --etcd-api=v3";
-    case cmd::EtcdApi::kAuto:
+    case store::EtcdApi::kAuto:
       break;
   }
   return "--etcd-api=auto: the v3 and the v2 key spaces";
@@ -232,26 +284,23 @@ void Agent::NotReady(const std::string& reason) {
 }
 
 int Agent::Run() {
-  log::Info("tartand v" + std::string(cmd::Version()) + " starting");
-  metrics::Tartan().build_info.GaugeWith({std::string(cmd::Version())}).Set(1);
+  log::Info("tartand v" + std::string(tartan::Version()) + " starting");
+  metrics::Tartan().build_info.GaugeWith({std::string(tartan::Version())}).Set(1);
   if (opts_.healthz_port != 0) {
-    if (!std::holds_alternative<net::Ip4>(opts_.healthz_ip)) {
-      log::Error("--healthz-ip: only an IPv4 address is supported, got " +
-                 cmd::ToString(opts_.healthz_ip));
-      return 1;
-    }
-    Status s = health_.Start(std::get<net::Ip4>(opts_.healthz_ip), opts_.healthz_port);
+    Status s = health_.Start(opts_.healthz_ip, opts_.healthz_port);
     if (!s.ok()) {
       log::Error(s.error().message);
       return 1;
     }
-    log::Info("serving /healthz, /readyz, /metrics and /status on " +
-              cmd::ToString(opts_.healthz_ip) + ":" + std::to_string(health_.port()));
+    log::Info("serving /healthz, /readyz, /metrics and /status on " + opts_.healthz_ip.ToString() +
+              ":" + std::to_string(health_.port()));
   }
-  if (!Setup() || !AcquireLease()) return stop_.stop_requested() ? 0 : 1;
-  StartThreads();
-  StartConfigWatch();
+  if (!Setup()) return stop_.stop_requested() ? 0 : 1;
+  // The first acquisition too runs off the loop: /readyz says why it waits, kernel events are
+  // read (nothing to repair before the first peers), a stop ends it at once.
+  Reacquire("acquiring a lease");
   Loop();
+  acquisition_.reset();
   StopThreads();
   config_thread_.request_stop();
   if (config_thread_.joinable()) config_thread_.join();
@@ -260,23 +309,9 @@ int Agent::Run() {
 }
 
 bool Agent::Setup() {
-  auto rtnl = kernel::NetlinkRtnl::Open();
-  if (!rtnl.ok()) {
-    log::Error("opening netlink: " + rtnl.error().message);
-    return false;
-  }
-  rtnl_ = std::make_unique<kernel::NetlinkRtnl>(std::move(*rtnl));
   reconciler_ = std::make_unique<Reconciler>(*rtnl_);
 
-  IfaceChoice choice;
-  choice.iface = opts_.iface;
-  choice.iface_regex = opts_.iface_regex;
-  if (opts_.iface_can_reach) {
-    if (auto* v4 = std::get_if<net::Ip4>(&*opts_.iface_can_reach)) choice.can_reach = *v4;
-  }
-  choice.public_ip = opts_.public_ip;
-  iface_choice_ = choice;
-  auto ext = SelectExternalInterface(*rtnl_, choice);
+  auto ext = SelectExternalInterface(*rtnl_, opts_.iface);
   if (!ext.ok()) {
     log::Error("choosing the external interface: " + ext.error().message);
     return false;
@@ -325,7 +360,7 @@ bool Agent::Setup() {
   return false;
 }
 
-bool Agent::AcquireLease() {
+store::AcquireRequest Agent::LeaseRequest() const {
   store::AcquireRequest req;
   req.attrs.public_ip = ext_.public_ip;
   req.attrs.backend_type = std::string(backend_->lease_type());
@@ -336,40 +371,63 @@ bool Agent::AcquireLease() {
   // A live lease with our public IP is reused at once only when this record names it; one
   // that another host keeps renewing is refused (docs/adr/0013).
   req.guard_shared_ip = true;
-  const std::string record_path = store::OwnerRecordPath(opts_.subnet_file);
-  if (auto rec = store::ReadOwnerRecord(record_path); rec.ok()) req.owner = *rec;
-  req.after_store_reset = after_store_reset_;
-  bool refused = false;  // /readyz keeps saying why between the retries
-  while (!stop_.stop_requested()) {
-    if (!refused) NotReady("acquiring a lease");
-    auto lease = store_->AcquireLease(config_, req, stop_.get_token());
-    refused = !lease.ok() && lease.error().code == Error::Code::kAlreadyExists;
-    if (!lease.ok()) {
-      if (lease.error().code == Error::Code::kCancelled) return false;
-      if (refused) {
-        // Another host holds our public IP: said when it starts and then less often, shown on
-        // /readyz; each retry reads the holder's TTL again and takes over once it stops.
-        health_.SetAnomalies({"duplicate public IP: " + lease.error().message});
-        RetryLater(lease_problem_, lease.error().message, "shared public IP");
-        continue;
-      }
-      RetryLater(lease_problem_, lease.error().message);
-      continue;
-    }
-    health_.SetAnomalies({});
-    if (auto line = lease_problem_.Succeeded()) log::Info(*line);
-    if (lease_.subnet.ipv4.prefix_len() != 0 && lease->subnet != lease_.subnet) {
-      // Taken again after a revocation or an etcd restore, but another host holds our old
-      // subnet now: pods started with the old subnet.env have addresses no peer routes here.
-      log::Warning("our subnet changed from " + lease_.subnet.ToString() + " to " +
-                   lease->subnet.ToString() + " (the old one is held by another host); " +
-                   opts_.subnet_file + " is rewritten, pods started before need restarting");
-    }
-    lease_ = *lease;
-    RecordLease(lease_, ext_.public_ip.ToString());
-    break;
+  if (auto rec = store::ReadOwnerRecord(store::OwnerRecordPath(opts_.subnet_file)); rec.ok()) {
+    req.owner = *rec;
   }
-  if (stop_.stop_requested()) return false;
+  req.after_store_reset = after_store_reset_;
+  return req;
+}
+
+void Agent::Reacquire(const std::string& reason) {
+  if (acquiring_) {
+    reacquire_pending_ = true;  // what is asked now (new backend data) is taken after this one
+    return;
+  }
+  acquiring_ = true;
+  NotReady(reason);
+  // Stale from here on: what the old watch and keeper still post, and their snapshot.
+  const uint64_t gen = ++generation_;
+  peers_listed_ = false;
+  threads_stop_.request_stop();
+  LeaseAcquisition::Params p;
+  p.store = store_.get();
+  p.config = config_;
+  p.request = LeaseRequest();
+  p.retired.push_back(std::move(watch_thread_));
+  p.retired.push_back(std::move(keeper_thread_));
+  p.retry = opts_.retry_period;
+  p.stop = stop_.get_token();
+  p.on_lease = [this, gen](model::Lease l) { inbox_.Push({gen, LeaseAcquired{std::move(l)}}); };
+  p.on_failure = [this, gen](const Error& e) { inbox_.Push({gen, AcquireFailed{e}}); };
+  acquisition_.reset();  // the previous one posted its lease and ended: joined at once
+  acquisition_ = std::make_unique<LeaseAcquisition>(std::move(p));
+}
+
+void Agent::OnAcquireFailed(const Error& why) {
+  if (why.code == Error::Code::kAlreadyExists) {
+    // Another host holds our public IP: said when it starts and then less often, shown on
+    // /readyz; each retry reads the holder's TTL again and takes over once it stops.
+    health_.SetAnomalies({"duplicate public IP: " + why.message});
+    SayRetrying(lease_problem_, why.message, "shared public IP");
+    return;
+  }
+  SayRetrying(lease_problem_, why.message);
+}
+
+void Agent::OnLease(model::Lease lease) {
+  acquiring_ = false;
+  health_.SetAnomalies({});
+  if (auto line = lease_problem_.Succeeded()) log::Info(*line);
+  if (leased_ && lease.subnet != lease_.subnet) {
+    // Taken again after a revocation or an etcd restore, but another host holds our old
+    // subnet now: pods started with the old subnet.env have addresses no peer routes here.
+    log::Warning("our subnet changed from " + lease_.subnet.ToString() + " to " +
+                 lease.subnet.ToString() + " (the old one is held by another host); " +
+                 opts_.subnet_file + " is rewritten, pods started before need restarting");
+  }
+  lease_ = std::move(lease);
+  leased_ = true;
+  RecordLease(lease_, ext_.public_ip.ToString());
   log::Info("lease acquired: subnet=" + lease_.subnet.ipv4.ToString() +
             (lease_.is_reservation() ? " (reservation)" : "") +
             " public_ip=" + ext_.public_ip.ToString());
@@ -388,14 +446,15 @@ bool Agent::AcquireLease() {
   env.mtu = static_cast<int>(backend_->mtu());
   env.ipmasq = opts_.ip_masq;
   if (Status s = model::WriteSubnetEnv(opts_.subnet_file, env); !s.ok()) {
-    log::Error("writing " + opts_.subnet_file + ": " + s.error().message);
-    return false;
+    Fatal("writing " + opts_.subnet_file + ": " + s.error().message);
+    return;
   }
   log::Info(
       "wrote " + opts_.subnet_file + " (FLANNEL_SUBNET " +
       net::Ip4Net(net::Ip4(lease_.subnet.ipv4.ip().value() + 1), lease_.subnet.ipv4.prefix_len())
           .ToString() +
       ", FLANNEL_MTU " + std::to_string(env.mtu) + ")");
+  const std::string record_path = store::OwnerRecordPath(opts_.subnet_file);
   if (Status s = store::WriteOwnerRecord(record_path, {lease_.subnet, lease_.owner_token});
       !s.ok()) {
     // Not fatal: without it a restart waits out the heartbeat window before reusing the lease.
@@ -403,12 +462,22 @@ bool Agent::AcquireLease() {
   }
   after_store_reset_ = false;
   NotReady("waiting for the peers' leases");
-  return true;
+  StartThreads();
+  if (!config_thread_.joinable()) StartConfigWatch();
+  if (reacquire_pending_) {
+    reacquire_pending_ = false;
+    Reacquire("publishing the new backend data in our lease");
+  }
 }
 
 void Agent::StartThreads() {
   threads_stop_ = std::stop_source();
   const uint64_t gen = ++generation_;
+  StartWatch(gen);
+  StartKeeper(gen);
+}
+
+void Agent::StartWatch(uint64_t gen) {
   watch_thread_ = std::jthread([this, gen, token = threads_stop_.get_token()] {
     auto watch = store_->WatchLeases(token);
     while (!token.stop_requested()) {
@@ -421,6 +490,9 @@ void Agent::StartThreads() {
       inbox_.Push({gen, std::move(*batch)});
     }
   });
+}
+
+void Agent::StartKeeper(uint64_t gen) {
   keeper_thread_ = std::jthread([this, gen, lease = lease_, token = threads_stop_.get_token()] {
     Status s = store::KeepLeaseAlive(
         *store_, lease, std::chrono::minutes(opts_.subnet_lease_renew_margin_minutes), token,
@@ -443,12 +515,12 @@ void Agent::StartThreads() {
 
 void Agent::StartConfigWatch() {
   // Posted with generation 0: a config read stays valid across watch restarts.
-  config_thread_ = std::jthread([this](const std::stop_token& own) {
+  config_thread_ = std::jthread([this, period = opts_.config_recheck](const std::stop_token& own) {
     // Stops with the agent, or when Run() asks this thread alone.
     std::stop_source both;
     std::stop_callback agent_stop(stop_.get_token(), [&both] { both.request_stop(); });
     std::stop_callback thread_stop(own, [&both] { both.request_stop(); });
-    while (store::SleepFor(ConfigRecheck(), both.get_token())) {
+    while (store::SleepFor(period, both.get_token())) {
       // While the key is missing this waits (and the store says so) until it is back.
       auto config = store_->GetNetworkConfig(both.get_token());
       if (!config.ok() && config.error().code == Error::Code::kCancelled) return;
@@ -496,21 +568,17 @@ void Agent::StopThreads() {
 }
 
 void Agent::Loop() {
-  auto monitor = kernel::NetlinkMonitor::Open();
-  if (!monitor.ok()) {
-    log::Warning("kernel notifications unavailable (" + monitor.error().message +
-                 "); repairs happen on the periodic check only");
-  }
+  KernelEventSource* monitor = event_source();
   // Wake the loop when a stop is requested.
   std::stop_callback wake(stop_.get_token(), [this] { inbox_.Wake(); });
 
-  auto next_resync = Clock::now() + kResyncPeriod;
+  auto next_resync = clock_.Now() + opts_.resync_period;
   const auto rules_period = std::chrono::seconds(std::max(1, opts_.iptables_resync_seconds));
-  auto next_rules = Clock::now() + rules_period;
+  auto next_rules = clock_.Now() + rules_period;
   while (!stop_.stop_requested()) {
-    pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor.ok() ? monitor->fd() : -1, POLLIN, 0}};
+    pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor ? monitor->fd() : -1, POLLIN, 0}};
     auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::min(next_resync, next_rules) - Clock::now());
+        std::min(next_resync, next_rules) - clock_.Now());
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
     if (n < 0 && errno != EINTR) {
       Fatal("poll: " + std::system_category().message(errno));
@@ -520,7 +588,7 @@ void Agent::Loop() {
     if (fds[0].revents & POLLIN) {
       for (auto& item : inbox_.Take()) Handle(item);
     }
-    if (monitor.ok() && (fds[1].revents & POLLIN)) {
+    if (monitor && (fds[1].revents & POLLIN)) {
       auto events = monitor->Drain();
       if (!events.ok()) {
         dirty_ = true;
@@ -532,14 +600,14 @@ void Agent::Loop() {
         }
       }
     }
-    if (Clock::now() >= next_resync) {
+    if (clock_.Now() >= next_resync) {
       dirty_ = true;
       iface_dirty_ = true;
-      next_resync = Clock::now() + kResyncPeriod;
+      next_resync = clock_.Now() + opts_.resync_period;
     }
-    if (Clock::now() >= next_rules) {
+    if (clock_.Now() >= next_rules) {
       EnsureRules();
-      next_rules = Clock::now() + rules_period;
+      next_rules = clock_.Now() + rules_period;
     }
     if (iface_dirty_) FollowInterface();
     // Without a usable interface nothing could be programmed: the pass waits (dirty_ stays
@@ -552,7 +620,7 @@ void Agent::Loop() {
 void Agent::FollowInterface() {
   iface_dirty_ = false;
   const IfaceDecision d =
-      DecideIface(ext_, !iface_wait_.empty(), LookAtInterface(*rtnl_, iface_choice_, ext_));
+      DecideIface(ext_, !iface_wait_.empty(), LookAtInterface(*rtnl_, opts_.iface, ext_));
   auto wait = [this](const std::string& reason) {
     if (reason != iface_wait_) log::Warning(reason);
     iface_wait_ = reason;
@@ -598,13 +666,7 @@ void Agent::FollowInterface() {
     // The devices on the new interface first: this host's traffic flows again while the
     // lease is written.
     if (have_snapshot_) Reconcile();
-    StopThreads();
-    have_snapshot_ = false;
-    if (!AcquireLease()) {
-      if (!stop_.stop_requested()) Fatal("could not publish the new public IP");
-      return;
-    }
-    StartThreads();
+    Reacquire("publishing the new " + what + " in our lease");
   }
 }
 
@@ -614,6 +676,17 @@ void Agent::Handle(InboxItem& item) {
     return;
   }
   if (item.generation != generation_) return;  // posted by threads since replaced
+  if (auto* acquired = std::get_if<LeaseAcquired>(&item.payload)) {
+    OnLease(std::move(acquired->lease));
+    return;
+  }
+  if (auto* failed = std::get_if<AcquireFailed>(&item.payload)) {
+    OnAcquireFailed(failed->why);
+    return;
+  }
+  if (auto* b = std::get_if<store::LeaseBatch>(&item.payload); b && b->is_snapshot) {
+    peers_listed_ = true;
+  }
   if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
     if (auto line = watch_problem_.Succeeded()) log::Info(*line);
     bool own_gone = false;
@@ -698,23 +771,19 @@ void Agent::Handle(InboxItem& item) {
       log::Error(*line + " (restarting the watch)");
     }
     metrics::Tartan().watch_restarts.CounterWith().Inc();
-    StopThreads();
-    have_snapshot_ = false;
-    StartThreads();
+    // The watch thread ended after posting this: joined at once. The keeper goes on, and the
+    // loop goes on repairing from the last known peers until the new watch's snapshot.
+    if (watch_thread_.joinable()) watch_thread_.join();
+    StartWatch(generation_);
   }
 }
 
 void Agent::Revoke(const std::string& why) {
   log::Error("lease " + lease_.subnet.ipv4.ToString() + " was revoked (" + why +
              "); acquiring it again");
-  StopThreads();
-  NotReady("lease revoked; acquiring it again");
-  have_snapshot_ = false;  // the peer table is rebuilt from the new watch's snapshot
-  if (AcquireLease()) {
-    StartThreads();
-  } else if (!stop_.stop_requested()) {
-    Fatal("could not take the lease again after it was revoked");
-  }
+  // The peer table stays: routes and devices are repaired from it until the new watch's
+  // snapshot replaces it.
+  Reacquire("lease revoked; acquiring it again");
 }
 
 bool Agent::EnsureRules() {
@@ -726,6 +795,7 @@ bool Agent::EnsureRules() {
   mo.forward_rules = opts_.iptables_forward_rules;
   mo.random_fully = !opts_.ip_masq_fully_random_disable;
   if (!mo.keeps_anything()) return true;  // no iptables-save every resync for nothing
+  if (!leased_) return true;              // the rules name our subnet: none before the lease
   auto fail = [this](const std::string& why) {
     if (rules_error_ != why)
       log::Error("iptables: " + why + "; retrying every " +
@@ -734,9 +804,10 @@ bool Agent::EnsureRules() {
     return false;
   };
   if (!rules_) {
-    auto m = firewall::MasqManager::Create(*config_.network, lease_.subnet.ipv4, mo);
+    if (!deps_.make_firewall) return fail("no firewall rule keeper");
+    auto m = deps_.make_firewall(*config_.network, lease_.subnet.ipv4, mo);
     if (!m.ok()) return fail(m.error().message);
-    rules_.emplace(std::move(*m));
+    rules_ = std::move(*m);
     // Said once, not at every re-acquisition of the lease.
     if (rules_->random_fully_note() != random_fully_note_) {
       random_fully_note_ = rules_->random_fully_note();
@@ -805,13 +876,7 @@ void Agent::Reconcile() {
   if (republish) {
     // The device could not keep its MAC: peers must learn the new one from our lease.
     log::Warning("backend data changed to " + backend_->backend_data() + "; updating the lease");
-    StopThreads();
-    have_snapshot_ = false;
-    if (!AcquireLease()) {
-      if (!stop_.stop_requested()) Fatal("could not publish the new backend data");
-      return;
-    }
-    StartThreads();
+    Reacquire("publishing the new backend data in our lease");
     return;
   }
   std::vector<model::Lease> peers;
@@ -836,12 +901,12 @@ void Agent::Reconcile() {
   RecordPass(paths, desired, *stats, std::chrono::duration<double>(Clock::now() - started).count());
   KeepChanges(changes_, stats->changes, std::chrono::system_clock::now());
   health_.SetStatusJson(
-      StatusJson({std::string(cmd::Version()), opts_.etcd_endpoints, store_->Api(), ext_.name,
+      StatusJson({std::string(tartan::Version()), opts_.etcd_endpoints, store_->Api(), ext_.name,
                   ext_.public_ip.ToString(), std::string(backend_->name()), lease_,
                   std::move(paths), &changes_}));
   // Ready once a pass could read and program the kernel; a peer whose entries the kernel
   // refuses is logged (and retried), not allowed to keep this host unready forever.
-  if (!ready_ && rules_error_.empty()) {
+  if (!ready_ && rules_error_.empty() && MayBeReady()) {
     ready_ = true;
     health_.SetReady();
     log::Info("ready: " + std::to_string(peer_routes) + " peer routes programmed");
@@ -852,8 +917,8 @@ void Agent::Reconcile() {
 
 }  // namespace
 
-int RunAgent(const cmd::Options& options, const StoreFactory& make_store, std::stop_source stop) {
-  Agent agent(options, make_store, std::move(stop));
+int RunAgent(const Config& config, const Deps& deps, std::stop_source stop) {
+  Agent agent(config, deps, std::move(stop));
   return agent.Run();
 }
 

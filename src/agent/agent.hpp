@@ -7,21 +7,19 @@
 // keeper run on their own threads and only post to the inbox. A stop (SIGTERM, SIGINT,
 // SIGQUIT) cancels every wait; the agent exits 0 leaving routes and devices in place so that
 // a restart does not interrupt pod traffic.
+//
+// The kernel, its notifications, the store, the firewall keeper and the clock come from
+// outside (deps.hpp): main wires the real ones, unit tests fakes.
 #pragma once
 
-#include <functional>
-#include <memory>
 #include <stop_token>
 
-#include "cmd/options.hpp"
-#include "common/result.hpp"
-#include "store/subnet_store.hpp"
+#include "agent/config.hpp"
+#include "agent/deps.hpp"
 
 namespace tartan::agent {
 
-using StoreFactory = std::function<Result<std::unique_ptr<store::SubnetStore>>()>;
-
 // Runs until `stop` is requested (returns 0) or a fatal error (returns 1, after saying why).
-int RunAgent(const cmd::Options& options, const StoreFactory& make_store, std::stop_source stop);
+int RunAgent(const Config& config, const Deps& deps, std::stop_source stop);
 
 }  // namespace tartan::agent

@@ -14,59 +14,16 @@
 #include <vector>
 
 #include "agent/agent.hpp"
+#include "agent/system_deps.hpp"
 #include "cmd/options.hpp"
+#include "cmd/tartand_wiring.hpp"
 #include "common/log.hpp"
 #include "common/sd_notify.hpp"
-#include "store/api_select.hpp"
-#include "store/etcd2/client.hpp"
-#include "store/etcd3/client.hpp"
 
 namespace {
 
 // Exit code for a usage error, as GNU tools and Go's flag package (ExitOnError) use.
 constexpr int kUsageError = 2;
-
-// The store over the etcd key spaces --etcd-api may use. Fails only on bad options
-// (endpoints, unreadable TLS files); connecting happens lazily, retried by the store's calls.
-tartan::Result<std::unique_ptr<tartan::store::SubnetStore>> MakeStore(
-    const tartan::cmd::Options& options) {
-  const tartan::store::etcd3::ClientOptions client{
-      .endpoints = options.etcd_endpoints,
-      .ca_file = options.etcd_cafile,
-      .cert_file = options.etcd_certfile,
-      .key_file = options.etcd_keyfile,
-      .username = options.etcd_username,
-      .password = options.etcd_password,
-  };
-  using tartan::cmd::EtcdApi;
-  const auto mode = options.etcd_api == EtcdApi::kV2   ? tartan::store::EtcdApi::kV2
-                    : options.etcd_api == EtcdApi::kV3 ? tartan::store::EtcdApi::kV3
-                                                       : tartan::store::EtcdApi::kAuto;
-  // Only the key spaces the mode may use get a client.
-  std::shared_ptr<tartan::store::Registry> v2;
-  std::shared_ptr<tartan::store::Registry> v3;
-  if (mode != tartan::store::EtcdApi::kV3) {
-    auto c = tartan::store::etcd2::Client::Create(client);
-    if (!c) return c.error();
-    v2 = std::move(c).value();
-  }
-  if (mode != tartan::store::EtcdApi::kV2) {
-    auto c = tartan::store::etcd3::Client::Create(client);
-    if (!c) return c.error();
-    v3 = std::move(c).value();
-  }
-
-  tartan::store::StoreOptions store_options;
-  store_options.prefix = options.etcd_prefix;
-  store_options.log = [](std::string_view line) { tartan::log::Info(line); };
-  // For tests that must see a dead holder's lease taken over in seconds (docs/adr/0013); not
-  // a flanneld flag, so not one of ours either.
-  if (const char* hb = std::getenv("TARTAN_LEASE_HEARTBEAT_SECONDS"); hb && *hb) {
-    store_options.heartbeat = std::chrono::seconds(std::atoi(hb));
-  }
-  return tartan::store::NewApiSelectingStore(std::move(v2), std::move(v3), mode,
-                                             std::move(store_options));
-}
 
 // SIGTERM, SIGINT and SIGQUIT (supervisord's stopsignal=QUIT) all mean "stop cleanly".
 sigset_t StopSignals() {
@@ -81,6 +38,11 @@ sigset_t StopSignals() {
 // here one thread takes it with sigwait() and asks the agent to stop. Every thread starts
 // after the blocking and inherits the mask.
 int RunWithSignals(const tartan::cmd::Options& options) {
+  auto config = tartan::cmd::AgentConfig(options);
+  if (!config.ok()) {
+    tartan::log::Error(config.error().message);
+    return 1;
+  }
   const sigset_t set = StopSignals();
   std::stop_source stop;
   std::atomic<bool> signalled{false};
@@ -97,8 +59,6 @@ int RunWithSignals(const tartan::cmd::Options& options) {
     }
   });
 
-  auto make_store = [&] { return MakeStore(options); };
-
   // However the agent ends (a result, or an exception on its way to main's handler), the
   // signal thread is released and joined: a joinable std::thread must never be destroyed.
   struct ReleaseSignals {
@@ -111,7 +71,16 @@ int RunWithSignals(const tartan::cmd::Options& options) {
       thread.join();
     }
   } release{stop, signals, signalled};
-  return tartan::agent::RunAgent(options, make_store, stop);
+  // The real kernel, notifications, iptables and clock; the store is made by the agent (after
+  // the health server is up) through the factory.
+  auto system = tartan::agent::OpenSystemDeps();
+  if (!system.ok()) {
+    tartan::log::Error(system.error().message);
+    return 1;
+  }
+  const tartan::agent::Deps deps =
+      (*system)->View([&options] { return tartan::cmd::MakeStore(options); });
+  return tartan::agent::RunAgent(*config, deps, stop);
 }
 
 int UsageError(const std::string& message) {

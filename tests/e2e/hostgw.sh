@@ -3,7 +3,7 @@
 #   hostgw.sh connectivity | join-leave | restart | repair | signals | startup-errors | ip-masq
 #             | deployment-guide | etcd-outage | revoke | docker-masq | hostile-leases
 #             | adopt-flanneld-routes | deployment-guide-v2 | flanneld-flags | log-bounds
-#             | config-change
+#             | config-change | etcd-outage-repair
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -457,6 +457,72 @@ scenario_revoke() {
   wait_for 5 "h2's route to h1's new subnet" has_route_to 2 "$(subnet_of 1)" "$(host_ip 1)"
 }
 
+# The loop never waits for etcd (docs/adr/0018). healthz_code <n> <path>: the HTTP status.
+healthz_code() { in_ns "$P-h$1" curl -sS -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:2401$2" || true; }
+# repaired_within <ms> <what>: h1's route to h2, deleted by hand, is back within the deadline
+# (polled), and the health port answers meanwhile.
+repaired_within() {
+  local s2 t0 ms
+  s2=$(subnet_of 2)
+  ip -n "$P-h1" route del "$s2"
+  t0=$(now_ms)
+  wait_for 10 "h1's route to h2 back ($2)" has_route_to 1 "$s2" "$(host_ip 2)"
+  ms=$(($(now_ms) - t0))
+  log "$2: route deleted by hand back after $ms ms"
+  [ "$ms" -le "$1" ] || fail "$2: the repair took $ms ms (> $1)"
+  [ "$(healthz_code 1 /healthz)" = 200 ] || fail "$2: /healthz does not answer 200"
+  local rc
+  rc=$(healthz_code 1 /readyz)
+  [ "$rc" = 200 ] || [ "$rc" = 503 ] || fail "$2: /readyz does not answer ($rc)"
+}
+scenario_etcd_outage_repair() {
+  # A short heartbeat: another holder of our public IP is recognised within 2 x 3 s + 2 s.
+  export TARTAN_LEASE_HEARTBEAT_SECONDS=3
+  cluster 2
+  local s1 s2 key
+  s1=$(subnet_of 1)
+  s2=$(subnet_of 2)
+  key="/coreos.com/network/subnets/${s1/\//-}"
+  wait_for 5 "route on h1 to h2" has_route_to 1 "$s2" "$(host_ip 2)"
+  # 1. etcd hung: kernel events are still read and repaired from the last known peers.
+  kill -STOP "$E2E_ETCD_PID"
+  repaired_within 2000 "etcd hung"
+  readyz 1 >/dev/null || fail "h1 not ready while etcd hangs with its lease in place"
+  kill -CONT "$E2E_ETCD_PID"
+  # 2. The lease re-acquisition held up: our key deleted while a lease with our public IP, which
+  # someone keeps renewing, sits on another subnet (docs/adr/0013: refused while renewed).
+  local impostor keeper
+  impostor=$(etcdctl_v3 lease grant 86400 | awk '{print $2}')
+  etcdctl_v3 put --lease="$impostor" /coreos.com/network/subnets/10.244.250.0-24 \
+    "{\"PublicIP\":\"$(host_ip 1)\",\"PublicIPv6\":null,\"BackendType\":\"host-gw\"}" >/dev/null
+  # Refreshed every second, as a running host would (a load, not a synchronisation).
+  start_in_ns "$P-ul" impostor-keepalive sh -c "while :; do ETCDCTL_API=3 etcdctl \
+    --endpoints=$E2E_ETCD lease keep-alive --once $impostor; sleep 1; done"
+  keeper=$LAST_PID
+  etcdctl_v3 del "$key" | grep >/dev/null -cx 1 || fail "could not delete $key"
+  wait_for 10 "h1 re-acquiring its lease" sh -c \
+    "ip netns exec $P-h1 curl -sS -m 1 http://127.0.0.1:2401/readyz | grep -q 'revoked\\|public IP\\|renews'"
+  log "h1 while re-acquiring: $(healthz_code 1 /readyz) $(in_ns "$P-h1" curl -sS -m 1 http://127.0.0.1:2401/readyz | head -n1 | cut -c1-200)"
+  repaired_within 2000 "lease being re-acquired"
+  # ... and etcd hung on top of it.
+  kill -STOP "$E2E_ETCD_PID"
+  repaired_within 2000 "lease being re-acquired, etcd hung"
+  readyz 1 >/dev/null && fail "h1 ready without its lease"
+  kill -CONT "$E2E_ETCD_PID"
+  # 3. etcd back and the other holder gone: everything converges.
+  kill "$keeper"
+  wait "$keeper" 2>/dev/null || true
+  etcdctl_v3 lease revoke "$impostor" >/dev/null
+  wait_ready 1 30
+  [ "$(subnet_of 1)" = "$s1" ] || fail "h1 moved to $(subnet_of 1) instead of keeping $s1"
+  wait_for 10 "h2's route to h1 back" has_route_to 2 "$s1" "$(host_ip 1)"
+  wait_for 10 "h1's route to h2" has_route_to 1 "$s2" "$(host_ip 2)"
+  pod_ping 1 2 >/dev/null || fail "ping pod h1 -> pod h2 after the outage"
+  pod_ping 2 1 >/dev/null || fail "ping pod h2 -> pod h1 after the outage"
+  kill -0 "${TARTAND_PID[1]}" || fail "tartand h1 exited"
+  log "converged: h1 kept $s1, both hosts route to each other, pods talk"
+}
+
 # docker's rule for host n's bridge subnet, as docker adds it (-A) or re-adds it on restart
 # (-I POSTROUTING 1); only ever inside our host namespaces.
 docker_masq_rule() {
@@ -811,6 +877,7 @@ case "${1:-}" in
   deployment-guide-v2) scenario_deployment_guide_v2 ;;
   etcd-outage) scenario_etcd_outage ;;
   revoke) scenario_revoke ;;
+  etcd-outage-repair) scenario_etcd_outage_repair ;;
   docker-masq) scenario_docker_masq ;;
   hostile-leases) scenario_hostile_leases ;;
   adopt-flanneld-routes) scenario_adopt_flanneld_routes ;;

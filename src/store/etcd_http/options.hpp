@@ -3,6 +3,9 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
+
+#include "store/etcd_http/endpoint.hpp"
 
 namespace tartan::store::etcd_http {
 
@@ -15,6 +18,10 @@ struct ClientOptions {
   std::string password;
   // Deadline of each unary call. Bounds how long a stop request can wait on a call in flight.
   std::chrono::milliseconds request_timeout{5000};
+  // The endpoints already parsed (tartand parses --etcd-endpoints once, with the other flags);
+  // when non-empty, used as they are and `endpoints` is not parsed again. Initialized here, so
+  // that designated initializers may leave it out (-Wmissing-field-initializers).
+  std::vector<Endpoint> endpoint_list{};
 };
 
 }  // namespace tartan::store::etcd_http

@@ -41,7 +41,8 @@ std::string BasicAuthorization(std::string_view user, std::string_view password)
 }
 
 Result<std::shared_ptr<Transport>> Transport::Create(const ClientOptions& options) {
-  auto eps = ParseEndpoints(options.endpoints);
+  auto eps = options.endpoint_list.empty() ? ParseEndpoints(options.endpoints)
+                                           : Result<std::vector<Endpoint>>(options.endpoint_list);
   if (!eps) return eps.error();
   std::shared_ptr<Transport> t(new Transport());
   t->opts_ = options;

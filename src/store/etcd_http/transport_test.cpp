@@ -53,6 +53,17 @@ TEST(EtcdTransport, SerializesGetsWithoutBodyAndPutsWithForms) {
             "application/x-www-form-urlencoded\r\nContent-Length: 13\r\n\r\nvalue=1&ttl=5");
 }
 
+TEST(EtcdTransport, TakesAParsedEndpointListAsItIs) {
+  ClientOptions o;
+  o.endpoints = "not parsed when the list is given";
+  // Used as given: not re-derived from the URL (tls stays false here).
+  o.endpoint_list = {Endpoint{.url = "https://e1:2379", .host = "e1", .port = 2379, .tls = false},
+                     Endpoint{.url = "http://[::1]:4001", .host = "::1", .port = 4001}};
+  auto t = Transport::Create(o);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ((*t)->endpoints(), o.endpoint_list);
+}
+
 TEST(EtcdTransport, BasicAuthorization) {
   // RFC 7617's example.
   EXPECT_EQ(BasicAuthorization("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
