@@ -20,6 +20,7 @@
 #include "store/api_select.hpp"
 #include "store/etcd2/client.hpp"
 #include "store/etcd3/client.hpp"
+#include "store/release_memory.hpp"
 
 namespace {
 
@@ -59,6 +60,7 @@ tartan::Result<std::unique_ptr<tartan::store::SubnetStore>> MakeStore(
   tartan::store::StoreOptions store_options;
   store_options.prefix = options.etcd_prefix;
   store_options.log = [](std::string_view line) { tartan::log::Info(line); };
+  store_options.on_settled = [](bool startup) { tartan::store::ReleaseMemory(startup); };
   // For tests that must see a dead holder's lease taken over in seconds (docs/adr/0013); not
   // a flanneld flag, so not one of ours either.
   if (const char* hb = std::getenv("TARTAN_LEASE_HEARTBEAT_SECONDS"); hb && *hb) {
@@ -150,6 +152,7 @@ int main(int argc, char** argv) {
   // mask (firewall/command.cpp). What no program can guard is the dynamic loader's time
   // between exec and main (milliseconds, tens on a loaded host): a stop signal then has its
   // default effect unless the supervisor starts us with it blocked, which is kept.
+  tartan::store::ConfigureAllocator();  // before any thread
   const sigset_t stop_signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   (void)std::signal(SIGPIPE, SIG_IGN);

@@ -18,7 +18,9 @@ bool Differs(const model::Lease& a, const model::Lease& b) {
 
 RegistryLeaseWatch::RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix,
                                        LogFn log, Backoff backoff, const std::stop_token& stop,
-                                       std::chrono::milliseconds store_check)
+                                       std::chrono::milliseconds store_check,
+                                       std::function<void(bool startup)> on_settled,
+                                       std::chrono::milliseconds settle_after)
     : registry_(std::move(registry)),
       prefix_(std::move(prefix)),
       dir_(SubnetsDir(prefix_)),
@@ -29,6 +31,8 @@ RegistryLeaseWatch::RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::
       delay_(backoff.initial),
       store_check_(store_check),
       probe_key_(dir_.substr(0, dir_.size() - std::string_view("subnets/").size()) + "config"),
+      on_settled_(std::move(on_settled)),
+      settle_after_(settle_after),
       on_stop_(stop, std::function<void()>([this] {
                  std::lock_guard lock(watch_mu_);
                  if (watch_) watch_->Cancel();
@@ -43,6 +47,12 @@ void RegistryLeaseWatch::SetWatch(std::unique_ptr<RegistryWatch> watch) {
     old = std::exchange(watch_, std::move(watch));
     if (watch_ && stop_.stop_requested()) watch_->Cancel();
   }
+}
+
+void RegistryLeaseWatch::SettleLater() {
+  if (!on_settled_) return;
+  settle_due_ = true;
+  settle_at_ = std::chrono::steady_clock::now() + settle_after_;
 }
 
 bool RegistryLeaseWatch::WaitBackoff() {
@@ -100,18 +110,21 @@ void RegistryLeaseWatch::Apply(const WatchEvent& event, std::vector<LeaseEvent>&
   it->second = std::move(lease).value();
 }
 
-void RegistryLeaseWatch::Relist(const RangeResult& listing, std::vector<LeaseEvent>& out) {
+void RegistryLeaseWatch::Relist(std::vector<KeyValue> kvs, std::vector<LeaseEvent>& out) {
   std::map<std::string, model::Lease> fresh;
-  for (const KeyValue& kv : listing.kvs) {
+  for (KeyValue& kv : kvs) {
     auto lease = ParseLease(kv, dir_);
     if (lease) {
-      fresh.emplace(kv.key, std::move(lease).value());
+      fresh.emplace(std::move(kv.key), std::move(lease).value());
+      kv = KeyValue{};
       continue;
     }
     garbage_.Report(kv, lease.error());
     // A key that exists is never reported removed; keep the last good state if we had one.
     if (auto old = known_.find(kv.key); old != known_.end()) fresh.emplace(kv.key, old->second);
+    kv = KeyValue{};
   }
+  kvs = {};
   for (const auto& [key, lease] : known_) {
     if (!fresh.contains(key)) out.push_back({LeaseEvent::Type::kRemoved, lease});
   }
@@ -155,20 +168,24 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
       revision_ = listing->revision;
       if (!listing->cluster_id.empty()) cluster_id_ = listing->cluster_id;
       std::vector<LeaseEvent> diff;
-      Relist(*listing, diff);
+      Relist(std::move(listing->kvs), diff);
       if (!snapshot_sent_) {
         snapshot_sent_ = true;
         LeaseBatch batch;
         batch.is_snapshot = true;
         batch.revision = revision_;
+        batch.snapshot.reserve(known_.size());
         for (const auto& [key, lease] : known_) batch.snapshot.push_back(lease);
+        SettleLater();
         return batch;
       }
       if (!diff.empty() || reset_pending_) {
         LeaseBatch batch{false, {}, std::move(diff), revision_};
         batch.store_reset = std::exchange(reset_pending_, false);
+        SettleLater();
         return batch;
       }
+      SettleLater();  // the listing itself was the burst
       continue;
     }
 
@@ -192,9 +209,16 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
     }
 
     if (CheckStore()) continue;
+    // Quiet long enough after a listing or a burst of events: what handling them used can go
+    // back to the system. The receiver has had `settle_after_` to apply them.
+    const auto now = std::chrono::steady_clock::now();
+    if (settle_due_ && now >= settle_at_) {
+      settle_due_ = false;
+      on_settled_(!std::exchange(settled_once_, true));
+    }
+    const auto until = settle_due_ ? std::min(next_check_, settle_at_) : next_check_;
     const auto wait = std::max(std::chrono::milliseconds(0),
-                               std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   next_check_ - std::chrono::steady_clock::now()));
+                               std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
     // watch_ is only replaced on this thread, so reading through it without the lock is safe.
     auto batch = (*current)->NextWithin(wait);
     if (!batch) {
@@ -239,7 +263,10 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
       revision_ = std::max(revision_, ev.kv.mod_revision);
     }
     revision_ = std::max(revision_, batch->revision);
-    if (!out.empty()) return LeaseBatch{false, {}, std::move(out), revision_};
+    if (!out.empty()) {
+      SettleLater();
+      return LeaseBatch{false, {}, std::move(out), revision_};
+    }
   }
 }
 

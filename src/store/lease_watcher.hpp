@@ -5,6 +5,7 @@
 // restored from a backup or wiped (store_reset.hpp) is listed again and the batch says so.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,7 +22,9 @@ class RegistryLeaseWatch : public LeaseWatch {
  public:
   RegistryLeaseWatch(std::shared_ptr<Registry> registry, std::string prefix, LogFn log,
                      Backoff backoff, const std::stop_token& stop,
-                     std::chrono::milliseconds store_check = std::chrono::seconds(10));
+                     std::chrono::milliseconds store_check = std::chrono::seconds(10),
+                     std::function<void(bool startup)> on_settled = {},
+                     std::chrono::milliseconds settle_after = std::chrono::seconds(2));
   ~RegistryLeaseWatch() override;
 
   Result<LeaseBatch> Next() override;
@@ -29,14 +32,17 @@ class RegistryLeaseWatch : public LeaseWatch {
  private:
   // Applies one registry event to known_; appends what the caller must hear to `out`.
   void Apply(const WatchEvent& event, std::vector<LeaseEvent>& out);
-  // Replaces known_ with a fresh listing; appends the difference to `out`.
-  void Relist(const RangeResult& listing, std::vector<LeaseEvent>& out);
+  // Replaces known_ with a fresh listing; appends the difference to `out`. Takes the listing's
+  // entries so that they are freed as soon as they are parsed.
+  void Relist(std::vector<KeyValue> kvs, std::vector<LeaseEvent>& out);
   bool WaitBackoff();
   // The store is not the one followed so far: drop the watch, list again, say so in the batch.
   void StoreReset(const std::string& why);
   // Registry::Probe when due; true when it found the store reset.
   bool CheckStore();
   void SetWatch(std::unique_ptr<RegistryWatch> watch);
+  // A listing or events were handed out: on_settled_ is due once the watch is quiet.
+  void SettleLater();
 
   std::shared_ptr<Registry> registry_;
   std::string prefix_;
@@ -57,6 +63,11 @@ class RegistryLeaseWatch : public LeaseWatch {
   std::chrono::milliseconds store_check_;
   std::string probe_key_;  // <prefix>/config: small, and there in every network
   std::chrono::steady_clock::time_point next_check_{};
+  std::function<void(bool startup)> on_settled_;
+  std::chrono::milliseconds settle_after_;
+  bool settle_due_ = false;
+  bool settled_once_ = false;
+  std::chrono::steady_clock::time_point settle_at_{};
 
   std::mutex watch_mu_;  // guards watch_ against Cancel() from the stop callback
   std::unique_ptr<RegistryWatch> watch_;
