@@ -1,6 +1,9 @@
 #include "store/lease_watcher.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <iterator>
 
 #include "store/store_reset.hpp"
 
@@ -9,9 +12,12 @@ namespace tartan::store {
 namespace {
 
 // Only what a backend acts on: address, backend data, or a reservation turning into a lease.
-// A renewal re-put with a new etcd lease id is not news to peers.
-bool Differs(const model::Lease& a, const model::Lease& b) {
-  return a.attrs != b.attrs || a.is_reservation() != b.is_reservation();
+// A renewal re-put with a new etcd lease id is not news to peers. A 64-bit hash of the value
+// as flannel writes it (every attribute) stands for the attributes: a change going unnoticed
+// needs a collision (2^-64).
+uint64_t Fingerprint(const model::Lease& lease) {
+  const uint64_t h = std::hash<std::string>{}(lease.attrs.ToJson());
+  return lease.is_reservation() ? h ^ 0x9e3779b97f4a7c15ull : h;
 }
 
 }  // namespace
@@ -86,12 +92,27 @@ bool RegistryLeaseWatch::CheckStore() {
   return false;
 }
 
+RegistryLeaseWatch::Known RegistryLeaseWatch::Remember(const model::Lease& lease) {
+  return {lease.attrs.public_ip, lease.attrs.backend_type, lease.etcd_lease_id, Fingerprint(lease)};
+}
+
+model::Lease RegistryLeaseWatch::Recall(const model::SubnetKey& subnet, const Known& known) {
+  model::Lease lease;
+  lease.subnet = subnet;
+  lease.attrs.public_ip = known.public_ip;
+  lease.attrs.backend_type = known.backend_type;
+  lease.etcd_lease_id = known.etcd_lease_id;
+  return lease;
+}
+
 void RegistryLeaseWatch::Apply(const WatchEvent& event, std::vector<LeaseEvent>& out) {
   const KeyValue& kv = event.kv;
-  auto it = known_.find(kv.key);
   if (event.type == WatchEvent::Type::kDelete) {
-    if (it == known_.end()) return;  // an entry we never reported (garbage)
-    out.push_back({LeaseEvent::Type::kRemoved, it->second});
+    auto subnet = ParseLeaseKey(kv.key, dir_);
+    if (!subnet) return;  // an entry we never reported (garbage)
+    auto it = known_.find(*subnet);
+    if (it == known_.end()) return;  // likewise
+    out.push_back({LeaseEvent::Type::kRemoved, Recall(it->first, it->second)});
     known_.erase(it);
     return;
   }
@@ -101,41 +122,50 @@ void RegistryLeaseWatch::Apply(const WatchEvent& event, std::vector<LeaseEvent>&
     garbage_.Report(kv, lease.error());
     return;
   }
+  auto it = known_.find(lease->subnet);
   if (it == known_.end()) {
-    out.push_back({LeaseEvent::Type::kAdded, *lease});
-    known_.emplace(kv.key, std::move(lease).value());
+    known_.emplace(lease->subnet, Remember(*lease));
+    out.push_back({LeaseEvent::Type::kAdded, std::move(lease).value()});
     return;
   }
-  if (Differs(it->second, *lease)) out.push_back({LeaseEvent::Type::kChanged, *lease});
-  it->second = std::move(lease).value();
+  Known now = Remember(*lease);
+  if (now.fingerprint != it->second.fingerprint) {
+    out.push_back({LeaseEvent::Type::kChanged, std::move(lease).value()});
+  }
+  it->second = std::move(now);
 }
 
-void RegistryLeaseWatch::Relist(std::vector<KeyValue> kvs, std::vector<LeaseEvent>& out) {
-  std::map<std::string, model::Lease> fresh;
+void RegistryLeaseWatch::Relist(std::vector<KeyValue> kvs, std::vector<LeaseEvent>& out,
+                                std::vector<model::Lease>* all) {
+  std::map<model::SubnetKey, Known> fresh;
+  std::vector<LeaseEvent> news;  // after the removals, as a receiver reads them best
   for (KeyValue& kv : kvs) {
     auto lease = ParseLease(kv, dir_);
     if (lease) {
-      fresh.emplace(std::move(kv.key), std::move(lease).value());
+      Known now = Remember(*lease);
+      auto old = known_.find(lease->subnet);
+      if (old == known_.end()) {
+        news.push_back({LeaseEvent::Type::kAdded, *lease});
+      } else if (old->second.fingerprint != now.fingerprint) {
+        news.push_back({LeaseEvent::Type::kChanged, *lease});
+      }
+      fresh.emplace(lease->subnet, std::move(now));
+      if (all) all->push_back(std::move(lease).value());
       kv = KeyValue{};
       continue;
     }
     garbage_.Report(kv, lease.error());
     // A key that exists is never reported removed; keep the last good state if we had one.
-    if (auto old = known_.find(kv.key); old != known_.end()) fresh.emplace(kv.key, old->second);
+    if (auto subnet = ParseLeaseKey(kv.key, dir_)) {
+      if (auto old = known_.find(*subnet); old != known_.end()) fresh.emplace(*old);
+    }
     kv = KeyValue{};
   }
   kvs = {};
-  for (const auto& [key, lease] : known_) {
-    if (!fresh.contains(key)) out.push_back({LeaseEvent::Type::kRemoved, lease});
+  for (const auto& [subnet, known] : known_) {
+    if (!fresh.contains(subnet)) out.push_back({LeaseEvent::Type::kRemoved, Recall(subnet, known)});
   }
-  for (const auto& [key, lease] : fresh) {
-    auto old = known_.find(key);
-    if (old == known_.end()) {
-      out.push_back({LeaseEvent::Type::kAdded, lease});
-    } else if (Differs(old->second, lease)) {
-      out.push_back({LeaseEvent::Type::kChanged, lease});
-    }
-  }
+  std::move(news.begin(), news.end(), std::back_inserter(out));
   known_ = std::move(fresh);
 }
 
@@ -168,17 +198,17 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
       revision_ = listing->revision;
       if (!listing->cluster_id.empty()) cluster_id_ = listing->cluster_id;
       std::vector<LeaseEvent> diff;
-      Relist(std::move(listing->kvs), diff);
       if (!snapshot_sent_) {
         snapshot_sent_ = true;
         LeaseBatch batch;
         batch.is_snapshot = true;
         batch.revision = revision_;
-        batch.snapshot.reserve(known_.size());
-        for (const auto& [key, lease] : known_) batch.snapshot.push_back(lease);
+        batch.snapshot.reserve(listing->kvs.size());
+        Relist(std::move(listing->kvs), diff, &batch.snapshot);
         SettleLater();
         return batch;
       }
+      Relist(std::move(listing->kvs), diff, nullptr);
       if (!diff.empty() || reset_pending_) {
         LeaseBatch batch{false, {}, std::move(diff), revision_};
         batch.store_reset = std::exchange(reset_pending_, false);
@@ -239,7 +269,13 @@ Result<LeaseBatch> RegistryLeaseWatch::Next() {
       continue;
     }
     const bool idle = batch->events.empty() && !batch->store_reset && batch->compact_revision == 0;
-    if (idle) continue;  // nothing within the wait: time to look at the store
+    if (idle) {
+      // Nothing within the wait: time to look at the store. Also, on this wake-up that
+      // exists anyway, for the receiver's periodic work (a full pass over the kernel's
+      // routes) to give back what it used: it leaves no event behind to settle after.
+      if (on_settled_ && settled_once_ && !settle_due_) on_settled_(false);
+      continue;
+    }
     if (outage_logged_ && log_) log_("lease watch resumed via " + registry_->Describe());
     outage_logged_ = false;
     delay_ = backoff_.initial;

@@ -5,10 +5,12 @@
 // restored from a backup or wiped (store_reset.hpp) is listed again and the batch says so.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -32,9 +34,10 @@ class RegistryLeaseWatch : public LeaseWatch {
  private:
   // Applies one registry event to known_; appends what the caller must hear to `out`.
   void Apply(const WatchEvent& event, std::vector<LeaseEvent>& out);
-  // Replaces known_ with a fresh listing; appends the difference to `out`. Takes the listing's
-  // entries so that they are freed as soon as they are parsed.
-  void Relist(std::vector<KeyValue> kvs, std::vector<LeaseEvent>& out);
+  // Replaces known_ with a fresh listing; appends the difference to `out`, and with `all`,
+  // every lease listed. Takes the listing's entries so that they are freed as they are parsed.
+  void Relist(std::vector<KeyValue> kvs, std::vector<LeaseEvent>& out,
+              std::vector<model::Lease>* all);
   bool WaitBackoff();
   // The store is not the one followed so far: drop the watch, list again, say so in the batch.
   void StoreReset(const std::string& why);
@@ -52,8 +55,21 @@ class RegistryLeaseWatch : public LeaseWatch {
   std::stop_token stop_;
   GarbageLog garbage_;
 
-  std::map<std::string, model::Lease> known_;  // by etcd key
-  int64_t revision_ = 0;                       // everything up to here has been applied
+  // What the watcher remembers of a lease it reported: enough to tell whether a new value is
+  // news and to report the lease's removal (its subnet, and for the receiver's log its public
+  // IP and backend type); not the whole lease, which the receiver keeps (~120 instead of
+  // ~320 bytes a peer).
+  struct Known {
+    std::optional<net::Ip4> public_ip;
+    std::string backend_type;
+    int64_t etcd_lease_id = 0;
+    uint64_t fingerprint = 0;  // of what Differs compares
+  };
+  static Known Remember(const model::Lease& lease);
+  static model::Lease Recall(const model::SubnetKey& subnet, const Known& known);
+
+  std::map<model::SubnetKey, Known> known_;  // a subnet has one key
+  int64_t revision_ = 0;                     // everything up to here has been applied
   bool snapshot_sent_ = false;
   bool need_list_ = true;
   std::chrono::milliseconds delay_;
