@@ -39,16 +39,19 @@ size_t Drop(const Mapping& m) {
   if (m.end <= m.start || !DroppableMapping(m.perms, m.path, m.anonymous_kb)) return 0;
   // For a private file mapping with no private copies, MADV_DONTNEED only unmaps the page
   // cache's pages from this process; the next access maps them again.
+  // The address comes from the kernel's own listing of our mappings.
+  // NOLINTNEXTLINE(performance-no-int-to-ptr)
   if (::madvise(reinterpret_cast<void*>(m.start), m.end - m.start, MADV_DONTNEED) != 0) return 0;
   return m.rss_kb * 1024;
 }
 
 }  // namespace
 
+// Called before any thread exists (see the header).
 void ConfigureAllocator() {
-  mallopt(M_ARENA_MAX, 1);
-  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
-  mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
+  mallopt(M_ARENA_MAX, 1);                    // NOLINT(concurrency-mt-unsafe)
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);  // NOLINT(concurrency-mt-unsafe)
+  mallopt(M_TRIM_THRESHOLD, kTrimThreshold);  // NOLINT(concurrency-mt-unsafe)
 }
 
 bool DroppableMapping(std::string_view perms, std::string_view path, size_t anonymous_kb) {
