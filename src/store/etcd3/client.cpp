@@ -23,7 +23,7 @@ using etcd_http::Signal;
 namespace {
 
 // Stream buffer capacity kept between messages.
-constexpr size_t kKeepBuffer = 64 * 1024;
+constexpr size_t kKeepBuffer = size_t{64} * 1024;
 
 std::string Text(const gw::RpcError& e) { return e.message + " (" + gw::RpcCodeName(e.code) + ")"; }
 
