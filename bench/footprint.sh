@@ -1,68 +1,141 @@
 #!/usr/bin/env bash
 # Where tartand's memory goes, against plain-HTTP and TLS etcd, all in network namespaces.
-#   sudo bench/footprint.sh
-# For each etcd scheme it starts etcd (TLS: with --client-cert-auth, as the deployment guide
-# runs it) and one host running tartand with host-gw, waits until ready, lets it idle 10 s,
-# then reads /proc: VmRSS, the anonymous and file-backed parts (smaps_rollup), threads, and the
-# five mappings holding most resident memory. Baseline: flanneld's 28-29 MB RSS in every mode
-# (flannel-compat §10; no flanneld binary can be installed here to measure side by side).
+#   sudo bench/footprint.sh [N ...]          (default N: 0 100 1000 5000)
+#   SCHEMES="http https" IDLE=10 EVENTS=100  (the defaults); DETAIL=<dir> keeps /proc/<pid>/smaps
+# For each etcd scheme and each N it starts etcd (TLS: with --client-cert-auth, as the
+# deployment guide runs it), writes N host-gw peer leases (each on one etcd lease, public IPs
+# on-link through a second address on eth0), starts one host running tartand with host-gw,
+# waits until it is ready and has all N routes, lets it settle (SETTLE s, default 3) and idle
+# (IDLE s), then reads /proc: VmRSS, the anonymous and file-backed parts (smaps_rollup),
+# threads, idle CPU and the five mappings holding most resident memory. Then EVENTS more leases
+# arrive through the watch; once their routes are in and SETTLE s have passed, RSS is read
+# again. Baseline: flanneld's 27-33 MB RSS (issue 13: v0.11 at 100-5000 peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${TARTAND:=$PWD/build/release/src/cmd/tartand}"
+: "${SCHEMES:=http https}"
+: "${IDLE:=10}"
+: "${EVENTS:=100}"
+: "${SETTLE:=3}"
 [ -x "$TARTAND" ] || { echo "build tartand first (cmake --preset release && cmake --build build/release)" >&2; exit 1; }
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(0 100 1000 5000)
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
-measure() {  # measure http|https; appends one row and a mapping breakdown to $results
-  local scheme=$1
+# put_leases <url> <first> <count> [ca cert key]: peer i gets 10.(1 + i/256).(i%256).0/24 at
+# 100.64.(i/250).(i%250 + 1), all attached to one etcd lease of an hour, written over one
+# keep-alive connection to etcd's v3 gateway.
+put_leases() {
+  in_ns "$P-ul" /usr/bin/python3 - "$@" <<'EOF'
+import base64, http.client, json, ssl, sys
+url, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+scheme, hostport = url.split("://")
+host, port = hostport.rsplit(":", 1)
+if scheme == "https":
+    ctx = ssl.create_default_context(cafile=sys.argv[4])
+    ctx.load_cert_chain(sys.argv[5], sys.argv[6])
+    conn = http.client.HTTPSConnection(host, int(port), context=ctx)
+else:
+    conn = http.client.HTTPConnection(host, int(port))
+def call(path, body):
+    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status != 200:
+        sys.exit(f"{path}: HTTP {r.status}: {data[:200]!r}")
+    return json.loads(data)
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+lease = call("/v3/lease/grant", {"TTL": "3600"})["ID"]
+for i in range(first, first + count):
+    key = f"/coreos.com/network/subnets/10.{1 + i // 256}.{i % 256}.0-24"
+    value = json.dumps({"PublicIP": f"100.64.{i // 250}.{i % 250 + 1}", "PublicIPv6": None,
+                        "BackendType": "host-gw", "BackendData": None})
+    call("/v3/kv/put", {"key": b64(key), "value": b64(value), "lease": lease})
+EOF
+}
+
+peer_routes() { ip -n "$P-h1" -4 route show table main | grep -c ' via 100\.64\.' || true; }
+routes_at_least() { [ "$(peer_routes)" -ge "$1" ]; }
+
+snapshot() {  # snapshot <pid>: "rss|anon|file|threads"
+  printf '%s|%s|%s|%s' \
+    "$(awk '/^VmRSS/ {print $2}' "/proc/$1/status")" \
+    "$(awk '/^Pss_Anon/ {print $2}' "/proc/$1/smaps_rollup")" \
+    "$(awk '/^Pss_File/ {print $2}' "/proc/$1/smaps_rollup")" \
+    "$(awk '/^Threads/ {print $2}' "/proc/$1/status")"
+}
+
+top_mappings() {  # top_mappings <pid>: "name KiB, name KiB, ..." (five largest resident)
+  awk '/^[0-9a-f]+-[0-9a-f]+ / {n = $6; sub(".*/", "", n); if (n == "") n = "[anon]"}
+       /^Rss:/ {r[n] += $2}
+       END {for (k in r) print r[k], k}' "/proc/$1/smaps" | sort -rn | head -5 |
+    awk '{printf "%s%s %.1f", (NR > 1 ? ", " : ""), $2, $1 / 1024} END {print ""}'
+}
+
+measure() {  # measure http|https <N>; appends two lines to $results
+  local scheme=$1 n=$2
   (
     source tests/e2e/lib.sh
     require_root
     underlay_create
-    local endpoint extra=()
+    local endpoint extra=() tls=()
+    local config='{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"host-gw"}}'
     if [ "$scheme" = https ]; then
       etcd_start_tls
-      etcdctl_v3_tls put /coreos.com/network/config '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}' >/dev/null
+      etcdctl_v3_tls put /coreos.com/network/config "$config" >/dev/null
       endpoint=$E2E_ETCD_TLS
-      extra=(--etcd-cafile="$E2E_PKI/ca.pem" --etcd-certfile="$E2E_PKI/client.pem" --etcd-keyfile="$E2E_PKI/client-key.pem")
+      tls=("$E2E_PKI/ca.pem" "$E2E_PKI/client.pem" "$E2E_PKI/client-key.pem")
+      extra=(--etcd-cafile="${tls[0]}" --etcd-certfile="${tls[1]}" --etcd-keyfile="${tls[2]}")
     else
       etcd_start
-      network_config_put '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
+      network_config_put "$config"
       endpoint=$E2E_ETCD
     fi
+    put_leases "$endpoint" 0 "$n" "${tls[@]}"
     host_create 1
+    # Peers' public IPs are on-link through this second address (host-gw routes only those).
+    ip -n "$P-h1" addr add 100.64.63.254/18 dev eth0
     E2E_ETCD=$endpoint tartand_start 1 "${extra[@]}"
-    wait_ready 1
-    local pid=${TARTAND_PID[1]} tpid hz t0 t1
-    tpid=$(pgrep -P "$pid" -x tartand || echo "$pid")
+    wait_ready 1 60
+    wait_for 120 "$n peer routes" routes_at_least "$n"
+    local pid=${TARTAND_PID[1]} hz t0 t1 after
     hz=$(getconf CLK_TCK)
-    t0=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$tpid/stat")
-    sleep 10 # idle window, not synchronisation
-    t1=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$tpid/stat")
-    {
-      printf '%s|%s|%s|%s|%s|%s\n' "$scheme" \
-        "$(awk '/^VmRSS/ {print $2}' "/proc/$tpid/status")" \
-        "$(awk '/^Pss_Anon/ {print $2}' "/proc/$tpid/smaps_rollup")" \
-        "$(awk '/^Pss_File/ {print $2}' "/proc/$tpid/smaps_rollup")" \
-        "$(awk '/^Threads/ {print $2}' "/proc/$tpid/status")" \
-        "$(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "%.2f", 100 * d / hz / 10}')"
-      # Top mappings by resident KiB: "name:KiB,name:KiB,...".
-      awk '/^[0-9a-f]+-[0-9a-f]+ / {n = $6; sub(".*/", "", n); if (n == "") n = "[anon]"}
-           /^Rss:/ {r[n] += $2}
-           END {for (k in r) print r[k], k}' "/proc/$tpid/smaps" | sort -rn | head -5 |
-        awk '{printf "%s%s %.1f", (NR > 1 ? ", " : ""), $2, $1 / 1024} END {print ""}'
-    } >>"$results"
+    # tartand hands memory back once the lease watch has been quiet for 2 s after a listing or
+    # a burst of events (StoreOptions::settle_after); measured after that, not during it.
+    sleep "$SETTLE"
+    t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    sleep "$IDLE" # idle window, not synchronisation
+    t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    local settled cpu
+    settled=$(snapshot "$pid")
+    cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE" 'BEGIN {printf "%.2f", 100 * d / hz / s}')
+    local top
+    top=$(top_mappings "$pid")
+    # DETAIL=<dir>: keep the whole smaps and status for a closer look.
+    if [ -n "${DETAIL:-}" ]; then
+      mkdir -p "$DETAIL"
+      cp "/proc/$pid/smaps" "$DETAIL/$scheme-$n.smaps"
+      cp "/proc/$pid/status" "$DETAIL/$scheme-$n.status"
+      # HOOK=<command>: run with the pid and the output prefix (e.g. a gdb malloc_stats call).
+      [ -z "${HOOK:-}" ] || $HOOK "$pid" "$DETAIL/$scheme-$n" || true
+    fi
+    put_leases "$endpoint" "$n" "$EVENTS" "${tls[@]}"
+    wait_for 60 "$((n + EVENTS)) peer routes" routes_at_least "$((n + EVENTS))"
+    sleep "$SETTLE"
+    after=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+    printf '%s|%s|%s|%s|%s\n%s\n' "$scheme" "$n" "$settled" "$cpu" "$after" "$top" >>"$results"
   )
 }
 
-measure http
-measure https
+for scheme in $SCHEMES; do
+  for n in "${counts[@]}"; do measure "$scheme" "$n"; done
+done
 
-echo "| etcd | tartand RSS MiB | of flanneld's 28 MB | anonymous (Pss_Anon) MiB | file-backed (Pss_File) MiB | threads | idle CPU % | largest mappings (MiB) |"
-echo "|---|---|---|---|---|---|---|---|"
-while IFS='|' read -r scheme rss anon file threads cpu && IFS= read -r top; do
-  printf '| %s | %.1f | %.2f | %.1f | %.1f | %s | %s | %s |\n' "$scheme" \
-    "$(awk -v k="$rss" 'BEGIN {print k / 1024}')" "$(awk -v k="$rss" 'BEGIN {print k * 1024 / 28e6}')" \
-    "$(awk -v k="$anon" 'BEGIN {print k / 1024}')" "$(awk -v k="$file" 'BEGIN {print k / 1024}')" \
-    "$threads" "$cpu" "$top"
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+echo "| etcd | peers | RSS MiB | anonymous (Pss_Anon) MiB | file-backed (Pss_File) MiB | threads | idle CPU % | RSS after $EVENTS lease events MiB | largest mappings (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|"
+while IFS='|' read -r scheme n rss anon file threads cpu after && IFS= read -r top; do
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$scheme" "$n" "$(mib "$rss")" \
+    "$(mib "$anon")" "$(mib "$file")" "$threads" "$cpu" "$(mib "$after")" "$top"
 done <"$results"

@@ -19,6 +19,7 @@
 #include "cmd/tartand_wiring.hpp"
 #include "common/log.hpp"
 #include "common/sd_notify.hpp"
+#include "store/release_memory.hpp"
 
 namespace {
 
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
   // mask (firewall/command.cpp). What no program can guard is the dynamic loader's time
   // between exec and main (milliseconds, tens on a loaded host): a stop signal then has its
   // default effect unless the supervisor starts us with it blocked, which is kept.
+  tartan::store::ConfigureAllocator();  // before any thread
   const sigset_t stop_signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   (void)std::signal(SIGPIPE, SIG_IGN);

@@ -9,6 +9,7 @@
 #include "store/api_select.hpp"
 #include "store/etcd2/client.hpp"
 #include "store/etcd3/client.hpp"
+#include "store/release_memory.hpp"
 
 namespace tartan::cmd {
 namespace {
@@ -103,6 +104,8 @@ Result<std::unique_ptr<store::SubnetStore>> MakeStore(const Options& options) {
   store::StoreOptions store_options;
   store_options.prefix = options.etcd_prefix;
   store_options.log = [](std::string_view line) { log::Info(line); };
+  // Hands freed memory back once the start-up listing or a burst of events is applied.
+  store_options.on_settled = [](bool startup) { store::ReleaseMemory(startup); };
   // For tests that must see a dead holder's lease taken over in seconds (docs/adr/0013).
   if (auto hb = EnvSeconds("TARTAN_LEASE_HEARTBEAT_SECONDS")) store_options.heartbeat = *hb;
   return store::NewApiSelectingStore(std::move(v2), std::move(v3), mode, std::move(store_options));

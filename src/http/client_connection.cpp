@@ -106,8 +106,10 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(const TlsFiles& files, Fl
   out->ctx_ = ctx;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  // Writes may be retried with a moved buffer after SSL_ERROR_WANT_WRITE.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+  // Writes may be retried with a moved buffer after SSL_ERROR_WANT_WRITE. An idle connection
+  // (the keep-alive pool, a quiet watch stream) gives back its ~34 KiB of record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                            SSL_MODE_RELEASE_BUFFERS);
   if (!files.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, files.ca_file.c_str(), nullptr) != 1) {
       return Error::InvalidArgument(std::string("cannot read ") + names.ca + " " + files.ca_file +

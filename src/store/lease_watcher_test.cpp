@@ -23,9 +23,12 @@ struct WatchFixture {
   std::stop_source stop;
   std::unique_ptr<LeaseWatch> watch;
 
-  explicit WatchFixture(std::chrono::milliseconds store_check = std::chrono::seconds(10)) {
+  explicit WatchFixture(std::chrono::milliseconds store_check = std::chrono::seconds(10),
+                        std::function<void(bool)> on_settled = {}) {
     StoreOptions o;
     o.store_check = store_check;
+    o.on_settled = std::move(on_settled);
+    o.settle_after = std::chrono::milliseconds(20);
     o.log = [this](std::string_view l) {
       std::lock_guard lock(log_mu);
       log.emplace_back(l);
@@ -316,6 +319,43 @@ TEST(LeaseWatch, BacksOffWhileTheStoreIsDown) {
   auto r = next.get();
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->is_snapshot);
+}
+
+// Memory handed back once the receiver has had time to apply a listing or a burst: once
+// after the start-up listing (startup = true), then after each burst, never while busy.
+TEST(LeaseWatch, SettlesOnceQuietAfterTheListingAndAfterEachBurst) {
+  std::mutex mu;
+  std::vector<bool> calls;
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return calls.size();
+  };
+  WatchFixture f(std::chrono::seconds(10), [&](bool startup) {
+    std::lock_guard lock(mu);
+    calls.push_back(startup);
+  });
+  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.Start();
+  ASSERT_TRUE(f.watch->Next().ok());
+  EXPECT_EQ(count(), 0u) << "not before the receiver had the listing";
+  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (count() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(count(), 1u);
+  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  auto b = next.get();
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(Describe(*b), (V{"+ 10.5.2.0-24 192.0.2.2"}));
+  next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  while (count() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  f.stop.request_stop();
+  EXPECT_FALSE(next.get().ok());
+  std::lock_guard lock(mu);
+  EXPECT_EQ(calls, (std::vector<bool>{true, false}));
 }
 
 }  // namespace

@@ -129,7 +129,8 @@ class RegistrySubnetStore : public SubnetStore {
 
   std::unique_ptr<LeaseWatch> WatchLeases(std::stop_token stop) override {
     return std::make_unique<RegistryLeaseWatch>(registry_, opts_.prefix, opts_.log, opts_.backoff,
-                                                stop, opts_.store_check);
+                                                stop, opts_.store_check, opts_.on_settled,
+                                                opts_.settle_after);
   }
 
  private:

@@ -144,6 +144,14 @@ struct StoreOptions {
   std::chrono::seconds heartbeat{0};
   // How often an idle lease watch looks at the store for a restore or a wipe (docs/adr/0014).
   std::chrono::milliseconds store_check{std::chrono::seconds(10)};
+  // Called on the lease-watch thread once the watch has been quiet for `settle_after` after a
+  // listing or a batch of events was handed out: the moment to give back to the system what
+  // handling them used (tartand: malloc_trim; see store/release_memory.hpp). `startup` is
+  // true once, for the first listing. Afterwards also called (startup false) on each of the
+  // idle watch's store checks (every `store_check`), for whatever periodic work the receiver
+  // did. Empty: nothing is called.
+  std::function<void(bool startup)> on_settled;
+  std::chrono::milliseconds settle_after{std::chrono::seconds(2)};
 };
 
 // The SubnetStore over any Registry (etcd v3, memory).

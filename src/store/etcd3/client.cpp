@@ -22,6 +22,9 @@ using etcd_http::Signal;
 
 namespace {
 
+// Stream buffer capacity kept between messages.
+constexpr size_t kKeepBuffer = size_t{64} * 1024;
+
 std::string Text(const gw::RpcError& e) { return e.message + " (" + gw::RpcCodeName(e.code) + ")"; }
 
 // Worth trying another member: this one is down, partitioned, without a leader, or slow.
@@ -305,6 +308,8 @@ class EtcdWatch : public RegistryWatch {
         return Error::Cancelled(Where("watch") + " (cancelled)");
       }
       auto next = gw::NextStreamMessage(body_, scanned_, parser_.done());
+      // A burst (a relist's worth of events in one message) leaves a large buffer behind.
+      if (body_.empty() && body_.capacity() > kKeepBuffer) body_ = std::string();
       if (!next) {
         if (body_.size() > kMaxBody) {
           return Broken("watch: a message larger than " + std::to_string(kMaxBody) + " bytes",

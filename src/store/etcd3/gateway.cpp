@@ -87,17 +87,6 @@ Result<int64_t> HeaderRevision(const json& obj) {
   return IntField(*it, "revision");
 }
 
-// header.cluster_id: proto3 JSON writes a uint64 as a string; kept as text, only compared.
-Result<std::string> HeaderClusterId(const json& obj) {
-  auto it = obj.find("header");
-  if (it == obj.end() || !it->is_object()) return std::string();
-  auto id = it->find("cluster_id");
-  if (id == it->end() || id->is_null()) return std::string();
-  if (id->is_string()) return id->get<std::string>();
-  if (id->is_number_unsigned()) return std::to_string(id->get<uint64_t>());
-  return Bad("header.cluster_id is not a string");
-}
-
 Result<KeyValue> ParseKv(const json& j) {
   if (!j.is_object()) return Bad("kv is not an object");
   KeyValue kv;
@@ -118,6 +107,209 @@ Result<KeyValue> ParseKv(const json& j) {
   kv.mod_revision = *mod;
   return kv;
 }
+
+// A range reply read as a stream of tokens, straight into a Range: a listing of thousands of
+// leases never exists as a document tree (each kv would cost ~1 KiB of tree on top of its
+// ~250 bytes of JSON). Same results and errors as reading the tree: {"result":{...}} wins
+// over the top-level fields, a repeated member counts once (the last), an error anywhere
+// else in the body does not matter.
+class RangeReader final : public json::json_sax_t {
+ public:
+  Result<Range> Take() && {
+    if (!object_) return Bad("not a JSON object");
+    Target& t = result_.seen ? result_ : top_;
+    if (t.error) return Bad(*t.error);
+    return std::move(t.range);
+  }
+
+  bool null() override { return Value(Kind::kNull); }
+  bool boolean(bool) override { return Value(Kind::kOther); }
+  bool number_integer(number_integer_t v) override {
+    int_ = v;
+    return Value(Kind::kInt);
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    uint_ = v;
+    return Value(Kind::kUint);
+  }
+  bool number_float(number_float_t, const string_t&) override { return Value(Kind::kOther); }
+  bool string(string_t& v) override {
+    string_ = &v;
+    return Value(Kind::kString);
+  }
+  bool binary(binary_t&) override { return Value(Kind::kOther); }
+  bool start_object(std::size_t) override { return Value(Kind::kObject); }
+  bool start_array(std::size_t) override { return Value(Kind::kArray); }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() override { return End(); }
+  bool end_array() override { return End(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    object_ = false;
+    return false;
+  }
+
+ private:
+  enum class Kind { kNull, kInt, kUint, kString, kObject, kArray, kOther };
+  // What an open object or array is: the reply's body (top level or "result"), its header,
+  // the kvs array, one kv, or anything else (read and ignored).
+  enum class Frame { kBody, kHeader, kKvs, kKv, kSkip };
+  struct Target {
+    Range range;
+    std::optional<std::string> error;  // the first problem; later members are not looked at
+    bool seen = false;
+  };
+  struct Open {
+    Frame frame;
+    Target* target;
+  };
+
+  bool Value(Kind kind) {
+    if (stack_.empty()) {
+      if (kind != Kind::kObject) return false;  // object_ stays false
+      object_ = true;
+      top_.seen = true;
+      stack_.push_back({Frame::kBody, &top_});
+      return true;
+    }
+    const Open open = stack_.back();
+    Frame push = Frame::kSkip;
+    Target* target = open.target;
+    switch (open.frame) {
+      case Frame::kSkip:
+        break;
+      case Frame::kBody:
+        if (target == &top_ && key_ == "result") {
+          result_ = Target{};
+          result_.seen = true;
+          target = &result_;
+          if (kind == Kind::kObject) {
+            push = Frame::kBody;
+          } else {
+            result_.error = "result is not an object";
+          }
+        } else if (target->error) {
+        } else if (key_ == "header") {
+          if (kind == Kind::kObject) {
+            // A repeated header counts as the last one.
+            target->range.revision = 0;
+            target->range.cluster_id.clear();
+            push = Frame::kHeader;
+          } else {
+            target->error = "header is not an object";
+          }
+        } else if (key_ == "kvs") {
+          target->range.kvs.clear();
+          if (kind == Kind::kArray) {
+            push = Frame::kKvs;
+          } else if (kind != Kind::kNull) {
+            target->error = "kvs is not an array";
+          }
+        }
+        break;
+      case Frame::kHeader:
+        if (target->error) break;
+        if (key_ == "revision") {
+          Int(kind, "revision", target->range.revision, *target);
+        } else if (key_ == "cluster_id") {
+          if (kind == Kind::kNull) {
+            target->range.cluster_id.clear();
+          } else if (kind == Kind::kString) {
+            target->range.cluster_id = *string_;
+          } else if (kind == Kind::kUint) {
+            target->range.cluster_id = std::to_string(uint_);
+          } else {
+            target->error = "header.cluster_id is not a string";
+          }
+        }
+        break;
+      case Frame::kKvs:
+        if (target->error) break;
+        if (kind == Kind::kObject) {
+          kv_ = KeyValue{};
+          push = Frame::kKv;
+        } else {
+          target->error = "kv is not an object";
+        }
+        break;
+      case Frame::kKv:
+        if (target->error) break;
+        if (key_ == "key" || key_ == "value") {
+          Bytes(kind, key_ == "key" ? "key" : "value", key_ == "key" ? kv_.key : kv_.value,
+                *target);
+        } else if (key_ == "lease") {
+          Int(kind, "lease", kv_.lease, *target);
+        } else if (key_ == "create_revision") {
+          Int(kind, "create_revision", kv_.create_revision, *target);
+        } else if (key_ == "mod_revision") {
+          Int(kind, "mod_revision", kv_.mod_revision, *target);
+        }
+        break;
+    }
+    if (kind == Kind::kObject || kind == Kind::kArray) stack_.push_back({push, target});
+    return true;
+  }
+
+  bool End() {
+    const Open open = stack_.back();
+    stack_.pop_back();
+    if (open.frame == Frame::kKv && !open.target->error) {
+      open.target->range.kvs.push_back(std::move(kv_));
+    }
+    return true;
+  }
+
+  // As IntField: an integer, or a string holding one; null is 0.
+  void Int(Kind kind, const char* name, int64_t& out, Target& t) {
+    if (kind == Kind::kNull) {
+      out = 0;
+    } else if (kind == Kind::kInt) {
+      out = int_;
+    } else if (kind == Kind::kUint) {
+      if (uint_ > static_cast<uint64_t>(INT64_MAX)) {
+        t.error = std::string(name) + " out of range";
+      } else {
+        out = static_cast<int64_t>(uint_);
+      }
+    } else if (kind == Kind::kString) {
+      const std::string& s = *string_;
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+        t.error = std::string(name) + " is not an integer";
+      } else {
+        out = v;
+      }
+    } else {
+      t.error = std::string(name) + " is not an integer";
+    }
+  }
+
+  // As BytesField: base64 text; null is empty.
+  void Bytes(Kind kind, const char* name, std::string& out, Target& t) {
+    if (kind == Kind::kNull) {
+      out.clear();
+    } else if (kind != Kind::kString) {
+      t.error = std::string(name) + " is not a string";
+    } else if (auto bytes = Base64Decode(*string_)) {
+      out = std::move(*bytes);
+    } else {
+      t.error = std::string(name) + " is not base64";
+    }
+  }
+
+  bool object_ = false;
+  Target top_;
+  Target result_;
+  std::vector<Open> stack_;
+  std::string key_;
+  KeyValue kv_;
+  int64_t int_ = 0;
+  uint64_t uint_ = 0;
+  string_t* string_ = nullptr;
+};
 
 }  // namespace
 
@@ -294,25 +486,11 @@ RpcError ParseError(std::string_view body, int http_status) {
 }
 
 Result<Range> ParseRange(std::string_view body) {
-  auto j = Object(body);
-  if (!j) return j.error();
-  Range out;
-  auto rev = HeaderRevision(*j);
-  if (!rev) return rev.error();
-  out.revision = *rev;
-  auto cluster = HeaderClusterId(*j);
-  if (!cluster) return cluster.error();
-  out.cluster_id = std::move(*cluster);
-  if (auto it = j->find("kvs"); it != j->end() && !it->is_null()) {
-    if (!it->is_array()) return Bad("kvs is not an array");
-    out.kvs.reserve(it->size());
-    for (const json& e : *it) {
-      auto kv = ParseKv(e);
-      if (!kv) return kv.error();
-      out.kvs.push_back(std::move(*kv));
-    }
-  }
-  return out;
+  RangeReader reader;
+  // Errors are reported through the reader (parse_error), never thrown.
+  (void)json::sax_parse(body.begin(), body.end(), &reader, json::input_format_t::json,
+                        /*strict=*/true);
+  return std::move(reader).Take();
 }
 
 Result<int64_t> ParseRevision(std::string_view body) {

@@ -75,6 +75,54 @@ TEST(GatewayResponses, RangeAsEtcdSendsIt) {
   EXPECT_EQ(json::parse(CountRequest("/k")), json::parse(R"({"key":"L2s=","count_only":true})"));
 }
 
+// The range reply is read as a token stream (no document tree); it must read as the tree
+// did: the "result" wrapper wins, a repeated member counts once (the last), unknown members
+// at any depth are skipped.
+TEST(GatewayResponses, RangeReadAsAStreamMeansWhatTheTreeMeant) {
+  auto wrapped =
+      ParseRange(R"({"header":"ignored","kvs":7,"result":{"kvs":[{"key":"YQ==","value":"Yg=="}],)"
+                 R"("header":{"revision":5}}})");
+  ASSERT_TRUE(wrapped.ok()) << wrapped.error().message;
+  EXPECT_EQ(wrapped->revision, 5);
+  ASSERT_EQ(wrapped->kvs.size(), 1u);
+  EXPECT_EQ(wrapped->kvs[0].key, "a");
+
+  auto repeated = ParseRange(R"({"kvs":[{"key":"YQ=="},{"key":"Yg=="}],"header":{"revision":"3"},)"
+                             R"("kvs":[{"key":"Yw==","lease":"4","lease":"5"}]})");
+  ASSERT_TRUE(repeated.ok()) << repeated.error().message;
+  ASSERT_EQ(repeated->kvs.size(), 1u);
+  EXPECT_EQ(repeated->kvs[0], (KeyValue{"c", "", 5, 0, 0}));
+
+  auto nested = ParseRange(
+      R"({"extra":{"kvs":[1,2,{"key":"@"}],"header":[]},"kvs":[{"key":"YQ==","x":{"key":7},)"
+      R"("value":null,"mod_revision":9}],"header":{"cluster_id":12,"revision":"1"},"more":[[{}]]})");
+  ASSERT_TRUE(nested.ok()) << nested.error().message;
+  EXPECT_EQ(nested->cluster_id, "12");
+  ASSERT_EQ(nested->kvs.size(), 1u);
+  EXPECT_EQ(nested->kvs[0], (KeyValue{"a", "", 0, 0, 9}));
+
+  EXPECT_FALSE(ParseRange(R"({"kvs":null,"header":{}} trailing)").ok());
+  EXPECT_FALSE(ParseRange(R"({"kvs":[null]})").ok());
+  EXPECT_FALSE(ParseRange(R"({"kvs":[{"key":"YQ=="}],"result":{"kvs":[{"key":[]}]}})").ok());
+  EXPECT_TRUE(ParseRange(R"({"kvs":null})").ok());
+
+  // A listing of many leases, as the start-up listing of a large cluster.
+  std::string big = R"({"header":{"revision":"77"},"kvs":[)";
+  for (int i = 0; i < 5000; ++i) {
+    if (i) big += ",";
+    big += R"({"key":")" + Base64Encode("/coreos.com/network/subnets/10.1." + std::to_string(i)) +
+           R"(","value":")" + Base64Encode(R"({"PublicIP":"192.0.2.1"})") + R"(","lease":")" +
+           std::to_string(i + 1) + R"(","mod_revision":")" + std::to_string(i + 2) + R"("})";
+  }
+  big += "]}";
+  auto many = ParseRange(big);
+  ASSERT_TRUE(many.ok()) << many.error().message;
+  ASSERT_EQ(many->kvs.size(), 5000u);
+  EXPECT_EQ(many->kvs[4999].key, "/coreos.com/network/subnets/10.1.4999");
+  EXPECT_EQ(many->kvs[4999].lease, 5000);
+  EXPECT_EQ(many->revision, 77);
+}
+
 TEST(GatewayResponses, TxnLeaseAndAuth) {
   auto txn = ParseTxn(R"({"header":{"revision":"2"},"succeeded":true,)"
                       R"("responses":[{"response_put":{"header":{"revision":"2"}}}]})");
