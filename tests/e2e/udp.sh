@@ -7,6 +7,8 @@ source "$(dirname "$0")/lib.sh"
 require_root
 [ -x "$TARTAND" ] || fail "tartand not built at $TARTAND"
 
+PARSE=$(dirname "$0")/parse_metrics.py
+
 # Hosts 1,2 on segment a (192.0.2.0/24), host 3 on segment b (198.51.100.0/24), behind the router.
 segment_of() { if [ "$1" -le 2 ]; then echo a; else echo b; fi; }
 UDP_BACKEND='{"Type":"udp"}'
@@ -32,6 +34,19 @@ lease_json_of() {
   etcdctl_v3 get "/coreos.com/network/subnets/$(subnet_of "$1" | tr / -)" --print-value-only
 }
 subnet_zero_of() { subnet_of "$1" | cut -d/ -f1; }
+# metric_of <n> <sample>: the sample's value on host n's /metrics, read with prometheus_client's
+# parser (fails on a format error); e.g. metric_of 1 'tartan_udp_dropped_total{reason="no_route"}'.
+metric_of() {
+  in_ns "$P-h$1" curl -fsS -m 2 "http://127.0.0.1:2401/metrics" >"$E2E_WORK/metrics-h$1.txt" || return 1
+  /usr/bin/python3 "$PARSE" <"$E2E_WORK/metrics-h$1.txt" >"$E2E_WORK/parsed-h$1.txt" || return 1
+  awk -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }' "$E2E_WORK/parsed-h$1.txt"
+}
+# metric_above <n> <sample> <value>: the sample is on /metrics and above <value>.
+metric_above() {
+  local v
+  v=$(metric_of "$1" "$2") || return 1
+  [ "$v" -gt "$3" ]
+}
 has_udp_route() { routes_of "$1" | grep >/dev/null -c "^10.244.0.0/16 dev flannel0 proto 84 scope link"; }
 
 check_pods_talk() {  # check_pods_talk <hosts...>: ping and TCP in every direction
@@ -87,11 +102,20 @@ EOF
 
 scenario_connectivity() {
   cluster 1 2 3
-  local a b
+  local a b queues
   for a in 1 2 3; do
     ip -n "$P-h$a" -d link show flannel0 | grep -q "mtu 1472" || fail "h$a: flannel0 mtu is not 1472"
     ip -n "$P-h$a" -d link show flannel0 | grep -q "tun type tun pi off" ||
       fail "h$a: flannel0 is not a TUN without packet info: $(ip -n "$P-h$a" -d link show flannel0)"
+    # One queue per CPU (at most 8), each with its worker pair and its own socket on 8285.
+    queues=$(metric_of "$a" 'tartan_udp_queues{}') || fail "h$a: no tartan_udp_queues on /metrics"
+    [ "$queues" -eq "$(( $(nproc) < 8 ? $(nproc) : 8 ))" ] || fail "h$a: $queues queues on $(nproc) CPUs"
+    if [ "$queues" -gt 1 ]; then
+      ip -n "$P-h$a" -d link show flannel0 | grep -q "multi_queue numqueues $queues " ||
+        fail "h$a: flannel0 is not multi-queue with $queues queues: $(ip -n "$P-h$a" -d link show flannel0)"
+    fi
+    [ "$(in_ns "$P-h$a" ss -lun | grep -c "$(host_ip "$a"):8285 ")" -eq "$queues" ] ||
+      fail "h$a: not $queues sockets on $(host_ip "$a"):8285"
     ip -n "$P-h$a" -4 addr show dev flannel0 | grep >/dev/null -c "inet $(subnet_zero_of "$a")/32" ||
       fail "h$a: flannel0 lacks $(subnet_zero_of "$a")/32"
     subnet_env_of "$a" | grep >/dev/null -cx 'FLANNEL_MTU=1472' || fail "h$a: FLANNEL_MTU"
@@ -111,12 +135,21 @@ scenario_connectivity() {
   # ttl 2 -> 1; tartand's TUN side expires it).
   out=$(in_ns "$P-h1-pod" ping -c 1 -W 2 -t 2 "$(pod_ip_of 3)" 2>&1 || true)
   grep -q "Time to live exceeded" <<<"$out" || fail "no ICMP time-exceeded for ttl 2: $out"
-  log "unknown subnet -> net-unreachable, TTL out -> time-exceeded"
+  metric_above 1 'tartan_udp_dropped_total{reason="no_route"}' 0 || fail "h1: no_route not counted"
+  metric_above 1 'tartan_udp_icmp_errors_total{}' 1 || fail "h1: ICMP errors not counted"
+  local s r
+  s=$(metric_of 1 'tartan_udp_bytes_total{direction="sent"}')
+  r=$(metric_of 3 'tartan_udp_bytes_total{direction="received"}')
+  [ "$s" -gt 8000000 ] && [ "$r" -gt 8000000 ] || fail "bytes not counted: h1 sent $s, h3 received $r"
+  log "unknown subnet -> net-unreachable, TTL out -> time-exceeded; counted on /metrics"
 }
 
 scenario_filtering() {
   cluster 1 2 3
   check_pods_talk 1 2
+  local spoofed0 foreign0
+  spoofed0=$(metric_of 1 'tartan_udp_dropped_total{reason="unknown_sender"}') || fail "h1: no drop counters on /metrics"
+  foreign0=$(metric_of 1 'tartan_udp_dropped_total{reason="foreign_destination"}')
   start_in_ns "$P-h1-pod" udp-sink socat -u UDP-RECV:6000 "OPEN:$E2E_WORK/sink.txt,creat,append"
   wait_for 5 "udp sink in pod h1" in_ns "$P-h1-pod" sh -c "ss -lun | grep -q :6000"
   # The crafted datagram gets in when it comes from a peer and is addressed into h1's subnet.
@@ -126,14 +159,19 @@ scenario_filtering() {
   send_datagram "$P-ul" "$E2E_UNDERLAY_NET.1" "$(host_ip 1)" "$(pod_ip_of 2)" "$(pod_ip_of 1)" spoofed
   # Foreign: a real peer relaying a packet for h3's pod through h1.
   send_datagram "$P-h2" "$(host_ip 2)" "$(host_ip 1)" "$(pod_ip_of 2)" "$(pod_ip_of 3)" foreign
-  wait_for 15 "h1 counts the spoofed datagram" grep -q "unknown-sender=1 " "$E2E_WORK/tartand-h1.log"
-  wait_for 15 "h1 counts the foreign one" grep -q "foreign-destination=1 " "$E2E_WORK/tartand-h1.log"
+  wait_for 10 "h1's /metrics counts the spoofed datagram" \
+    metric_above 1 'tartan_udp_dropped_total{reason="unknown_sender"}' "$spoofed0"
+  wait_for 10 "h1's /metrics counts the foreign one" \
+    metric_above 1 'tartan_udp_dropped_total{reason="foreign_destination"}' "$foreign0"
+  wait_for 15 "h1 logs the spoofed datagram" grep -q "unknown-sender=1 " "$E2E_WORK/tartand-h1.log"
+  wait_for 15 "h1 logs the foreign one" grep -q "foreign-destination=1 " "$E2E_WORK/tartand-h1.log"
   # Both were dropped before the TUN: a legit datagram sent after them arrives, they never do.
   send_datagram "$P-h2" "$(host_ip 2)" "$(host_ip 1)" "$(pod_ip_of 2)" "$(pod_ip_of 1)" after
   wait_for 5 "the later datagram delivered" grep -q after "$E2E_WORK/sink.txt"
   if grep -q 'spoofed\|foreign' "$E2E_WORK/sink.txt"; then fail "a dropped datagram reached the pod"; fi
   grep "udp: packets dropped" "$E2E_WORK/tartand-h1.log" | tail -1 >&2
-  log "spoofed-source and foreign-destination datagrams dropped and counted"
+  grep 'tartan_udp_dropped_total{reason="\(unknown_sender\|foreign_destination\)"}' "$E2E_WORK/parsed-h1.txt" >&2
+  log "spoofed-source and foreign-destination datagrams dropped and counted (log and /metrics)"
 }
 
 scenario_peer_restart() {

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -47,30 +48,125 @@ bool Stopping(const pollfd& stop) { return (stop.revents & POLLIN) != 0; }
 
 }  // namespace
 
-Result<std::unique_ptr<DataPlane>> DataPlane::Create(net::Ip4 bind, uint16_t port, bool offload) {
-  const std::string where = bind.ToString() + ":" + std::to_string(port);
+Counters& GlobalCounters() {
+  using T = metrics::Family::Type;
+  static Counters c = [] {
+    auto& reg = metrics::Global();
+    auto& tun = reg.Add("tartan_udp_tun_packets_total",
+                        "udp backend: packets read from (read) and written into (written) "
+                        "flannel0; a TSO or GRO packet of up to 64 KiB counts once",
+                        T::kCounter, {"direction"});
+    auto& dgrams = reg.Add("tartan_udp_datagrams_total",
+                           "udp backend: datagrams sent to and received from peers", T::kCounter,
+                           {"direction"});
+    auto& bytes = reg.Add("tartan_udp_bytes_total",
+                          "udp backend: payload bytes of the datagrams sent and received",
+                          T::kCounter, {"direction"});
+    auto& icmp =
+        reg.Add("tartan_udp_icmp_errors_total",
+                "udp backend: ICMP errors answered (net-unreachable, time-exceeded)", T::kCounter);
+    auto& dropped =
+        reg.Add("tartan_udp_dropped_total", "udp backend: packets and datagrams dropped, by reason",
+                T::kCounter, {"reason"});
+    auto& queues = reg.Add("tartan_udp_queues",
+                           "udp backend: flannel0's queues, each with its worker pair", T::kGauge);
+    Counters out{tun.CounterWith({"read"}),
+                 tun.CounterWith({"written"}),
+                 dgrams.CounterWith({"sent"}),
+                 dgrams.CounterWith({"received"}),
+                 bytes.CounterWith({"sent"}),
+                 bytes.CounterWith({"received"}),
+                 icmp.CounterWith(),
+                 {},
+                 queues.GaugeWith()};
+    // Every reason from the start at 0: a scrape shows them and rate() has a first point.
+    for (size_t d = 0; d < out.drops.size(); ++d) {
+      out.drops[d] = &dropped.CounterWith({DropLabel(static_cast<Drop>(d))});
+    }
+    return out;
+  }();
+  return c;
+}
+
+std::string DropLabel(Drop d) {
+  std::string s(DropName(d));
+  for (char& ch : s) {
+    if (ch == '-') ch = '_';
+  }
+  return s;
+}
+
+namespace {
+
+// The CPUs this process may run on (its affinity mask, which a cgroup's cpuset narrows).
+size_t UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<size_t>(n);
+  }
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<size_t>(n) : 1;
+}
+
+Result<UniqueFd> BoundSocket(const sockaddr_in& sa, bool reuseport, const std::string& where) {
   UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!sock.valid()) return kernel::nl::ErrnoError(errno, "udp: creating the socket");
   SetBuffer(sock.get(), SO_RCVBUFFORCE, SO_RCVBUF);
   SetBuffer(sock.get(), SO_SNDBUFFORCE, SO_SNDBUF);
+  const int one = 1;
+  if (reuseport && ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return kernel::nl::ErrnoError(errno, "udp: SO_REUSEPORT on " + where);
+  }
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+    return kernel::nl::ErrnoError(
+        errno, "udp: binding " + where + " (is flanneld or another tartand running here?)");
+  }
+  return sock;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DataPlane>> DataPlane::Create(net::Ip4 bind, uint16_t port, bool offload,
+                                                     size_t queues) {
+  const std::string where = bind.ToString() + ":" + std::to_string(port);
+  if (queues == 0) queues = std::min(UsableCpus(), kMaxQueues);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(bind.value());
-  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    return kernel::nl::ErrnoError(
-        errno, "udp: binding " + where + " (is flanneld or another tartand running here?)");
+  std::vector<UniqueFd> socks;
+  if (queues > 1) {
+    // A socket without SO_REUSEPORT first, closed again: the reuseport group would otherwise
+    // welcome a second tartand's sockets on the same port instead of refusing it. (flanneld's
+    // socket has no SO_REUSEPORT: binding next to it fails either way.)
+    auto probe = BoundSocket(sa, false, where);
+    if (!probe.ok()) return probe.error();
+  }
+  for (size_t q = 0; q < queues; ++q) {
+    auto sock = BoundSocket(sa, queues > 1, where);
+    if (!sock.ok()) return sock.error();
+    socks.push_back(std::move(*sock));
   }
   bool gro = false;
   if (offload) {
     const int one = 1;
-    gro = ::setsockopt(sock.get(), SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
-    if (!gro) log::Warning("udp: UDP_GRO unavailable; receiving datagrams one by one");
+    gro = true;
+    for (const UniqueFd& s : socks) {
+      gro = gro && ::setsockopt(s.get(), SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    }
+    if (!gro) {
+      log::Warning("udp: UDP_GRO unavailable; receiving datagrams one by one");
+      const int zero = 0;
+      for (const UniqueFd& s : socks) ::setsockopt(s.get(), SOL_UDP, UDP_GRO, &zero, sizeof zero);
+    }
   }
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return kernel::nl::ErrnoError(errno, "udp: eventfd");
+  GlobalCounters().queues.Set(static_cast<double>(queues));
   return std::unique_ptr<DataPlane>(
-      new DataPlane(std::move(sock), std::move(stop), port, offload, gro));
+      new DataPlane(std::move(socks), std::move(stop), port, offload, gro));
 }
 
 DataPlane::~DataPlane() { Stop(); }
@@ -84,15 +180,17 @@ void DataPlane::Stop() {
   workers_.clear();
   uint64_t drained = 0;
   [[maybe_unused]] ssize_t r = ::read(stop_.get(), &drained, sizeof drained);
-  tun_.reset();
+  tun_.clear();
 }
 
-void DataPlane::Attach(kernel::TunDevice tun) {
+void DataPlane::Attach(std::vector<kernel::TunDevice> tun) {
   Stop();
-  tun_.emplace(std::move(tun));
-  const int fd = tun_->fd();
+  tun_ = std::move(tun);
+  if (tun_.empty()) return;
   vnet_ = false;
   if (offload_) {
+    // The header size and the offloads are the device's, set through any of its queues.
+    const int fd = tun_.front().fd();
     int size = sizeof(VnetHdr);
     const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4;
     if (::ioctl(fd, TUNSETVNETHDRSZ, &size) == 0 && ::ioctl(fd, TUNSETOFFLOAD, offloads) == 0) {
@@ -105,8 +203,12 @@ void DataPlane::Attach(kernel::TunDevice tun) {
       ::ioctl(fd, TUNSETOFFLOAD, 0u);
     }
   }
-  workers_.emplace_back([this, fd] { TunToUdp(fd); });
-  workers_.emplace_back([this, fd] { UdpToTun(fd); });
+  for (size_t q = 0; q < tun_.size() && q < socks_.size(); ++q) {
+    const int fd = tun_[q].fd();
+    const int sock = socks_[q].get();
+    workers_.emplace_back([this, fd, sock] { TunToUdp(fd, sock); });
+    workers_.emplace_back([this, fd, sock] { UdpToTun(sock, fd); });
+  }
 }
 
 void DataPlane::SetPeers(std::shared_ptr<const PeerTable> table) {
@@ -132,15 +234,17 @@ namespace {
 // Per-batch counts, added to the shared counters once per batch (no shared cache line
 // written per packet).
 struct BatchCounts {
-  uint64_t in = 0, out = 0, icmp = 0;
+  uint64_t in = 0, out = 0, bytes = 0, icmp = 0;
   std::array<uint64_t, static_cast<size_t>(Drop::kCount)> drops{};
   void Count(udp::Drop d) { ++drops[static_cast<size_t>(d)]; }
-  void AddTo(std::atomic<uint64_t>& in_c, std::atomic<uint64_t>& out_c, Counters& c) {
-    in_c.fetch_add(in, std::memory_order_relaxed);
-    out_c.fetch_add(out, std::memory_order_relaxed);
-    c.icmp_tx.fetch_add(icmp, std::memory_order_relaxed);
+  void AddTo(metrics::Counter& in_c, metrics::Counter& out_c, metrics::Counter& bytes_c,
+             Counters& c) {
+    if (in != 0) in_c.Inc(in);
+    if (out != 0) out_c.Inc(out);
+    if (bytes != 0) bytes_c.Inc(bytes);
+    if (icmp != 0) c.icmp_tx.Inc(icmp);
     for (size_t d = 0; d < drops.size(); ++d) {
-      if (drops[d] != 0) c.drops[d].fetch_add(drops[d], std::memory_order_relaxed);
+      if (drops[d] != 0) c.drops[d]->Inc(drops[d]);
     }
     *this = {};
   }
@@ -157,7 +261,7 @@ bool WritePacket(int tun, bool vnet, const uint8_t* p, size_t len) {
 
 }  // namespace
 
-void DataPlane::TunToUdp(int tun) {
+void DataPlane::TunToUdp(int tun, int sock) {
   const bool vnet = vnet_;
   const size_t hdr = vnet ? sizeof(VnetHdr) : 0;
   // Each packet read may become two sends (a TSO packet over the UDP_SEGMENT limit).
@@ -178,6 +282,7 @@ void DataPlane::TunToUdp(int tun) {
     mmsghdr& m = msgs[n];
     m = {};
     iov[n] = {p, len};
+    counts.bytes += len;
     to[n] = {};
     to[n].sin_family = AF_INET;
     to[n].sin_port = htons(port_);
@@ -258,22 +363,23 @@ void DataPlane::TunToUdp(int tun) {
     }
     size_t sent = 0;
     while (sent < n) {
-      const int r = ::sendmmsg(sock_.get(), &msgs[sent], static_cast<unsigned>(n - sent), 0);
+      const int r = ::sendmmsg(sock, &msgs[sent], static_cast<unsigned>(n - sent), 0);
       if (r < 0) {
         if (errno == EINTR) continue;
         // This one message failed (no route to that peer, say): drop it, send the rest.
         counts.Count(Drop::kSendFailed);
+        counts.bytes -= iov[sent].iov_len;
         ++sent;
         continue;
       }
       sent += static_cast<size_t>(r);
     }
     counts.out = datagrams;
-    counts.AddTo(counters_.tun_rx, counters_.udp_tx, counters_);
+    counts.AddTo(counters_.tun_rx, counters_.udp_tx, counters_.bytes_tx, counters_);
   }
 }
 
-void DataPlane::UdpToTun(int tun) {
+void DataPlane::UdpToTun(int sock, int tun) {
   const bool vnet = vnet_;
   std::vector<uint8_t> buf(kBatch * kSlot);
   std::vector<mmsghdr> msgs(kBatch);
@@ -297,11 +403,11 @@ void DataPlane::UdpToTun(int tun) {
     if (::writev(tun, o.iov, o.iovcnt) > 0) {
       ++counts.out;
     } else {
-      counts.Count(Drop::kSendFailed);
+      counts.Count(Drop::kTunWriteFailed);
     }
   };
   while (true) {
-    pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+    pollfd fds[2] = {{sock, POLLIN, 0}, {stop_.get(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return;
@@ -312,13 +418,14 @@ void DataPlane::UdpToTun(int tun) {
       msgs[i].msg_hdr.msg_control = gro_ ? &control[i * kCmsg] : nullptr;
       msgs[i].msg_hdr.msg_controllen = gro_ ? kCmsg : 0;
     }
-    const int got = ::recvmmsg(sock_.get(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    const int got = ::recvmmsg(sock, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (got <= 0) continue;
     const PeerTable& table = view.Get();
     for (int i = 0; i < got; ++i) {
       uint8_t* slot = &buf[static_cast<size_t>(i) * kSlot];
       const uint32_t sender = ntohl(from[i].sin_addr.s_addr);
       msghdr& mh = msgs[i].msg_hdr;
+      counts.bytes += msgs[i].msg_len;
       if (mh.msg_flags & MSG_TRUNC) {
         counts.Count(Drop::kMalformed);
         continue;
@@ -341,7 +448,7 @@ void DataPlane::UdpToTun(int tun) {
         const Verdict v = FromPeer(sender, pkt, table, icmp);
         if (v.action == Verdict::Action::kIcmp) {
           counts.Count(v.reason);
-          if (::sendto(sock_.get(), icmp.data(), v.length, MSG_DONTWAIT,
+          if (::sendto(sock, icmp.data(), v.length, MSG_DONTWAIT,
                        reinterpret_cast<const sockaddr*>(&from[i]), sizeof from[i]) >= 0) {
             ++counts.icmp;
           }
@@ -360,12 +467,12 @@ void DataPlane::UdpToTun(int tun) {
         if (WritePacket(tun, vnet, pkt.data(), pkt.size())) {
           ++counts.out;
         } else {
-          counts.Count(Drop::kSendFailed);
+          counts.Count(Drop::kTunWriteFailed);
         }
       }
     }
     flush();
-    counts.AddTo(counters_.udp_rx, counters_.tun_tx, counters_);
+    counts.AddTo(counters_.udp_rx, counters_.tun_tx, counters_.bytes_rx, counters_);
   }
 }
 
