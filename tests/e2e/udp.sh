@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: the udp backend (flannel0 TUN, UDP 8285) on hosts spread over two L2 segments
 # joined by a router (the underlay namespace).
-#   udp.sh connectivity | filtering | peer-restart | self-heal | flanneld-v0.20.2 | flanneld-v0.11.0
+#   udp.sh connectivity | filtering | peer-restart | self-heal | exclusive | flanneld-v0.20.2 |
+#          flanneld-v0.11.0
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -218,6 +219,81 @@ scenario_self_heal() {
   log "route, address, MTU and the device itself repaired"
 }
 
+# second_agent <n> <name>: another tartand on host n (its own subnet file and health port),
+# which must not take flannel0 or the port from the agent already there.
+second_agent() {
+  start_in_ns "$P-h$1" "$2" "$TARTAND" --etcd-endpoints="$E2E_ETCD" --iface=eth0 \
+    --subnet-file="$E2E_WORK/$2.env" --healthz-ip=127.0.0.1 --healthz-port=2402
+}
+flannel0_of() { ip -n "$P-h$1" -o -d link show flannel0 | sed 's/ link\/none.*tun type/ tun type/'; }
+
+# flannel0 and port 8285 belong to one agent: a second tartand on a multi-queue tartand host,
+# and a tartand on a host where flanneld (single-queue flannel0) runs, are refused and keep
+# retrying without touching the device, the socket or the traffic.
+scenario_exclusive() {
+  cluster 1 3
+  check_pods_talk 1 3
+  local before pid
+  before=$(flannel0_of 1)
+  second_agent 1 second-h1
+  pid=$LAST_PID
+  wait_for 20 "the second tartand on h1 refused" \
+    grep -q 'backend: .*flanneld or another tartand' "$E2E_WORK/second-h1.log"
+  kill -0 "$pid" 2>/dev/null || fail "the second tartand exited instead of retrying"
+  ! in_ns "$P-h1" curl -fsS -m 1 http://127.0.0.1:2402/readyz >/dev/null 2>&1 || fail "the second tartand is ready"
+  [ "$(flannel0_of 1)" = "$before" ] || fail "h1's flannel0 changed: $before -> $(flannel0_of 1)"
+  [ "$(in_ns "$P-h1" ss -lun | grep -c "$(host_ip 1):8285 ")" -eq "$(metric_of 1 'tartan_udp_queues{}')" ] ||
+    fail "h1's sockets on 8285 changed: $(in_ns "$P-h1" ss -lun)"
+  check_pods_talk 1 3
+  kill -TERM "$pid"
+  wait "$pid" || true
+  log "a second tartand on h1 was refused the port and left flannel0 alone: $before"
+  # A flannel0 nobody holds (persistent, single-queue) is not adopted either: tartand waits
+  # until it is gone, then makes its own.
+  host_create 2 a
+  ip -n "$P-h2" tuntap add dev flannel0 mode tun
+  tartand_start 2
+  wait_for 20 "tartand refused the foreign flannel0" \
+    grep -q 'backend: .*flannel0.*busy.*flanneld or another tartand' "$E2E_WORK/tartand-h2.log"
+  ! readyz 2 >/dev/null 2>&1 || fail "h2 ready with a foreign flannel0"
+  ip -n "$P-h2" link del flannel0
+  wait_ready 2 20
+  flannel0_of 2 | grep -q "multi_queue" || [ "$(nproc)" -eq 1 ] || fail "h2's own flannel0 is not multi-queue"
+  pod_create 2
+  tcp_echo_server_start 2
+  check_pods_talk 1 2 3
+  kill -TERM "${TARTAND_PID[2]}"
+  wait "${TARTAND_PID[2]}" || true
+  log "a persistent flannel0 was refused; once gone, tartand made its own"
+  # flanneld's single-queue flannel0 on host 4, then tartand there.
+  local bin
+  bin=${TARTAN_INTEROP_DIR:-$(git -C "$E2E_ROOT" rev-parse --show-toplevel 2>/dev/null)/../shared/interop}/flanneld-v0.20.2
+  if [ ! -x "$bin" ]; then
+    log "flanneld-v0.20.2 not found: the flanneld half skipped"
+    return 0
+  fi
+  host_create 4 b
+  mkdir -p "$E2E_WORK/h4"
+  start_in_ns "$P-h4" flanneld-h4 "$bin" --etcd-endpoints="$E2E_ETCD" --iface=eth0 \
+    --subnet-file="$E2E_WORK/h4/subnet.env"
+  wait_for 30 "flanneld's flannel0" ip -n "$P-h4" link show flannel0
+  before=$(flannel0_of 4)
+  if grep -q multi_queue <<<"$before"; then fail "flanneld's flannel0 is multi-queue: $before"; fi
+  second_agent 4 tartand-on-flanneld-h4
+  pid=$LAST_PID
+  wait_for 20 "tartand on flanneld's host refused" \
+    grep -q 'backend: .*flanneld or another tartand' "$E2E_WORK/tartand-on-flanneld-h4.log"
+  kill -0 "$pid" 2>/dev/null || fail "tartand exited instead of retrying"
+  [ "$(flannel0_of 4)" = "$before" ] || fail "flanneld's flannel0 changed: $before -> $(flannel0_of 4)"
+  kill -TERM "$pid"
+  wait "$pid" || true
+  wait_for 30 "flanneld's subnet.env" grep -q '^FLANNEL_SUBNET=' "$E2E_WORK/h4/subnet.env"
+  pod_create 4
+  tcp_echo_server_start 4
+  check_pods_talk 1 3 4
+  log "tartand next to flanneld was refused; flanneld's flannel0 untouched and carrying traffic"
+}
+
 # A mixed cluster: tartand hosts 1 and 3 and the real flanneld's udp on host 2, both ways.
 scenario_flanneld() {
   local version=$1 bin dir api=v3
@@ -283,8 +359,9 @@ case "${1:-}" in
   filtering) scenario_filtering ;;
   peer-restart) scenario_peer_restart ;;
   self-heal) scenario_self_heal ;;
+  exclusive) scenario_exclusive ;;
   flanneld-v0.20.2) scenario_flanneld v0.20.2 ;;
   flanneld-v0.11.0) scenario_flanneld v0.11.0 ;;
-  *) echo "usage: $0 connectivity|filtering|peer-restart|self-heal|flanneld-v0.20.2|flanneld-v0.11.0" >&2; exit 2 ;;
+  *) echo "usage: $0 connectivity|filtering|peer-restart|self-heal|exclusive|flanneld-v0.20.2|flanneld-v0.11.0" >&2; exit 2 ;;
 esac
 log "PASS udp $1"
