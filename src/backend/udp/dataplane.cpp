@@ -27,9 +27,10 @@ namespace {
 constexpr size_t kBatch = 64;
 // Room for any IPv4 packet (a TSO packet from the TUN included) and its virtio_net_hdr.
 constexpr size_t kSlot = 65536 + 64;
-// Room for a TSO packet cut into MTU-sized packets: 64 KiB of payload and up to 120 bytes of
-// headers for each of at most 64 KiB / 536 segments.
-constexpr size_t kOutSlot = 65536 + 123 * 120;
+// Room for the headers of a TSO packet cut into MTU-sized packets: up to 120 bytes for each of
+// at most 64 KiB / 536 segments (the payloads stay where the TUN read put them).
+constexpr size_t kMaxSegmentsPerPacket = 123;
+constexpr size_t kHdrSlot = kMaxSegmentsPerPacket * 120;
 // The most UDP payload one UDP_SEGMENT send may carry (IPv4 total length limit), and the most
 // segments the kernel accepts in one (UDP_MAX_SEGMENTS on older kernels).
 constexpr size_t kMaxGsoBytes = 65535 - 20 - 8;
@@ -267,21 +268,22 @@ void DataPlane::TunToUdp(int tun, int sock) {
   // Each packet read may become two sends (a TSO packet over the UDP_SEGMENT limit).
   constexpr size_t kMsgs = 2 * kBatch + 2;
   std::vector<uint8_t> buf(kBatch * kSlot);
-  std::vector<uint8_t> out(vnet ? kBatch * kOutSlot : 0);
+  std::vector<uint8_t> out(vnet ? kBatch * kHdrSlot : 0);
   std::vector<mmsghdr> msgs(kMsgs);
   std::vector<iovec> iov(kMsgs);
+  // A segmented packet's iovecs: [header, payload] per segment, no payload copied.
+  std::vector<iovec> seg_iov(vnet ? kBatch * 2 * kMaxSegmentsPerPacket : 0);
   std::vector<sockaddr_in> to(kMsgs);
   constexpr size_t kCmsg = CMSG_SPACE(sizeof(uint16_t));
   std::vector<uint8_t> control(kMsgs * kCmsg);
   std::array<uint8_t, kIcmpErrorMax> icmp{};
   BatchCounts counts;
   TableView view(*this);
-  // One message: `len` bytes at `p` to `peer`; cut into `seg`-byte datagrams by the kernel
-  // when seg != 0.
-  auto queue = [&](size_t& n, uint8_t* p, size_t len, uint32_t peer, size_t seg) {
+  // One message: `len` bytes in `iovcnt` iovecs at `v` to `peer`; cut into `seg`-byte
+  // datagrams by the kernel when seg != 0.
+  auto queue_iov = [&](size_t& n, iovec* v, size_t iovcnt, size_t len, uint32_t peer, size_t seg) {
     mmsghdr& m = msgs[n];
     m = {};
-    iov[n] = {p, len};
     counts.bytes += len;
     to[n] = {};
     to[n].sin_family = AF_INET;
@@ -289,8 +291,8 @@ void DataPlane::TunToUdp(int tun, int sock) {
     to[n].sin_addr.s_addr = htonl(peer);
     m.msg_hdr.msg_name = &to[n];
     m.msg_hdr.msg_namelen = sizeof(sockaddr_in);
-    m.msg_hdr.msg_iov = &iov[n];
-    m.msg_hdr.msg_iovlen = 1;
+    m.msg_hdr.msg_iov = v;
+    m.msg_hdr.msg_iovlen = iovcnt;
     if (seg != 0 && seg < len) {
       m.msg_hdr.msg_control = &control[n * kCmsg];
       m.msg_hdr.msg_controllen = kCmsg;
@@ -302,6 +304,10 @@ void DataPlane::TunToUdp(int tun, int sock) {
       std::memcpy(CMSG_DATA(c), &s16, sizeof s16);
     }
     ++n;
+  };
+  auto queue = [&](size_t& n, uint8_t* p, size_t len, uint32_t peer) {
+    iov[n] = {p, len};
+    queue_iov(n, &iov[n], 1, len, peer, 0);
   };
   while (true) {
     pollfd fds[2] = {{tun, POLLIN, 0}, {stop_.get(), POLLIN, 0}};
@@ -337,7 +343,7 @@ void DataPlane::TunToUdp(int tun, int sock) {
         continue;
       }
       if (!vnet || vh.gso_type == kGsoNone) {
-        queue(n, pkt.data(), v.length, v.peer, 0);
+        queue(n, pkt.data(), v.length, v.peer);
         ++datagrams;
         continue;
       }
@@ -345,21 +351,31 @@ void DataPlane::TunToUdp(int tun, int sock) {
         counts.Count(Drop::kMalformed);
         continue;
       }
-      // A TSO packet: cut into the packets the wire carries, sent in as few calls as the
-      // UDP_SEGMENT limits allow.
-      uint8_t* o = &out[b * kOutSlot];
-      const Segments seg = SegmentTcp4(pkt.first(v.length), vh.gso_size, {o, kOutSlot});
-      if (seg.bytes == 0) {
+      // A TSO packet: cut into the packets the wire carries (headers written here, payloads
+      // left in place), sent in as few calls as the UDP_SEGMENT limits allow.
+      uint8_t* h = &out[b * kHdrSlot];
+      const SegmentPlan plan = SegmentTcp4Headers(pkt.first(v.length), vh.gso_size, {h, kHdrSlot});
+      // (At most kMaxSegmentsPerPacket: room for their iovecs, and at most two messages.)
+      if (plan.count == 0 || plan.count > kMaxSegmentsPerPacket) {
         counts.Count(Drop::kMalformed);
         continue;
       }
-      const size_t per = std::min(kMaxGsoSegments, kMaxGsoBytes / seg.segment_len);
-      for (size_t done = 0; done < seg.bytes;) {
-        const size_t len = std::min(per * seg.segment_len, seg.bytes - done);
-        queue(n, o + done, len, v.peer, seg.segment_len);
-        done += len;
+      const size_t seg_len = plan.header_len + plan.mss;
+      const size_t per = std::min(kMaxGsoSegments, kMaxGsoBytes / seg_len);
+      iovec* segs = &seg_iov[b * 2 * kMaxSegmentsPerPacket];
+      for (size_t first = 0; first < plan.count; first += per) {
+        const size_t last = std::min(plan.count, first + per);
+        iovec* start = segs;
+        size_t bytes = 0;
+        for (size_t i = first; i < last; ++i) {
+          const size_t chunk = std::min(plan.mss, plan.payload - i * plan.mss);
+          *segs++ = {h + i * plan.header_len, plan.header_len};
+          *segs++ = {pkt.data() + plan.header_len + i * plan.mss, chunk};
+          bytes += plan.header_len + chunk;
+        }
+        queue_iov(n, start, static_cast<size_t>(segs - start), bytes, v.peer, seg_len);
       }
-      datagrams += seg.count;
+      datagrams += plan.count;
     }
     size_t sent = 0;
     while (sent < n) {
@@ -368,7 +384,9 @@ void DataPlane::TunToUdp(int tun, int sock) {
         if (errno == EINTR) continue;
         // This one message failed (no route to that peer, say): drop it, send the rest.
         counts.Count(Drop::kSendFailed);
-        counts.bytes -= iov[sent].iov_len;
+        for (size_t k = 0; k < msgs[sent].msg_hdr.msg_iovlen; ++k) {
+          counts.bytes -= msgs[sent].msg_hdr.msg_iov[k].iov_len;
+        }
         ++sent;
         continue;
       }
