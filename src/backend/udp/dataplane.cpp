@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 
@@ -132,7 +133,14 @@ Result<UniqueFd> BoundSocket(const sockaddr_in& sa, bool reuseport, const std::s
 Result<std::unique_ptr<DataPlane>> DataPlane::Create(net::Ip4 bind, uint16_t port, bool offload,
                                                      size_t queues) {
   const std::string where = bind.ToString() + ":" + std::to_string(port);
-  if (queues == 0) queues = std::min(UsableCpus(), kMaxQueues);
+  if (queues == 0) {
+    queues = std::min(UsableCpus(), kMaxQueues);
+    // For comparisons (bench/udp.sh): TARTAN_UDP_QUEUES=<1..8> overrides the count.
+    if (const char* env = std::getenv("TARTAN_UDP_QUEUES")) {
+      const long q = std::strtol(env, nullptr, 10);
+      if (q >= 1 && q <= static_cast<long>(kMaxQueues)) queues = static_cast<size_t>(q);
+    }
+  }
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
