@@ -136,6 +136,7 @@ Result<std::unique_ptr<DataPlane>> DataPlane::Create(net::Ip4 bind, uint16_t por
   if (queues == 0) {
     queues = std::min(UsableCpus(), kMaxQueues);
     // For comparisons (bench/udp.sh): TARTAN_UDP_QUEUES=<1..8> overrides the count.
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read-only, nothing sets the environment
     if (const char* env = std::getenv("TARTAN_UDP_QUEUES")) {
       const long q = std::strtol(env, nullptr, 10);
       if (q >= 1 && q <= static_cast<long>(kMaxQueues)) queues = static_cast<size_t>(q);

@@ -105,7 +105,7 @@ TEST(SegmentTcp4Headers, HeadersMatchTheCopyingCut) {
   auto big = Tcp(3500, 1000000, 0x18);
   std::vector<uint8_t> out(10000);
   const Segments s = SegmentTcp4(big, mss, out);
-  std::vector<uint8_t> headers(4 * 52);
+  std::vector<uint8_t> headers(size_t{4} * 52);
   const SegmentPlan plan = SegmentTcp4Headers(big, mss, headers);
   ASSERT_EQ(plan.count, 4u);
   EXPECT_EQ(plan.header_len, 52u);
@@ -116,7 +116,7 @@ TEST(SegmentTcp4Headers, HeadersMatchTheCopyingCut) {
         << i;
   }
   EXPECT_EQ(s.count, 4u);
-  std::vector<uint8_t> few(3 * 52);
+  std::vector<uint8_t> few(size_t{3} * 52);
   EXPECT_EQ(SegmentTcp4Headers(big, mss, few).count, 0u);
 }
 
