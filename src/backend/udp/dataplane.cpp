@@ -213,11 +213,12 @@ void DataPlane::Attach(std::vector<kernel::TunDevice> tun) {
       ::ioctl(fd, TUNSETOFFLOAD, 0u);
     }
   }
-  for (size_t q = 0; q < tun_.size() && q < socks_.size(); ++q) {
-    const int fd = tun_[q].fd();
-    const int sock = socks_[q].get();
-    workers_.emplace_back([this, fd, sock] { TunToUdp(fd, sock); });
-    workers_.emplace_back([this, fd, sock] { UdpToTun(sock, fd); });
+  // Every socket is read (the kernel hashes peers onto all of them), every queue is read.
+  for (size_t q = 0; q < std::max(tun_.size(), socks_.size()); ++q) {
+    const int fd = tun_[q % tun_.size()].fd();
+    const int sock = socks_[q % socks_.size()].get();
+    if (q < tun_.size()) workers_.emplace_back([this, fd, sock] { TunToUdp(fd, sock); });
+    if (q < socks_.size()) workers_.emplace_back([this, fd, sock] { UdpToTun(sock, fd); });
   }
 }
 

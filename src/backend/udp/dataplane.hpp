@@ -79,7 +79,8 @@ class DataPlane {
   // How many TUN queues to open (kernel::TunDevice::OpenQueues): one per worker pair.
   size_t queues() const { return socks_.size(); }
   // Runs the workers on `tun`'s queues (the data plane owns them from now on; queue i pairs
-  // with socket i, fewer queues than sockets leave sockets idle); workers on an earlier device
+  // with socket i, and every socket and queue gets its worker even when the counts differ,
+  // pairing round robin); workers on an earlier device
   // are stopped first (a device deleted by hand and made again). Turns the TUN's offloads on;
   // when the kernel refuses, the workers run without (said in the log).
   void Attach(std::vector<kernel::TunDevice> tun);
