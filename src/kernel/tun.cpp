@@ -25,4 +25,26 @@ Result<TunDevice> TunDevice::Open(std::string_view name, bool non_blocking, int 
   return TunDevice(std::move(fd), std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)));
 }
 
+Result<std::vector<TunDevice>> TunDevice::OpenQueues(std::string_view name, size_t queues,
+                                                     int extra_flags) {
+  if (queues == 0) queues = 1;
+  const int mq = queues > 1 ? IFF_MULTI_QUEUE : 0;
+  std::vector<TunDevice> out;
+  out.reserve(queues);
+  // The first open must create the device: IFF_TUN_EXCL refuses one that exists (a flanneld's
+  // flannel0, or another tartand's). The next ones attach to the device just made.
+  auto first = Open(name, true, extra_flags | mq | IFF_TUN_EXCL);
+  if (!first.ok()) return first.error();
+  const std::string made = first->name();
+  out.push_back(std::move(*first));
+  for (size_t q = 1; q < queues; ++q) {
+    auto more = Open(made, true, extra_flags | mq);
+    if (!more.ok()) {
+      return Error{more.error().code, more.error().message + " (queue " + std::to_string(q) + ")"};
+    }
+    out.push_back(std::move(*more));
+  }
+  return out;
+}
+
 }  // namespace tartan::kernel

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end: the udp backend (flannel0 TUN, UDP 8285) on hosts spread over two L2 segments
 # joined by a router (the underlay namespace).
-#   udp.sh connectivity | filtering | peer-restart | self-heal | flanneld-v0.20.2 | flanneld-v0.11.0
+#   udp.sh connectivity | filtering | peer-restart | self-heal | exclusive | flanneld-v0.20.2 |
+#          flanneld-v0.11.0
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 require_root
 [ -x "$TARTAND" ] || fail "tartand not built at $TARTAND"
+
+PARSE=$(dirname "$0")/parse_metrics.py
 
 # Hosts 1,2 on segment a (192.0.2.0/24), host 3 on segment b (198.51.100.0/24), behind the router.
 segment_of() { if [ "$1" -le 2 ]; then echo a; else echo b; fi; }
@@ -32,6 +35,19 @@ lease_json_of() {
   etcdctl_v3 get "/coreos.com/network/subnets/$(subnet_of "$1" | tr / -)" --print-value-only
 }
 subnet_zero_of() { subnet_of "$1" | cut -d/ -f1; }
+# metric_of <n> <sample>: the sample's value on host n's /metrics, read with prometheus_client's
+# parser (fails on a format error); e.g. metric_of 1 'tartan_udp_dropped_total{reason="no_route"}'.
+metric_of() {
+  in_ns "$P-h$1" curl -fsS -m 2 "http://127.0.0.1:2401/metrics" >"$E2E_WORK/metrics-h$1.txt" || return 1
+  /usr/bin/python3 "$PARSE" <"$E2E_WORK/metrics-h$1.txt" >"$E2E_WORK/parsed-h$1.txt" || return 1
+  awk -v k="$2" '$1 == k { print $2; found = 1 } END { exit !found }' "$E2E_WORK/parsed-h$1.txt"
+}
+# metric_above <n> <sample> <value>: the sample is on /metrics and above <value>.
+metric_above() {
+  local v
+  v=$(metric_of "$1" "$2") || return 1
+  [ "$v" -gt "$3" ]
+}
 has_udp_route() { routes_of "$1" | grep >/dev/null -c "^10.244.0.0/16 dev flannel0 proto 84 scope link"; }
 
 check_pods_talk() {  # check_pods_talk <hosts...>: ping and TCP in every direction
@@ -87,11 +103,22 @@ EOF
 
 scenario_connectivity() {
   cluster 1 2 3
-  local a b
+  local a b queues
   for a in 1 2 3; do
     ip -n "$P-h$a" -d link show flannel0 | grep -q "mtu 1472" || fail "h$a: flannel0 mtu is not 1472"
     ip -n "$P-h$a" -d link show flannel0 | grep -q "tun type tun pi off" ||
       fail "h$a: flannel0 is not a TUN without packet info: $(ip -n "$P-h$a" -d link show flannel0)"
+    # One queue per CPU (at most 8), each with its worker pair and its own socket on 8285.
+    queues=$(metric_of "$a" 'tartan_udp_queues{}') || fail "h$a: no tartan_udp_queues on /metrics"
+    # (TARTAN_UDP_QUEUES=1 runs the scenarios with flanneld's single-queue device.)
+    [ "$queues" -eq "${TARTAN_UDP_QUEUES:-$(($(nproc) < 8 ? $(nproc) : 8))}" ] ||
+      fail "h$a: $queues queues on $(nproc) CPUs (TARTAN_UDP_QUEUES=${TARTAN_UDP_QUEUES:-})"
+    if [ "$queues" -gt 1 ]; then
+      ip -n "$P-h$a" -d link show flannel0 | grep -q "multi_queue numqueues $queues " ||
+        fail "h$a: flannel0 is not multi-queue with $queues queues: $(ip -n "$P-h$a" -d link show flannel0)"
+    fi
+    [ "$(in_ns "$P-h$a" ss -lun | grep -c "$(host_ip "$a"):8285 ")" -eq "$queues" ] ||
+      fail "h$a: not $queues sockets on $(host_ip "$a"):8285"
     ip -n "$P-h$a" -4 addr show dev flannel0 | grep >/dev/null -c "inet $(subnet_zero_of "$a")/32" ||
       fail "h$a: flannel0 lacks $(subnet_zero_of "$a")/32"
     subnet_env_of "$a" | grep >/dev/null -cx 'FLANNEL_MTU=1472' || fail "h$a: FLANNEL_MTU"
@@ -111,12 +138,21 @@ scenario_connectivity() {
   # ttl 2 -> 1; tartand's TUN side expires it).
   out=$(in_ns "$P-h1-pod" ping -c 1 -W 2 -t 2 "$(pod_ip_of 3)" 2>&1 || true)
   grep -q "Time to live exceeded" <<<"$out" || fail "no ICMP time-exceeded for ttl 2: $out"
-  log "unknown subnet -> net-unreachable, TTL out -> time-exceeded"
+  metric_above 1 'tartan_udp_dropped_total{reason="no_route"}' 0 || fail "h1: no_route not counted"
+  metric_above 1 'tartan_udp_icmp_errors_total{}' 1 || fail "h1: ICMP errors not counted"
+  local s r
+  s=$(metric_of 1 'tartan_udp_bytes_total{direction="sent"}')
+  r=$(metric_of 3 'tartan_udp_bytes_total{direction="received"}')
+  [ "$s" -gt 8000000 ] && [ "$r" -gt 8000000 ] || fail "bytes not counted: h1 sent $s, h3 received $r"
+  log "unknown subnet -> net-unreachable, TTL out -> time-exceeded; counted on /metrics"
 }
 
 scenario_filtering() {
   cluster 1 2 3
   check_pods_talk 1 2
+  local spoofed0 foreign0
+  spoofed0=$(metric_of 1 'tartan_udp_dropped_total{reason="unknown_sender"}') || fail "h1: no drop counters on /metrics"
+  foreign0=$(metric_of 1 'tartan_udp_dropped_total{reason="foreign_destination"}')
   start_in_ns "$P-h1-pod" udp-sink socat -u UDP-RECV:6000 "OPEN:$E2E_WORK/sink.txt,creat,append"
   wait_for 5 "udp sink in pod h1" in_ns "$P-h1-pod" sh -c "ss -lun | grep -q :6000"
   # The crafted datagram gets in when it comes from a peer and is addressed into h1's subnet.
@@ -126,14 +162,19 @@ scenario_filtering() {
   send_datagram "$P-ul" "$E2E_UNDERLAY_NET.1" "$(host_ip 1)" "$(pod_ip_of 2)" "$(pod_ip_of 1)" spoofed
   # Foreign: a real peer relaying a packet for h3's pod through h1.
   send_datagram "$P-h2" "$(host_ip 2)" "$(host_ip 1)" "$(pod_ip_of 2)" "$(pod_ip_of 3)" foreign
-  wait_for 15 "h1 counts the spoofed datagram" grep -q "unknown-sender=1 " "$E2E_WORK/tartand-h1.log"
-  wait_for 15 "h1 counts the foreign one" grep -q "foreign-destination=1 " "$E2E_WORK/tartand-h1.log"
+  wait_for 10 "h1's /metrics counts the spoofed datagram" \
+    metric_above 1 'tartan_udp_dropped_total{reason="unknown_sender"}' "$spoofed0"
+  wait_for 10 "h1's /metrics counts the foreign one" \
+    metric_above 1 'tartan_udp_dropped_total{reason="foreign_destination"}' "$foreign0"
+  wait_for 15 "h1 logs the spoofed datagram" grep -q "unknown-sender=1 " "$E2E_WORK/tartand-h1.log"
+  wait_for 15 "h1 logs the foreign one" grep -q "foreign-destination=1 " "$E2E_WORK/tartand-h1.log"
   # Both were dropped before the TUN: a legit datagram sent after them arrives, they never do.
   send_datagram "$P-h2" "$(host_ip 2)" "$(host_ip 1)" "$(pod_ip_of 2)" "$(pod_ip_of 1)" after
   wait_for 5 "the later datagram delivered" grep -q after "$E2E_WORK/sink.txt"
   if grep -q 'spoofed\|foreign' "$E2E_WORK/sink.txt"; then fail "a dropped datagram reached the pod"; fi
   grep "udp: packets dropped" "$E2E_WORK/tartand-h1.log" | tail -1 >&2
-  log "spoofed-source and foreign-destination datagrams dropped and counted"
+  grep 'tartan_udp_dropped_total{reason="\(unknown_sender\|foreign_destination\)"}' "$E2E_WORK/parsed-h1.txt" >&2
+  log "spoofed-source and foreign-destination datagrams dropped and counted (log and /metrics)"
 }
 
 scenario_peer_restart() {
@@ -178,6 +219,81 @@ scenario_self_heal() {
   grep -q "flannel0 is gone; creating it again" "$E2E_WORK/tartand-h1.log" || fail "no recreation logged"
   check_pods_talk 1 3
   log "route, address, MTU and the device itself repaired"
+}
+
+# second_agent <n> <name>: another tartand on host n (its own subnet file and health port),
+# which must not take flannel0 or the port from the agent already there.
+second_agent() {
+  start_in_ns "$P-h$1" "$2" "$TARTAND" --etcd-endpoints="$E2E_ETCD" --iface=eth0 \
+    --subnet-file="$E2E_WORK/$2.env" --healthz-ip=127.0.0.1 --healthz-port=2402
+}
+flannel0_of() { ip -n "$P-h$1" -o -d link show flannel0 | sed 's/ link\/none.*tun type/ tun type/'; }
+
+# flannel0 and port 8285 belong to one agent: a second tartand on a multi-queue tartand host,
+# and a tartand on a host where flanneld (single-queue flannel0) runs, are refused and keep
+# retrying without touching the device, the socket or the traffic.
+scenario_exclusive() {
+  cluster 1 3
+  check_pods_talk 1 3
+  local before pid
+  before=$(flannel0_of 1)
+  second_agent 1 second-h1
+  pid=$LAST_PID
+  wait_for 20 "the second tartand on h1 refused" \
+    grep -q 'backend: .*flanneld or another tartand' "$E2E_WORK/second-h1.log"
+  kill -0 "$pid" 2>/dev/null || fail "the second tartand exited instead of retrying"
+  ! in_ns "$P-h1" curl -fsS -m 1 http://127.0.0.1:2402/readyz >/dev/null 2>&1 || fail "the second tartand is ready"
+  [ "$(flannel0_of 1)" = "$before" ] || fail "h1's flannel0 changed: $before -> $(flannel0_of 1)"
+  [ "$(in_ns "$P-h1" ss -lun | grep -c "$(host_ip 1):8285 ")" -eq "$(metric_of 1 'tartan_udp_queues{}')" ] ||
+    fail "h1's sockets on 8285 changed: $(in_ns "$P-h1" ss -lun)"
+  check_pods_talk 1 3
+  kill -TERM "$pid"
+  wait "$pid" || true
+  log "a second tartand on h1 was refused the port and left flannel0 alone: $before"
+  # A flannel0 nobody holds (persistent, single-queue) is not adopted either: tartand waits
+  # until it is gone, then makes its own.
+  host_create 2 a
+  ip -n "$P-h2" tuntap add dev flannel0 mode tun
+  tartand_start 2
+  wait_for 20 "tartand refused the foreign flannel0" \
+    grep -q 'backend: .*flannel0.*busy.*flanneld or another tartand' "$E2E_WORK/tartand-h2.log"
+  ! readyz 2 >/dev/null 2>&1 || fail "h2 ready with a foreign flannel0"
+  ip -n "$P-h2" link del flannel0
+  wait_ready 2 20
+  flannel0_of 2 | grep -q "multi_queue" || [ "$(nproc)" -eq 1 ] || fail "h2's own flannel0 is not multi-queue"
+  pod_create 2
+  tcp_echo_server_start 2
+  check_pods_talk 1 2 3
+  kill -TERM "${TARTAND_PID[2]}"
+  wait "${TARTAND_PID[2]}" || true
+  log "a persistent flannel0 was refused; once gone, tartand made its own"
+  # flanneld's single-queue flannel0 on host 4, then tartand there.
+  local bin
+  bin=${TARTAN_INTEROP_DIR:-$(git -C "$E2E_ROOT" rev-parse --show-toplevel 2>/dev/null)/../shared/interop}/flanneld-v0.20.2
+  if [ ! -x "$bin" ]; then
+    log "flanneld-v0.20.2 not found: the flanneld half skipped"
+    return 0
+  fi
+  host_create 4 b
+  mkdir -p "$E2E_WORK/h4"
+  start_in_ns "$P-h4" flanneld-h4 "$bin" --etcd-endpoints="$E2E_ETCD" --iface=eth0 \
+    --subnet-file="$E2E_WORK/h4/subnet.env"
+  wait_for 30 "flanneld's flannel0" ip -n "$P-h4" link show flannel0
+  before=$(flannel0_of 4)
+  if grep -q multi_queue <<<"$before"; then fail "flanneld's flannel0 is multi-queue: $before"; fi
+  second_agent 4 tartand-on-flanneld-h4
+  pid=$LAST_PID
+  wait_for 20 "tartand on flanneld's host refused" \
+    grep -q 'backend: .*flanneld or another tartand' "$E2E_WORK/tartand-on-flanneld-h4.log"
+  kill -0 "$pid" 2>/dev/null || fail "tartand exited instead of retrying"
+  [ "$(flannel0_of 4)" = "$before" ] || fail "flanneld's flannel0 changed: $before -> $(flannel0_of 4)"
+  kill -TERM "$pid"
+  wait "$pid" || true
+  wait_for 30 "flanneld's subnet.env" grep -q '^FLANNEL_SUBNET=' "$E2E_WORK/h4/subnet.env"
+  pod_create 4
+  tcp_echo_server_start 4
+  check_pods_talk 1 3 4
+  log "tartand next to flanneld was refused; flanneld's flannel0 untouched and carrying traffic"
 }
 
 # A mixed cluster: tartand hosts 1 and 3 and the real flanneld's udp on host 2, both ways.
@@ -245,8 +361,9 @@ case "${1:-}" in
   filtering) scenario_filtering ;;
   peer-restart) scenario_peer_restart ;;
   self-heal) scenario_self_heal ;;
+  exclusive) scenario_exclusive ;;
   flanneld-v0.20.2) scenario_flanneld v0.20.2 ;;
   flanneld-v0.11.0) scenario_flanneld v0.11.0 ;;
-  *) echo "usage: $0 connectivity|filtering|peer-restart|self-heal|flanneld-v0.20.2|flanneld-v0.11.0" >&2; exit 2 ;;
+  *) echo "usage: $0 connectivity|filtering|peer-restart|self-heal|exclusive|flanneld-v0.20.2|flanneld-v0.11.0" >&2; exit 2 ;;
 esac
 log "PASS udp $1"

@@ -5,12 +5,14 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 
@@ -26,9 +28,10 @@ namespace {
 constexpr size_t kBatch = 64;
 // Room for any IPv4 packet (a TSO packet from the TUN included) and its virtio_net_hdr.
 constexpr size_t kSlot = 65536 + 64;
-// Room for a TSO packet cut into MTU-sized packets: 64 KiB of payload and up to 120 bytes of
-// headers for each of at most 64 KiB / 536 segments.
-constexpr size_t kOutSlot = 65536 + 123 * 120;
+// Room for the headers of a TSO packet cut into MTU-sized packets: up to 120 bytes for each of
+// at most 64 KiB / 536 segments (the payloads stay where the TUN read put them).
+constexpr size_t kMaxSegmentsPerPacket = 123;
+constexpr size_t kHdrSlot = kMaxSegmentsPerPacket * 120;
 // The most UDP payload one UDP_SEGMENT send may carry (IPv4 total length limit), and the most
 // segments the kernel accepts in one (UDP_MAX_SEGMENTS on older kernels).
 constexpr size_t kMaxGsoBytes = 65535 - 20 - 8;
@@ -47,30 +50,133 @@ bool Stopping(const pollfd& stop) { return (stop.revents & POLLIN) != 0; }
 
 }  // namespace
 
-Result<std::unique_ptr<DataPlane>> DataPlane::Create(net::Ip4 bind, uint16_t port, bool offload) {
-  const std::string where = bind.ToString() + ":" + std::to_string(port);
+Counters& GlobalCounters() {
+  using T = metrics::Family::Type;
+  static Counters c = [] {
+    auto& reg = metrics::Global();
+    auto& tun = reg.Add("tartan_udp_tun_packets_total",
+                        "udp backend: packets read from (read) and written into (written) "
+                        "flannel0; a TSO or GRO packet of up to 64 KiB counts once",
+                        T::kCounter, {"direction"});
+    auto& dgrams = reg.Add("tartan_udp_datagrams_total",
+                           "udp backend: datagrams sent to and received from peers", T::kCounter,
+                           {"direction"});
+    auto& bytes = reg.Add("tartan_udp_bytes_total",
+                          "udp backend: payload bytes of the datagrams sent and received",
+                          T::kCounter, {"direction"});
+    auto& icmp =
+        reg.Add("tartan_udp_icmp_errors_total",
+                "udp backend: ICMP errors answered (net-unreachable, time-exceeded)", T::kCounter);
+    auto& dropped =
+        reg.Add("tartan_udp_dropped_total", "udp backend: packets and datagrams dropped, by reason",
+                T::kCounter, {"reason"});
+    auto& queues = reg.Add("tartan_udp_queues",
+                           "udp backend: flannel0's queues, each with its worker pair", T::kGauge);
+    Counters out{tun.CounterWith({"read"}),
+                 tun.CounterWith({"written"}),
+                 dgrams.CounterWith({"sent"}),
+                 dgrams.CounterWith({"received"}),
+                 bytes.CounterWith({"sent"}),
+                 bytes.CounterWith({"received"}),
+                 icmp.CounterWith(),
+                 {},
+                 queues.GaugeWith()};
+    // Every reason from the start at 0: a scrape shows them and rate() has a first point.
+    for (size_t d = 0; d < out.drops.size(); ++d) {
+      out.drops[d] = &dropped.CounterWith({DropLabel(static_cast<Drop>(d))});
+    }
+    return out;
+  }();
+  return c;
+}
+
+std::string DropLabel(Drop d) {
+  std::string s(DropName(d));
+  for (char& ch : s) {
+    if (ch == '-') ch = '_';
+  }
+  return s;
+}
+
+namespace {
+
+// The CPUs this process may run on (its affinity mask, which a cgroup's cpuset narrows).
+size_t UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<size_t>(n);
+  }
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<size_t>(n) : 1;
+}
+
+Result<UniqueFd> BoundSocket(const sockaddr_in& sa, bool reuseport, const std::string& where) {
   UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!sock.valid()) return kernel::nl::ErrnoError(errno, "udp: creating the socket");
   SetBuffer(sock.get(), SO_RCVBUFFORCE, SO_RCVBUF);
   SetBuffer(sock.get(), SO_SNDBUFFORCE, SO_SNDBUF);
+  const int one = 1;
+  if (reuseport && ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return kernel::nl::ErrnoError(errno, "udp: SO_REUSEPORT on " + where);
+  }
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+    return kernel::nl::ErrnoError(
+        errno, "udp: binding " + where + " (is flanneld or another tartand running here?)");
+  }
+  return sock;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DataPlane>> DataPlane::Create(net::Ip4 bind, uint16_t port, bool offload,
+                                                     size_t queues) {
+  const std::string where = bind.ToString() + ":" + std::to_string(port);
+  if (queues == 0) {
+    queues = std::min(UsableCpus(), kMaxQueues);
+    // For comparisons (bench/udp.sh): TARTAN_UDP_QUEUES=<1..8> overrides the count.
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): read-only, nothing sets the environment
+    if (const char* env = std::getenv("TARTAN_UDP_QUEUES")) {
+      const long q = std::strtol(env, nullptr, 10);
+      if (q >= 1 && q <= static_cast<long>(kMaxQueues)) queues = static_cast<size_t>(q);
+    }
+  }
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(bind.value());
-  if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    return kernel::nl::ErrnoError(
-        errno, "udp: binding " + where + " (is flanneld or another tartand running here?)");
+  std::vector<UniqueFd> socks;
+  if (queues > 1) {
+    // A socket without SO_REUSEPORT first, closed again: the reuseport group would otherwise
+    // welcome a second tartand's sockets on the same port instead of refusing it. (flanneld's
+    // socket has no SO_REUSEPORT: binding next to it fails either way.)
+    auto probe = BoundSocket(sa, false, where);
+    if (!probe.ok()) return probe.error();
+  }
+  for (size_t q = 0; q < queues; ++q) {
+    auto sock = BoundSocket(sa, queues > 1, where);
+    if (!sock.ok()) return sock.error();
+    socks.push_back(std::move(*sock));
   }
   bool gro = false;
   if (offload) {
     const int one = 1;
-    gro = ::setsockopt(sock.get(), SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
-    if (!gro) log::Warning("udp: UDP_GRO unavailable; receiving datagrams one by one");
+    gro = true;
+    for (const UniqueFd& s : socks) {
+      gro = gro && ::setsockopt(s.get(), SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    }
+    if (!gro) {
+      log::Warning("udp: UDP_GRO unavailable; receiving datagrams one by one");
+      const int zero = 0;
+      for (const UniqueFd& s : socks) ::setsockopt(s.get(), SOL_UDP, UDP_GRO, &zero, sizeof zero);
+    }
   }
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return kernel::nl::ErrnoError(errno, "udp: eventfd");
+  GlobalCounters().queues.Set(static_cast<double>(queues));
   return std::unique_ptr<DataPlane>(
-      new DataPlane(std::move(sock), std::move(stop), port, offload, gro));
+      new DataPlane(std::move(socks), std::move(stop), port, offload, gro));
 }
 
 DataPlane::~DataPlane() { Stop(); }
@@ -84,15 +190,17 @@ void DataPlane::Stop() {
   workers_.clear();
   uint64_t drained = 0;
   [[maybe_unused]] ssize_t r = ::read(stop_.get(), &drained, sizeof drained);
-  tun_.reset();
+  tun_.clear();
 }
 
-void DataPlane::Attach(kernel::TunDevice tun) {
+void DataPlane::Attach(std::vector<kernel::TunDevice> tun) {
   Stop();
-  tun_.emplace(std::move(tun));
-  const int fd = tun_->fd();
+  tun_ = std::move(tun);
+  if (tun_.empty()) return;
   vnet_ = false;
   if (offload_) {
+    // The header size and the offloads are the device's, set through any of its queues.
+    const int fd = tun_.front().fd();
     int size = sizeof(VnetHdr);
     const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4;
     if (::ioctl(fd, TUNSETVNETHDRSZ, &size) == 0 && ::ioctl(fd, TUNSETOFFLOAD, offloads) == 0) {
@@ -105,8 +213,13 @@ void DataPlane::Attach(kernel::TunDevice tun) {
       ::ioctl(fd, TUNSETOFFLOAD, 0u);
     }
   }
-  workers_.emplace_back([this, fd] { TunToUdp(fd); });
-  workers_.emplace_back([this, fd] { UdpToTun(fd); });
+  // Every socket is read (the kernel hashes peers onto all of them), every queue is read.
+  for (size_t q = 0; q < std::max(tun_.size(), socks_.size()); ++q) {
+    const int fd = tun_[q % tun_.size()].fd();
+    const int sock = socks_[q % socks_.size()].get();
+    if (q < tun_.size()) workers_.emplace_back([this, fd, sock] { TunToUdp(fd, sock); });
+    if (q < socks_.size()) workers_.emplace_back([this, fd, sock] { UdpToTun(sock, fd); });
+  }
 }
 
 void DataPlane::SetPeers(std::shared_ptr<const PeerTable> table) {
@@ -132,15 +245,17 @@ namespace {
 // Per-batch counts, added to the shared counters once per batch (no shared cache line
 // written per packet).
 struct BatchCounts {
-  uint64_t in = 0, out = 0, icmp = 0;
+  uint64_t in = 0, out = 0, bytes = 0, icmp = 0;
   std::array<uint64_t, static_cast<size_t>(Drop::kCount)> drops{};
   void Count(udp::Drop d) { ++drops[static_cast<size_t>(d)]; }
-  void AddTo(std::atomic<uint64_t>& in_c, std::atomic<uint64_t>& out_c, Counters& c) {
-    in_c.fetch_add(in, std::memory_order_relaxed);
-    out_c.fetch_add(out, std::memory_order_relaxed);
-    c.icmp_tx.fetch_add(icmp, std::memory_order_relaxed);
+  void AddTo(metrics::Counter& in_c, metrics::Counter& out_c, metrics::Counter& bytes_c,
+             Counters& c) {
+    if (in != 0) in_c.Inc(in);
+    if (out != 0) out_c.Inc(out);
+    if (bytes != 0) bytes_c.Inc(bytes);
+    if (icmp != 0) c.icmp_tx.Inc(icmp);
     for (size_t d = 0; d < drops.size(); ++d) {
-      if (drops[d] != 0) c.drops[d].fetch_add(drops[d], std::memory_order_relaxed);
+      if (drops[d] != 0) c.drops[d]->Inc(drops[d]);
     }
     *this = {};
   }
@@ -157,35 +272,37 @@ bool WritePacket(int tun, bool vnet, const uint8_t* p, size_t len) {
 
 }  // namespace
 
-void DataPlane::TunToUdp(int tun) {
+void DataPlane::TunToUdp(int tun, int sock) {
   const bool vnet = vnet_;
   const size_t hdr = vnet ? sizeof(VnetHdr) : 0;
   // Each packet read may become two sends (a TSO packet over the UDP_SEGMENT limit).
   constexpr size_t kMsgs = 2 * kBatch + 2;
   std::vector<uint8_t> buf(kBatch * kSlot);
-  std::vector<uint8_t> out(vnet ? kBatch * kOutSlot : 0);
+  std::vector<uint8_t> out(vnet ? kBatch * kHdrSlot : 0);
   std::vector<mmsghdr> msgs(kMsgs);
   std::vector<iovec> iov(kMsgs);
+  // A segmented packet's iovecs: [header, payload] per segment, no payload copied.
+  std::vector<iovec> seg_iov(vnet ? kBatch * 2 * kMaxSegmentsPerPacket : 0);
   std::vector<sockaddr_in> to(kMsgs);
   constexpr size_t kCmsg = CMSG_SPACE(sizeof(uint16_t));
   std::vector<uint8_t> control(kMsgs * kCmsg);
   std::array<uint8_t, kIcmpErrorMax> icmp{};
   BatchCounts counts;
   TableView view(*this);
-  // One message: `len` bytes at `p` to `peer`; cut into `seg`-byte datagrams by the kernel
-  // when seg != 0.
-  auto queue = [&](size_t& n, uint8_t* p, size_t len, uint32_t peer, size_t seg) {
+  // One message: `len` bytes in `iovcnt` iovecs at `v` to `peer`; cut into `seg`-byte
+  // datagrams by the kernel when seg != 0.
+  auto queue_iov = [&](size_t& n, iovec* v, size_t iovcnt, size_t len, uint32_t peer, size_t seg) {
     mmsghdr& m = msgs[n];
     m = {};
-    iov[n] = {p, len};
+    counts.bytes += len;
     to[n] = {};
     to[n].sin_family = AF_INET;
     to[n].sin_port = htons(port_);
     to[n].sin_addr.s_addr = htonl(peer);
     m.msg_hdr.msg_name = &to[n];
     m.msg_hdr.msg_namelen = sizeof(sockaddr_in);
-    m.msg_hdr.msg_iov = &iov[n];
-    m.msg_hdr.msg_iovlen = 1;
+    m.msg_hdr.msg_iov = v;
+    m.msg_hdr.msg_iovlen = iovcnt;
     if (seg != 0 && seg < len) {
       m.msg_hdr.msg_control = &control[n * kCmsg];
       m.msg_hdr.msg_controllen = kCmsg;
@@ -197,6 +314,10 @@ void DataPlane::TunToUdp(int tun) {
       std::memcpy(CMSG_DATA(c), &s16, sizeof s16);
     }
     ++n;
+  };
+  auto queue = [&](size_t& n, uint8_t* p, size_t len, uint32_t peer) {
+    iov[n] = {p, len};
+    queue_iov(n, &iov[n], 1, len, peer, 0);
   };
   while (true) {
     pollfd fds[2] = {{tun, POLLIN, 0}, {stop_.get(), POLLIN, 0}};
@@ -232,7 +353,7 @@ void DataPlane::TunToUdp(int tun) {
         continue;
       }
       if (!vnet || vh.gso_type == kGsoNone) {
-        queue(n, pkt.data(), v.length, v.peer, 0);
+        queue(n, pkt.data(), v.length, v.peer);
         ++datagrams;
         continue;
       }
@@ -240,40 +361,53 @@ void DataPlane::TunToUdp(int tun) {
         counts.Count(Drop::kMalformed);
         continue;
       }
-      // A TSO packet: cut into the packets the wire carries, sent in as few calls as the
-      // UDP_SEGMENT limits allow.
-      uint8_t* o = &out[b * kOutSlot];
-      const Segments seg = SegmentTcp4(pkt.first(v.length), vh.gso_size, {o, kOutSlot});
-      if (seg.bytes == 0) {
+      // A TSO packet: cut into the packets the wire carries (headers written here, payloads
+      // left in place), sent in as few calls as the UDP_SEGMENT limits allow.
+      uint8_t* h = &out[b * kHdrSlot];
+      const SegmentPlan plan = SegmentTcp4Headers(pkt.first(v.length), vh.gso_size, {h, kHdrSlot});
+      // (At most kMaxSegmentsPerPacket: room for their iovecs, and at most two messages.)
+      if (plan.count == 0 || plan.count > kMaxSegmentsPerPacket) {
         counts.Count(Drop::kMalformed);
         continue;
       }
-      const size_t per = std::min(kMaxGsoSegments, kMaxGsoBytes / seg.segment_len);
-      for (size_t done = 0; done < seg.bytes;) {
-        const size_t len = std::min(per * seg.segment_len, seg.bytes - done);
-        queue(n, o + done, len, v.peer, seg.segment_len);
-        done += len;
+      const size_t seg_len = plan.header_len + plan.mss;
+      const size_t per = std::min(kMaxGsoSegments, kMaxGsoBytes / seg_len);
+      iovec* segs = &seg_iov[b * 2 * kMaxSegmentsPerPacket];
+      for (size_t first = 0; first < plan.count; first += per) {
+        const size_t last = std::min(plan.count, first + per);
+        iovec* start = segs;
+        size_t bytes = 0;
+        for (size_t i = first; i < last; ++i) {
+          const size_t chunk = std::min(plan.mss, plan.payload - i * plan.mss);
+          *segs++ = {h + i * plan.header_len, plan.header_len};
+          *segs++ = {pkt.data() + plan.header_len + i * plan.mss, chunk};
+          bytes += plan.header_len + chunk;
+        }
+        queue_iov(n, start, static_cast<size_t>(segs - start), bytes, v.peer, seg_len);
       }
-      datagrams += seg.count;
+      datagrams += plan.count;
     }
     size_t sent = 0;
     while (sent < n) {
-      const int r = ::sendmmsg(sock_.get(), &msgs[sent], static_cast<unsigned>(n - sent), 0);
+      const int r = ::sendmmsg(sock, &msgs[sent], static_cast<unsigned>(n - sent), 0);
       if (r < 0) {
         if (errno == EINTR) continue;
         // This one message failed (no route to that peer, say): drop it, send the rest.
         counts.Count(Drop::kSendFailed);
+        for (size_t k = 0; k < msgs[sent].msg_hdr.msg_iovlen; ++k) {
+          counts.bytes -= msgs[sent].msg_hdr.msg_iov[k].iov_len;
+        }
         ++sent;
         continue;
       }
       sent += static_cast<size_t>(r);
     }
     counts.out = datagrams;
-    counts.AddTo(counters_.tun_rx, counters_.udp_tx, counters_);
+    counts.AddTo(counters_.tun_rx, counters_.udp_tx, counters_.bytes_tx, counters_);
   }
 }
 
-void DataPlane::UdpToTun(int tun) {
+void DataPlane::UdpToTun(int sock, int tun) {
   const bool vnet = vnet_;
   std::vector<uint8_t> buf(kBatch * kSlot);
   std::vector<mmsghdr> msgs(kBatch);
@@ -297,11 +431,11 @@ void DataPlane::UdpToTun(int tun) {
     if (::writev(tun, o.iov, o.iovcnt) > 0) {
       ++counts.out;
     } else {
-      counts.Count(Drop::kSendFailed);
+      counts.Count(Drop::kTunWriteFailed);
     }
   };
   while (true) {
-    pollfd fds[2] = {{sock_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+    pollfd fds[2] = {{sock, POLLIN, 0}, {stop_.get(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return;
@@ -312,13 +446,14 @@ void DataPlane::UdpToTun(int tun) {
       msgs[i].msg_hdr.msg_control = gro_ ? &control[i * kCmsg] : nullptr;
       msgs[i].msg_hdr.msg_controllen = gro_ ? kCmsg : 0;
     }
-    const int got = ::recvmmsg(sock_.get(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    const int got = ::recvmmsg(sock, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (got <= 0) continue;
     const PeerTable& table = view.Get();
     for (int i = 0; i < got; ++i) {
       uint8_t* slot = &buf[static_cast<size_t>(i) * kSlot];
       const uint32_t sender = ntohl(from[i].sin_addr.s_addr);
       msghdr& mh = msgs[i].msg_hdr;
+      counts.bytes += msgs[i].msg_len;
       if (mh.msg_flags & MSG_TRUNC) {
         counts.Count(Drop::kMalformed);
         continue;
@@ -341,7 +476,7 @@ void DataPlane::UdpToTun(int tun) {
         const Verdict v = FromPeer(sender, pkt, table, icmp);
         if (v.action == Verdict::Action::kIcmp) {
           counts.Count(v.reason);
-          if (::sendto(sock_.get(), icmp.data(), v.length, MSG_DONTWAIT,
+          if (::sendto(sock, icmp.data(), v.length, MSG_DONTWAIT,
                        reinterpret_cast<const sockaddr*>(&from[i]), sizeof from[i]) >= 0) {
             ++counts.icmp;
           }
@@ -360,12 +495,12 @@ void DataPlane::UdpToTun(int tun) {
         if (WritePacket(tun, vnet, pkt.data(), pkt.size())) {
           ++counts.out;
         } else {
-          counts.Count(Drop::kSendFailed);
+          counts.Count(Drop::kTunWriteFailed);
         }
       }
     }
     flush();
-    counts.AddTo(counters_.udp_rx, counters_.tun_tx, counters_);
+    counts.AddTo(counters_.udp_rx, counters_.tun_tx, counters_.bytes_rx, counters_);
   }
 }
 

@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "backend/udp/packet.hpp"
 
@@ -41,14 +46,52 @@ void IpChecksum(uint8_t* ip, size_t ihl) {
   Put16(ip + 10, static_cast<uint16_t>(~SumFolded({ip, ihl}) & 0xffff));
 }
 
+#if defined(__x86_64__)
+// Sums the 16-bit words of the first n - n % 64 bytes (native order, not folded) with AVX2:
+// the sender sums every byte it segments, and this is several times the scalar loop's speed
+// (perf: the checksum was the udp sender's largest item).
+__attribute__((target("avx2"))) uint64_t SumWordsAvx2(const uint8_t*& p, size_t& n) {
+  const __m256i zero = _mm256_setzero_si256();
+  uint64_t total = 0;
+  while (n >= 64) {
+    __m256i a0 = zero, a1 = zero;
+    // Each 32-bit lane takes two words (< 2^16) per round: 8192 rounds stay below 2^30, and
+    // the two accumulators' sum below 2^31.
+    for (size_t rounds = 0; n >= 64 && rounds < 8192; ++rounds) {
+      __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+      a0 = _mm256_add_epi32(a0, _mm256_unpacklo_epi16(v0, zero));
+      a1 = _mm256_add_epi32(a1, _mm256_unpackhi_epi16(v0, zero));
+      a0 = _mm256_add_epi32(a0, _mm256_unpacklo_epi16(v1, zero));
+      a1 = _mm256_add_epi32(a1, _mm256_unpackhi_epi16(v1, zero));
+      p += 64;
+      n -= 64;
+    }
+    alignas(32) uint32_t lanes[8] = {};
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi32(a0, a1));
+    for (uint32_t l : lanes) total += l;
+  }
+  return total;
+}
+
+bool HaveAvx2() {
+  static const bool have = __builtin_cpu_supports("avx2") != 0;
+  return have;
+}
+#endif
+
 }  // namespace
 
 uint16_t SumFolded(std::span<const uint8_t> data, uint32_t initial) {
-  // Summing native 32-bit words and swapping the folded result gives the big-endian sum
-  // (RFC 1071, byte order independence); this host is little endian.
+  // Summing native words and swapping the folded result gives the big-endian sum (RFC 1071,
+  // byte order independence); this host is little endian. A 32-bit word counts as its two
+  // 16-bit halves (2^16 = 1 in ones' complement), so the sums below can be mixed.
   uint64_t s = 0;
   const uint8_t* p = data.data();
   size_t n = data.size();
+#if defined(__x86_64__)
+  if (n >= 64 && HaveAvx2()) s = Fold(SumWordsAvx2(p, n));
+#endif
   // Four independent sums of 32-bit words per 16 bytes: the adds do not wait on each other.
   uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   while (n >= 16) {
@@ -61,7 +104,7 @@ uint16_t SumFolded(std::span<const uint8_t> data, uint32_t initial) {
     p += 16;
     n -= 16;
   }
-  s = Fold(s0) + Fold(s1) + Fold(s2) + Fold(s3);
+  s += Fold(s0) + Fold(s1) + Fold(s2) + Fold(s3);
   while (n >= 4) {
     uint32_t w = 0;
     std::memcpy(&w, p, 4);
@@ -90,7 +133,8 @@ bool FinishChecksum(std::span<uint8_t> packet, size_t csum_start, size_t csum_of
   return true;
 }
 
-Segments SegmentTcp4(std::span<const uint8_t> in, size_t mss, std::span<uint8_t> out) {
+SegmentPlan SegmentTcp4Headers(std::span<const uint8_t> in, size_t mss,
+                               std::span<uint8_t> headers) {
   if (in.size() < 40 || (in[0] >> 4) != 4 || in[9] != kProtoTcp || mss == 0) return {};
   const size_t ihl = size_t{in[0] & 0x0fu} * 4;
   if (ihl < 20 || in.size() < ihl + 20) return {};
@@ -100,17 +144,14 @@ Segments SegmentTcp4(std::span<const uint8_t> in, size_t mss, std::span<uint8_t>
   if (doff < 20 || total < hdrs || total > in.size()) return {};
   const size_t payload = total - hdrs;
   const size_t count = payload == 0 ? 1 : (payload + mss - 1) / mss;
-  const size_t need = count * hdrs + payload;
-  if (need > out.size()) return {};
+  if (count * hdrs > headers.size()) return {};
   const uint16_t id0 = Get16(&in[4]);
   const uint32_t seq0 = Get32(&in[ihl + 4]);
   const uint8_t flags0 = in[ihl + 13];
-  size_t off = 0;
   for (size_t i = 0; i < count; ++i) {
     const size_t chunk = std::min(mss, payload - i * mss);
-    uint8_t* o = &out[off];
+    uint8_t* o = &headers[i * hdrs];
     std::memcpy(o, in.data(), hdrs);
-    std::memcpy(o + hdrs, &in[hdrs + i * mss], chunk);
     Put16(o + 2, static_cast<uint16_t>(hdrs + chunk));
     Put16(o + 4, static_cast<uint16_t>(id0 + i));
     IpChecksum(o, ihl);
@@ -121,11 +162,30 @@ Segments SegmentTcp4(std::span<const uint8_t> in, size_t mss, std::span<uint8_t>
     if (i != 0) flags &= static_cast<uint8_t>(~kCwr);
     tcp[13] = flags;
     Put16(tcp + 16, 0);
-    const uint16_t sum = SumFolded({tcp, doff + chunk}, Pseudo(o, doff + chunk));
+    // The TCP header is a whole number of 32-bit words: the payload's sum continues it.
+    const uint16_t head = SumFolded({tcp, doff}, Pseudo(o, doff + chunk));
+    const uint16_t sum = SumFolded(in.subspan(hdrs + i * mss, chunk), head);
     Put16(tcp + 16, static_cast<uint16_t>(~sum & 0xffff));
-    off += hdrs + chunk;
   }
-  return {need, count == 1 ? need : hdrs + mss, count};
+  return {hdrs, mss, count, payload};
+}
+
+Segments SegmentTcp4(std::span<const uint8_t> in, size_t mss, std::span<uint8_t> out) {
+  const size_t max_count = in.size() / std::max<size_t>(mss, 1) + 1;
+  // Headers into scratch space, then each put in front of its payload (not the packet path).
+  std::vector<uint8_t> headers(max_count * 120);
+  const SegmentPlan plan = SegmentTcp4Headers(in, mss, headers);
+  if (plan.count == 0) return {};
+  const size_t need = plan.count * plan.header_len + plan.payload;
+  if (need > out.size()) return {};
+  size_t off = 0;
+  for (size_t i = 0; i < plan.count; ++i) {
+    const size_t chunk = std::min(mss, plan.payload - i * mss);
+    std::memcpy(&out[off], &headers[i * plan.header_len], plan.header_len);
+    std::memcpy(&out[off + plan.header_len], &in[plan.header_len + i * mss], chunk);
+    off += plan.header_len + chunk;
+  }
+  return {need, plan.count == 1 ? need : plan.header_len + mss, plan.count};
 }
 
 bool TcpCoalescer::Start(std::span<uint8_t> p) {

@@ -40,6 +40,18 @@ uint16_t SumFolded(std::span<const uint8_t> data, uint32_t initial = 0);
 // csum_start + csum_offset holds the pseudo-header sum. False when the offsets do not fit.
 bool FinishChecksum(std::span<uint8_t> packet, size_t csum_start, size_t csum_offset);
 
+struct SegmentPlan {
+  size_t header_len = 0;  // IP + TCP headers of each segment
+  size_t mss = 0;
+  size_t count = 0;  // 0 = not segmentable (or `headers` too small)
+  size_t payload = 0;
+};
+// The segmentation below without copying payloads, for the packet path: writes the `count`
+// segments' headers back to back into `headers` (`header_len` bytes each), every field and
+// both checksums computed; segment i's payload is the input's bytes from header_len + i * mss,
+// min(mss, payload - i * mss) of them. The caller sends [header i, payload i] pairs as iovecs.
+SegmentPlan SegmentTcp4Headers(std::span<const uint8_t> in, size_t mss, std::span<uint8_t> headers);
+
 struct Segments {
   size_t bytes = 0;        // written to `out`, packets back to back; 0 = not segmentable
   size_t segment_len = 0;  // length of every packet but the last (which may be shorter)
@@ -47,7 +59,8 @@ struct Segments {
 };
 // Cuts a TCPv4 packet of up to 64 KiB into packets carrying at most `mss` payload bytes each,
 // with the sequence numbers, IP ids, lengths and both checksums of each computed, FIN/PSH only
-// on the last and CWR only on the first, as the kernel's own segmentation does.
+// on the last and CWR only on the first, as the kernel's own segmentation does. Copies (for
+// tests and tools; the workers use SegmentTcp4Headers).
 Segments SegmentTcp4(std::span<const uint8_t> in, size_t mss, std::span<uint8_t> out);
 
 // Joins consecutive in-order segments of one TCP stream (as SegmentTcp4 or a peer's kernel cut

@@ -80,6 +80,46 @@ TEST(SumFolded, AgreesWithTheSimpleChecksumOnEveryLengthAndAlignment) {
   }
 }
 
+TEST(SumFolded, AgreesOnLargeBuffersAtEveryAlignment) {
+  // The vectorised part (64 bytes at a time) with the scalar tail, up to more than 64 KiB.
+  std::vector<uint8_t> d(140000);
+  uint32_t x = 12345;
+  for (uint8_t& b : d) {
+    x = x * 1103515245 + 12345;
+    b = static_cast<uint8_t>(x >> 16);
+  }
+  for (size_t off = 0; off < 3; ++off) {
+    for (size_t len : {64u, 65u, 127u, 128u, 1472u, 1500u, 9000u, 65535u, 65536u, 139990u}) {
+      std::span<const uint8_t> s(d.data() + off, len);
+      ASSERT_EQ(static_cast<uint16_t>(~SumFolded(s)), Checksum(s)) << off << " " << len;
+    }
+  }
+  // All ones: the largest word sums, where an accumulator would overflow first (64 KiB: the
+  // simple checksum's own 32-bit sum holds no more).
+  std::vector<uint8_t> ff(65536, 0xff);
+  EXPECT_EQ(static_cast<uint16_t>(~SumFolded(ff)), Checksum(ff));
+}
+
+TEST(SegmentTcp4Headers, HeadersMatchTheCopyingCut) {
+  const size_t mss = 1000;
+  auto big = Tcp(3500, 1000000, 0x18);
+  std::vector<uint8_t> out(10000);
+  const Segments s = SegmentTcp4(big, mss, out);
+  std::vector<uint8_t> headers(size_t{4} * 52);
+  const SegmentPlan plan = SegmentTcp4Headers(big, mss, headers);
+  ASSERT_EQ(plan.count, 4u);
+  EXPECT_EQ(plan.header_len, 52u);
+  EXPECT_EQ(plan.payload, 3500u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(std::vector<uint8_t>(&headers[i * 52], &headers[i * 52] + 52),
+              std::vector<uint8_t>(&out[i * (52 + mss)], &out[i * (52 + mss)] + 52))
+        << i;
+  }
+  EXPECT_EQ(s.count, 4u);
+  std::vector<uint8_t> few(size_t{3} * 52);
+  EXPECT_EQ(SegmentTcp4Headers(big, mss, few).count, 0u);
+}
+
 TEST(SegmentTcp4, CutsLikeTheKernelWithValidChecksums) {
   const size_t mss = 1000;
   auto big = Tcp(3500, 1000000, 0x19);  // ACK|PSH|FIN

@@ -135,6 +135,8 @@ std::string_view DropName(Drop d) {
       return "no-route";
     case Drop::kSendFailed:
       return "send-failed";
+    case Drop::kTunWriteFailed:
+      return "tun-write-failed";
     case Drop::kCount:
       break;
   }

@@ -54,19 +54,21 @@ Result<std::unique_ptr<UdpBackend>> UdpBackend::Create(const UdpConfig& config,
   std::unique_ptr<UdpBackend> be(new UdpBackend(ext, network.Network(), rtnl, std::move(*dp)));
   be->offload_ = config.offload;
   if (Status s = be->OpenDevice(); !s.ok()) return s.error();
-  log::Info("udp: " + std::string(kUdpDevice) + " (mtu " + std::to_string(be->mtu_) +
-            "), datagrams on " + ext.iface_addr.ToString() + ":" + std::to_string(config.port) +
+  log::Info("udp: " + std::string(kUdpDevice) + " (mtu " + std::to_string(be->mtu_) + ", " +
+            std::to_string(be->dataplane_->queues()) + " queues), datagrams on " +
+            ext.iface_addr.ToString() + ":" + std::to_string(config.port) +
             (config.offload ? ", offloads on" : ", offloads off"));
   return be;
 }
 
 Status UdpBackend::OpenDevice() {
-  auto tun = kernel::TunDevice::Open(kUdpDevice, true, dataplane_->tun_flags());
+  auto tun =
+      kernel::TunDevice::OpenQueues(kUdpDevice, dataplane_->queues(), dataplane_->tun_flags());
   if (!tun.ok()) {
     return Error{tun.error().code,
                  tun.error().message + " (a flanneld or another tartand still holding it?)"};
   }
-  auto link = rtnl_.GetLinkByName(tun->name());
+  auto link = rtnl_.GetLinkByName(tun->front().name());
   if (!link.ok()) return link.error();
   device_index_ = link->index;
   dataplane_->Attach(std::move(*tun));
@@ -148,16 +150,15 @@ void UdpBackend::LogCounters() {
   const udp::Counters& c = dataplane_->counters();
   std::string line;
   for (size_t d = 0; d < drops_logged_.size(); ++d) {
-    const uint64_t now = c.drops[d].load(std::memory_order_relaxed);
+    const uint64_t now = c.drops[d]->value();
     if (now == drops_logged_[d]) continue;
     line += " " + std::string(udp::DropName(static_cast<udp::Drop>(d))) + "=" +
             std::to_string(now) + " (+" + std::to_string(now - drops_logged_[d]) + ")";
     drops_logged_[d] = now;
   }
   if (line.empty()) return;
-  log::Info("udp: packets dropped so far:" + line + "; sent " +
-            std::to_string(c.udp_tx.load(std::memory_order_relaxed)) + ", received " +
-            std::to_string(c.udp_rx.load(std::memory_order_relaxed)) + " datagrams");
+  log::Info("udp: packets dropped so far:" + line + "; sent " + std::to_string(c.udp_tx.value()) +
+            ", received " + std::to_string(c.udp_rx.value()) + " datagrams");
 }
 
 DesiredState UdpBackend::Desired(const model::Lease& own,
