@@ -19,9 +19,11 @@ class HostGwBackend final : public Backend {
   uint32_t mtu() const override { return ext_.mtu; }
   DesiredState Desired(const model::Lease& own,
                        const std::vector<model::Lease>& peers) const override;
+  DesiredState DesiredPeer(const model::Lease& own, const model::Lease& peer) const override;
 
  private:
   explicit HostGwBackend(ExternalInterface ext) : ext_(std::move(ext)) {}
+  void AppendPeer(const model::Lease& own, const model::Lease& peer, DesiredState& out) const;
   ExternalInterface ext_;
 };
 

@@ -243,35 +243,43 @@ std::string VxlanBackend::backend_data() const {
 DesiredState VxlanBackend::Desired(const model::Lease& own,
                                    const std::vector<model::Lease>& peers) const {
   DesiredState out;
-  for (const model::Lease& peer : peers) {
-    if (peer.subnet == own.subnet || peer.attrs.backend_type != "vxlan") continue;
-    const auto address = PeerAddress(peer, ext_, "vxlan", out.problems);
-    if (!address) continue;
-    const net::Ip4 ip = *address;
-    const std::string subnet = peer.subnet.ipv4.ToString();
-    if (config_.direct_routing && ext_.OnLink(ip)) {
-      out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, ip, ext_.index));
-      continue;
-    }
-    // BackendData: {"VNI":1,"VtepMAC":"…"} now, {"VtepMAC":"…"} from flannel v0.11.
-    std::optional<net::Mac> mac;
-    auto data = nlohmann::json::parse(peer.attrs.backend_data, nullptr, /*allow_exceptions=*/false);
-    if (const auto* m = Field(data, "VtepMAC"); m && m->is_string()) {
-      if (auto parsed = net::Mac::Parse(m->get<std::string>()); parsed.ok()) mac = *parsed;
-    }
-    if (!mac) {
-      out.problems.push_back("vxlan peer " + subnet + " at " + ip.ToString() +
-                             " has no valid VtepMAC in BackendData (" +
-                             (peer.attrs.backend_data.empty() ? "empty" : peer.attrs.backend_data) +
-                             "); no route");
-      continue;
-    }
-    const net::Ip4 vtep = peer.subnet.ipv4.ip();  // the peer's flannel.<VNI> holds <subnet .0>/32
-    out.neighbours.push_back(kernel::Neighbour{vtep, *mac, device_index_});
-    out.fdb.push_back(kernel::FdbEntry{*mac, ip, device_index_});
-    out.routes.push_back(kernel::Route::ViaOnlink(peer.subnet.ipv4, vtep, device_index_));
-  }
+  for (const model::Lease& peer : peers) AppendPeer(own, peer, out);
   return out;
+}
+
+DesiredState VxlanBackend::DesiredPeer(const model::Lease& own, const model::Lease& peer) const {
+  DesiredState out;
+  AppendPeer(own, peer, out);
+  return out;
+}
+
+void VxlanBackend::AppendPeer(const model::Lease& own, const model::Lease& peer,
+                              DesiredState& out) const {
+  if (peer.subnet == own.subnet || peer.attrs.backend_type != "vxlan") return;
+  const auto address = PeerAddress(peer, ext_, "vxlan", out.problems);
+  if (!address) return;
+  const net::Ip4 ip = *address;
+  const std::string subnet = peer.subnet.ipv4.ToString();
+  if (config_.direct_routing && ext_.OnLink(ip)) {
+    out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, ip, ext_.index));
+    return;
+  }
+  // BackendData: {"VNI":1,"VtepMAC":"…"} now, {"VtepMAC":"…"} from flannel v0.11.
+  std::optional<net::Mac> mac;
+  auto data = nlohmann::json::parse(peer.attrs.backend_data, nullptr, /*allow_exceptions=*/false);
+  if (const auto* m = Field(data, "VtepMAC"); m && m->is_string()) {
+    if (auto parsed = net::Mac::Parse(m->get<std::string>()); parsed.ok()) mac = *parsed;
+  }
+  if (!mac) {
+    out.problems.push_back(
+        "vxlan peer " + subnet + " at " + ip.ToString() + " has no valid VtepMAC in BackendData (" +
+        (peer.attrs.backend_data.empty() ? "empty" : peer.attrs.backend_data) + "); no route");
+    return;
+  }
+  const net::Ip4 vtep = peer.subnet.ipv4.ip();  // the peer's flannel.<VNI> holds <subnet .0>/32
+  out.neighbours.push_back(kernel::Neighbour{vtep, *mac, device_index_});
+  out.fdb.push_back(kernel::FdbEntry{*mac, ip, device_index_});
+  out.routes.push_back(kernel::Route::ViaOnlink(peer.subnet.ipv4, vtep, device_index_));
 }
 
 }  // namespace tartan::backend

@@ -60,6 +60,7 @@ class VxlanBackend final : public Backend {
   std::vector<int> owned_links() const override { return {device_index_}; }
   DesiredState Desired(const model::Lease& own,
                        const std::vector<model::Lease>& peers) const override;
+  DesiredState DesiredPeer(const model::Lease& own, const model::Lease& peer) const override;
   Status EnsureDevices(const model::Lease& own, bool& republish) override;
 
   const std::string& device_name() const { return device_name_; }
@@ -80,6 +81,7 @@ class VxlanBackend final : public Backend {
   bool Compatible(const kernel::Link& link) const;
   // Makes the device exist, compatible, with our MAC if possible, MTU set and up.
   Status EnsureDevice();
+  void AppendPeer(const model::Lease& own, const model::Lease& peer, DesiredState& out) const;
 
   VxlanConfig config_;
   ExternalInterface ext_;
