@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <system_error>
 #include <thread>
 #include <variant>
@@ -21,6 +22,9 @@
 #include "agent/iface_select.hpp"
 #include "agent/lease_worker.hpp"
 #include "agent/observe.hpp"
+#include "agent/pass_limiter.hpp"
+#include "agent/peer_apply.hpp"
+#include "agent/peer_table.hpp"
 #include "agent/reconciler.hpp"
 #include "backend/factory.hpp"
 #include "common/log.hpp"
@@ -39,6 +43,13 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// Full passes asked for by kernel notifications (docs/adr/0019): this many at once, then one
+// per interval while they keep coming (a fight with another route controller).
+constexpr int kKernelPassBurst = 4;
+constexpr auto kKernelPassInterval = 250ms;
+// How long /status waits for the loop to finish what it is doing before it answers with the
+// snapshot it rendered last.
+constexpr auto kStatusWait = 250ms;
 // The metric of the --ip-blackhole-route route. The pod bridge's connected route for the same
 // subnet (cni0 or docker0 with the subnet's .1, metric 0) must keep winning while the bridge
 // has its address, so the blackhole sits at a metric no network manager gives a device route;
@@ -118,6 +129,10 @@ class Health {
   void SetDetail(std::string detail) { server_.SetDetail(std::move(detail)); }
   void SetAnomalies(std::vector<std::string> a) { server_.SetAnomalies(std::move(a)); }
   void SetStatusJson(std::string json) { server_.SetStatusJson(std::move(json)); }
+  void SetStatusProvider(std::function<std::string()> provider) {
+    server_.SetStatusProvider(std::move(provider));
+  }
+  void Stop() { server_.Stop(); }
 
  private:
   http::HealthServer server_;
@@ -134,6 +149,10 @@ class Agent {
         rtnl_(deps.rtnl),
         stop_(std::move(stop)),
         health_(deps.on_readiness) {}
+  // /status renders from the members below on the health server's thread: stop it first.
+  ~Agent() { health_.Stop(); }
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
   int Run();
 
  private:
@@ -219,12 +238,24 @@ class Agent {
   std::optional<model::NetworkConfig> config_reported_;
   uint64_t generation_ = 0;
 
-  std::map<model::SubnetKey, model::Lease> peers_;
+  // The leases of the network; a lease event reprograms the peers it changed and nothing else.
+  PeerTable peers_;
+  PathCounts path_counts_;
   bool have_snapshot_ = false;
   // etcd was restored or wiped and our lease is not taken again yet: the owner record's subnet
   // alone names our lease (store::AcquireRequest::after_store_reset, docs/adr/0014).
   bool after_store_reset_ = false;
-  bool dirty_ = false;
+  bool dirty_ = false;         // a full pass is due now (snapshot, periodic check)
+  bool kernel_dirty_ = false;  // a full pass is due, as soon as kernel_passes_ allows
+  PassLimiter kernel_passes_{kKernelPassBurst, kKernelPassInterval};
+  uint64_t problems_version_ = ~uint64_t{0};  // the reconciler's problems last shown on /readyz
+  // Held by the loop while it works; /status renders the agent's state under it (on the health
+  // server's thread), so a scrape costs O(peers) and a lease event does not.
+  std::timed_mutex state_mu_;
+  bool status_provider_ = false;
+  std::string status_last_;  // the last /status rendered (health server thread only)
+  // Renders /status from the current state (under state_mu_).
+  std::string RenderStatus();
   bool ready_ = false;
   std::string device_error_;
   // Set when the agent stops itself because it cannot go on (exit code 1, not 0).
@@ -577,9 +608,12 @@ void Agent::Loop() {
   auto next_rules = clock_.Now() + rules_period;
   while (!stop_.stop_requested()) {
     pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor ? monitor->fd() : -1, POLLIN, 0}};
-    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::min(next_resync, next_rules) - clock_.Now());
+    auto wake_at = std::min(next_resync, next_rules);
+    if (kernel_dirty_ && have_snapshot_) wake_at = std::min(wake_at, kernel_passes_.NextAllowed());
+    auto timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - clock_.Now()) + 1ms;
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
+    std::unique_lock state_lock(state_mu_);
     if (n < 0 && errno != EINTR) {
       Fatal("poll: " + std::system_category().message(errno));
       return;
@@ -591,15 +625,19 @@ void Agent::Loop() {
     if (monitor && (fds[1].revents & POLLIN)) {
       auto events = monitor->Drain();
       if (!events.ok()) {
-        dirty_ = true;
+        kernel_dirty_ = true;
         iface_dirty_ = true;
       } else {
+        // Our own changes come back as events too: only what tartan did not do itself (an
+        // entry deleted by hand, another program's route) asks for a full pass.
         for (const auto& e : *events) {
-          dirty_ = dirty_ || Relevant(e);
+          kernel_dirty_ = kernel_dirty_ || (Relevant(e) && reconciler_->Unexpected(e));
           iface_dirty_ = iface_dirty_ || MayConcernInterface(e, ext_, !iface_wait_.empty());
         }
       }
     }
+    // An incremental change that needs the kernel's view (another peer wants the same entry).
+    if (reconciler_->full_pass_needed()) kernel_dirty_ = true;
     if (clock_.Now() >= next_resync) {
       dirty_ = true;
       iface_dirty_ = true;
@@ -612,7 +650,10 @@ void Agent::Loop() {
     if (iface_dirty_) FollowInterface();
     // Without a usable interface nothing could be programmed: the pass waits (dirty_ stays
     // set) for the interface to come back; the peers' routes already in place stay.
-    if (dirty_ && have_snapshot_ && iface_wait_.empty()) Reconcile();
+    if (have_snapshot_ && iface_wait_.empty() &&
+        (dirty_ || (kernel_dirty_ && kernel_passes_.TryTake(clock_.Now())))) {
+      Reconcile();
+    }
   }
   log::Info("stop requested");
 }
@@ -689,31 +730,14 @@ void Agent::Handle(InboxItem& item) {
   }
   if (auto* batch = std::get_if<store::LeaseBatch>(&item.payload)) {
     if (auto line = watch_problem_.Succeeded()) log::Info(*line);
-    bool own_gone = false;
-    // What happened to our key, for the log: deleted, or taken over by another host.
-    std::string own_fate = "was deleted from etcd";
-    auto taken_over = [&](const model::Lease& l) {
-      if (l.attrs.public_ip == lease_.attrs.public_ip) return false;
-      own_fate = "was re-written by another host (public_ip=" +
-                 (l.attrs.public_ip ? l.attrs.public_ip->ToString() : std::string("none")) +
-                 ", ours is " + ext_.public_ip.ToString() + ")";
-      return true;
-    };
+    peers_.SetOwn(lease_);
+    const PeerDelta delta = peers_.Apply(*batch);
     if (batch->is_snapshot) {
-      peers_.clear();
-      for (auto& l : batch->snapshot) peers_[l.subnet] = l;
       log::Info("peers: " + std::to_string(peers_.size()) + " leases in the network");
       have_snapshot_ = true;
-      auto it = peers_.find(lease_.subnet);
-      if (it == peers_.end()) {
-        own_gone = true;
-        own_fate = "is not in etcd (deleted, or expired while etcd was unreachable)";
-      } else {
-        own_gone = taken_over(it->second);
-      }
     }
     for (auto& e : batch->events) {
-      const bool own = e.lease.subnet == lease_.subnet;
+      if (e.lease.subnet == lease_.subnet) continue;  // said with the verdict below
       const std::string what =
           e.lease.subnet.ipv4.ToString() +
           " public_ip=" + (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-") +
@@ -721,49 +745,40 @@ void Agent::Handle(InboxItem& item) {
           (e.lease.attrs.backend_type.empty() ? "udp" : log::Cut(e.lease.attrs.backend_type, 64));
       // A key no lease of the network can have is not a peer: the reconciler warns about it
       // once (FilterLeases), so its events are only worth a debug line.
-      const bool valid = own || !model::LeaseSubnetProblem(config_, e.lease.subnet);
-      auto say = [valid](const std::string& line) {
-        if (valid) {
-          log::Info(line);
-        } else {
-          log::Debug(1, line + " (not a valid lease key; ignored)");
-        }
-      };
+      std::string line;
       switch (e.type) {
         case store::LeaseEvent::Type::kAdded:
+          line = "peer added: " + what;
+          break;
         case store::LeaseEvent::Type::kChanged:
-          if (!own) {
-            say(std::string(e.type == store::LeaseEvent::Type::kAdded ? "peer added: "
-                                                                      : "peer changed: ") +
-                what);
-          }
-          peers_[e.lease.subnet] = e.lease;
-          if (own) {
-            // Our subnet written with another host's address (an operator pinned it elsewhere,
-            // or it expired and was re-taken): it is no longer ours.
-            own_gone = taken_over(e.lease);
-          }
+          line = "peer changed: " + what;
           break;
         case store::LeaseEvent::Type::kRemoved:
-          if (!own) say("peer removed: " + what);
-          peers_.erase(e.lease.subnet);
-          if (own) own_fate = "was deleted from etcd";
-          own_gone = own || own_gone;
+          line = "peer removed: " + what;
           break;
       }
+      if (!model::LeaseSubnetProblem(config_, e.lease.subnet)) {
+        log::Info(line);
+      } else {
+        log::Debug(1, line + " (not a valid lease key; ignored)");
+      }
     }
-    if (batch->store_reset) {
-      // Restored or wiped (docs/adr/0014): our key, or the etcd lease it hangs on, may be gone
-      // or an older one even where our subnet is listed. Take it again now (the same subnet
-      // when free) rather than at the next renewal, hours away.
-      own_gone = true;
-      own_fate = "may be gone: etcd was restored from a backup or wiped";
-      after_store_reset_ = true;
+    if (delta.own.store_reset) after_store_reset_ = true;
+    if (batch->is_snapshot || !device_error_.empty()) {
+      dirty_ = true;  // a whole new table, or devices to repair first: one full pass
+    } else if (!delta.changes.empty() && have_snapshot_) {
+      // The changed peers only: their entries before and after, no dump (docs/adr/0019).
+      auto stats = ApplyPeerChanges(
+          delta.changes, {config_, *backend_, lease_, *reconciler_, path_counts_, ext_.index});
+      KeepChanges(changes_, stats.changes, std::chrono::system_clock::now());
+      if (reconciler_->problems_version() != problems_version_) {
+        problems_version_ = reconciler_->problems_version();
+        health_.SetAnomalies(reconciler_->problems());
+      }
     }
-    dirty_ = true;
     // Our key deleted (by an operator, or expired while etcd was unreachable): the peers have
     // dropped their routes to us, so take the lease again now rather than at the next renewal.
-    if (own_gone) Revoke("our key " + lease_.subnet.ToString() + " " + own_fate);
+    if (delta.own.own_gone) Revoke("our key " + lease_.subnet.ToString() + " " + delta.own.fate);
   } else if (auto* revoked = std::get_if<Revoked>(&item.payload)) {
     Revoke(revoked->why.message);
   } else if (auto* failed = std::get_if<WatchFailed>(&item.payload)) {
@@ -863,6 +878,7 @@ kernel::Route Agent::OwnSubnetBlackhole() const {
 
 void Agent::Reconcile() {
   dirty_ = false;
+  kernel_dirty_ = false;
   const auto started = Clock::now();
   bool republish = false;
   if (Status s = backend_->EnsureDevices(lease_, republish); !s.ok()) {
@@ -881,7 +897,7 @@ void Agent::Reconcile() {
   }
   std::vector<model::Lease> peers;
   peers.reserve(peers_.size());
-  for (const auto& [key, l] : peers_) peers.push_back(l);
+  for (const auto& [key, l] : peers_.leases()) peers.push_back(l);
   // Keys that no lease of this network can have ("0.0.0.0-0", the underlay's subnet, the whole
   // Network) never reach the backend; they are reported with the backend's own problems.
   auto filtered = model::FilterLeases(config_, peers);
@@ -895,15 +911,22 @@ void Agent::Reconcile() {
     NotReady("programming routes: " + stats.error().message);
     return;
   }
+  problems_version_ = reconciler_->problems_version();
   health_.SetAnomalies(reconciler_->problems());
-  // For /metrics and tartanctl status --local.
+  // For /metrics; later lease events keep the gauges up to date peer by peer.
   auto paths = PeerPaths(lease_, filtered.valid, desired, ext_.index, backend_->name());
   RecordPass(paths, desired, *stats, std::chrono::duration<double>(Clock::now() - started).count());
+  path_counts_.Reset(paths);
   KeepChanges(changes_, stats->changes, std::chrono::system_clock::now());
-  health_.SetStatusJson(
-      StatusJson({std::string(tartan::Version()), opts_.etcd_endpoints, store_->Api(), ext_.name,
-                  ext_.public_ip.ToString(), std::string(backend_->name()), lease_,
-                  std::move(paths), &changes_}));
+  if (!status_provider_) {
+    // tartanctl status --local: rendered when asked for, from the state of that moment.
+    status_provider_ = true;
+    health_.SetStatusProvider([this] {
+      std::unique_lock lock(state_mu_, std::defer_lock);
+      if (lock.try_lock_for(kStatusWait)) status_last_ = RenderStatus();
+      return status_last_;
+    });
+  }
   // Ready once a pass could read and program the kernel; a peer whose entries the kernel
   // refuses is logged (and retried), not allowed to keep this host unready forever.
   if (!ready_ && rules_error_.empty() && MayBeReady()) {
@@ -913,6 +936,21 @@ void Agent::Reconcile() {
     // Under systemd (Type=notify): units ordered after tartand start now, subnet.env exists.
     if (Status s = sd::Notify("READY=1\nSTATUS=ready"); !s.ok()) log::Error(s.error().message);
   }
+}
+
+std::string Agent::RenderStatus() {
+  std::vector<PeerPath> paths;
+  paths.reserve(peers_.size());
+  for (const auto& [key, l] : peers_.leases()) {
+    if (key == lease_.subnet || model::LeaseSubnetProblem(config_, key)) continue;
+    auto d = PeerEntries(config_, *backend_, lease_, l);
+    for (auto& p : PeerPaths(lease_, {l}, d, ext_.index, backend_->name())) {
+      paths.push_back(std::move(p));
+    }
+  }
+  return StatusJson({std::string(tartan::Version()), opts_.etcd_endpoints, store_->Api(), ext_.name,
+                     ext_.public_ip.ToString(), std::string(backend_->name()), lease_,
+                     std::move(paths), &changes_});
 }
 
 }  // namespace

@@ -109,6 +109,38 @@ void RecordPass(const std::vector<PeerPath>& peers, const backend::DesiredState&
   m.reconcile_seconds.HistogramWith().Observe(seconds);
 }
 
+void PathCounts::Reset(const std::vector<PeerPath>& paths) {
+  counts_.clear();
+  for (const auto& p : paths) Add(p, 1);
+}
+
+void PathCounts::Add(const PeerPath& p, int n) {
+  auto it = counts_.try_emplace({p.backend, p.path}, 0).first;
+  it->second += n;
+  if (it->second <= 0) counts_.erase(it);
+}
+
+void PathCounts::Publish() const {
+  const auto& m = metrics::Tartan();
+  m.peers.Clear();
+  for (const auto& [k, n] : counts_) m.peers.GaugeWith({k.first, k.second}).Set(n);
+}
+
+void RecordDelta(const EntryTotals& totals, const ReconcileStats& stats) {
+  const auto& m = metrics::Tartan();
+  auto entries = [&](const char* kind, size_t desired_n, int missing) {
+    m.entries.GaugeWith({kind, "desired"}).Set(static_cast<double>(desired_n));
+    m.entries.GaugeWith({kind, "programmed"})
+        .Set(static_cast<double>(desired_n) - static_cast<double>(missing));
+  };
+  entries("route", totals.routes, totals.routes_missing);
+  entries("neighbour", totals.neighbours, totals.neighbours_missing);
+  entries("fdb", totals.fdb, totals.fdb_missing);
+  for (const auto& [kind, n] : stats.by_kind) {
+    m.repairs.CounterWith({kind}).Inc(static_cast<uint64_t>(n));
+  }
+}
+
 void RecordLease(const model::Lease& lease, std::string_view public_ip) {
   const auto& m = metrics::Tartan();
   m.lease_info.Clear();

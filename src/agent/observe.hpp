@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,20 @@ std::string StatusJson(const StatusSnapshot& s);
 // entries desired/programmed, repairs by kind, one reconcile pass of `seconds`.
 void RecordPass(const std::vector<PeerPath>& peers, const backend::DesiredState& desired,
                 const ReconcileStats& stats, double seconds);
+// The tartan_peers gauge kept up to date one peer at a time: counts by (backend, path).
+class PathCounts {
+ public:
+  void Reset(const std::vector<PeerPath>& paths);
+  void Add(const PeerPath& p, int n);
+  // Sets the gauges (a handful of label sets, not one per peer).
+  void Publish() const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, int> counts_;
+};
+// After an incremental change: the entry gauges from the reconciler's totals, the repairs.
+void RecordDelta(const EntryTotals& totals, const ReconcileStats& stats);
+
 // The lease gauges (info and expiry).
 void RecordLease(const model::Lease& lease, std::string_view public_ip);
 

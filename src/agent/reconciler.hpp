@@ -3,6 +3,7 @@
 // so a problem is logged when it appears, not on every pass.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <set>
@@ -12,6 +13,7 @@
 #include "agent/route_plan.hpp"
 #include "backend/backend.hpp"
 #include "common/result.hpp"
+#include "kernel/monitor.hpp"
 #include "kernel/rtnl.hpp"
 
 namespace tartan::agent {
@@ -32,14 +34,43 @@ struct ReconcileStats {
   std::vector<std::string> changes;
 };
 
+// The number of entries wanted, and of those wanted but not in the kernel as wanted, after the
+// last full pass and the incremental changes since (for /metrics without a pass over the peers).
+struct EntryTotals {
+  size_t routes = 0, neighbours = 0, fdb = 0;
+  int routes_missing = 0, neighbours_missing = 0, fdb_missing = 0;
+};
+
 class Reconciler {
  public:
   explicit Reconciler(kernel::Rtnl& rtnl) : rtnl_(rtnl) {}
 
-  // One pass. Fails only when the kernel's state could not be read; individual changes that
-  // fail are counted in `failed`, logged once each, and retried on the next pass.
+  // One full pass. Fails only when the kernel's state could not be read; individual changes
+  // that fail are counted in `failed`, logged once each, and retried on the next pass. Also
+  // records what it saw and did, for ApplyDelta() and Unexpected().
   Result<ReconcileStats> Apply(const backend::DesiredState& desired,
                                const std::vector<int>& owned_links);
+
+  // Incremental (docs/adr/0019-incremental-reconcile.md): one peer's entries were `before` and
+  // are now `after` (Backend::DesiredPeer, problems included). Changes those entries only,
+  // planned against what the last full pass saw plus what tartan did since: no dump, O(log N).
+  // A new route goes in with an exclusive add, so a route another program put in its slot since
+  // the last pass is never overwritten. What cannot be decided without a dump (another peer
+  // wants the same destination, neighbour or MAC; the slot was taken; no full pass yet) sets
+  // full_pass_needed() and is left to the next full pass.
+  ReconcileStats ApplyDelta(const backend::DesiredState& before,
+                            const backend::DesiredState& after);
+  bool full_pass_needed() const { return full_pass_needed_; }
+
+  // Whether a kernel notification tells something tartan does not know already, i.e. is not
+  // the echo of its own change: another program's route, tartan's route or entry deleted or
+  // changed by someone else, a learned neighbour on an owned link. Only those need a full pass.
+  // Everything but routes, neighbours and FDB entries is unexpected.
+  bool Unexpected(const kernel::KernelEvent& e) const;
+
+  EntryTotals totals() const;
+  // Changes whenever problems() does, so the caller re-publishes them only then.
+  uint64_t problems_version() const { return problems_version_; }
 
   // What the last pass could not do and why -- the desired state's problems and the routes
   // not installed because a route tartan did not install is in the way -- sorted; each line
@@ -76,8 +107,45 @@ class Reconciler {
   }
   std::string Dev(int index);
   std::string Describe(const RouteConflict& c);
+  // Adds `delta` to each problem line's count of sources, logging the lines that appear and
+  // the ones that clear.
+  void CountProblems(const std::map<std::string, int>& delta);
+
+  // Incremental bookkeeping: an entry tartan wants, how many peers want it (the first one's
+  // value wins, as in a full pass) and whether the kernel has it as wanted.
+  enum class State : uint8_t { kInstalled, kMissing, kBlocked };
+  template <typename E>
+  struct Slot {
+    E entry;
+    uint32_t claims = 0;
+    State state = State::kMissing;
+  };
+  using RouteKey = std::pair<uint32_t, net::Ip4Net>;  // table, destination
+  using NeighKey = std::pair<int, net::Ip4>;
+  using FdbKey = std::pair<int, net::Mac>;
+  void DeltaRoute(const RouteKey& key, const kernel::Route* old, const kernel::Route* now,
+                  std::map<std::string, int>& problems, ReconcileStats& stats);
+  void DeltaNeighbour(const NeighKey& key, const kernel::Neighbour* old,
+                      const kernel::Neighbour* now, ReconcileStats& stats);
+  void DeltaFdb(const FdbKey& key, const kernel::FdbEntry* old, const kernel::FdbEntry* now,
+                ReconcileStats& stats);
 
   kernel::Rtnl& rtnl_;
+  bool indexed_ = false;  // a full pass filled what follows
+  bool full_pass_needed_ = false;
+  std::map<RouteKey, Slot<kernel::Route>> routes_;
+  std::map<NeighKey, Slot<kernel::Neighbour>> neighbours_;
+  std::map<FdbKey, Slot<kernel::FdbEntry>> fdb_;
+  std::map<RouteKey, std::string> conflicts_;  // why a blocked route is not installed
+  // Other programs' routes in the main table as the last pass saw them, and the connected ones.
+  std::multimap<RouteKey, kernel::Route> foreign_;
+  std::vector<kernel::Route> connected_;
+  std::set<int> owned_;
+  std::array<int, 3> missing_{};  // routes, neighbours, FDB entries not installed
+  void CountMissing();
+  std::map<int, std::string> dev_names_;  // for log lines; refreshed by every full pass
+  std::map<std::string, int> problem_sources_;
+  uint64_t problems_version_ = 0;
   std::set<std::string> problems_logged_;
   std::set<std::string> failures_logged_;
   std::set<std::string> failures_now_;

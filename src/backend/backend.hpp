@@ -64,6 +64,18 @@ class Backend {
   virtual std::vector<int> owned_links() const { return {}; }
   virtual DesiredState Desired(const model::Lease& own,
                                const std::vector<model::Lease>& peers) const = 0;
+  // The entries for one peer alone (none for our own lease); Desired() is their union over
+  // the peers, in order, plus what belongs to no peer (udp's route for the whole Network). A
+  // lease event reprograms that one peer from this (docs/adr/0019-incremental-reconcile.md).
+  // Pure, like Desired(); the default asks Desired() about the one peer.
+  virtual DesiredState DesiredPeer(const model::Lease& own, const model::Lease& peer) const {
+    return Desired(own, {peer});
+  }
+  // One peer changed (`before` null: added; `after` null: removed; both leases already
+  // filtered like Desired()'s): a data plane outside the kernel (udp's workers) learns it here,
+  // as Desired() tells it the whole set. Kernel-only backends have nothing to do.
+  virtual void PeerChanged(const model::Lease& /*own*/, const model::Lease* /*before*/,
+                           const model::Lease* /*after*/) {}
 
   // Called with our lease before every reconcile pass: creates or repairs what the backend
   // owns beyond routes and entries (a vxlan device deleted or changed by hand, its address).

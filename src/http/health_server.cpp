@@ -162,6 +162,11 @@ void HealthServer::SetStatusJson(std::string json) {
   status_json_ = std::move(json);
 }
 
+void HealthServer::SetStatusProvider(std::function<std::string()> provider) {
+  std::lock_guard lock(mu_);
+  status_provider_ = std::move(provider);
+}
+
 void HealthServer::SetAnomalies(std::vector<std::string> anomalies) {
   std::lock_guard lock(mu_);
   anomalies_ = std::move(anomalies);
@@ -206,6 +211,7 @@ void HealthServer::Answer(int client_fd) {
   std::string detail;
   std::vector<std::string> anomalies;
   std::string status_json;
+  std::function<std::string()> provider;
   bool ready = false;
   {
     std::lock_guard lock(mu_);
@@ -214,6 +220,15 @@ void HealthServer::Answer(int client_fd) {
     detail = detail_;
     anomalies = anomalies_;
     status_json = status_json_;
+    provider = status_provider_;
+  }
+  // Only a request for /status pays for rendering it.
+  if (provider) {
+    const size_t sp = request.find(' ');
+    if (sp != std::string::npos && request.compare(sp + 1, 7, "/status") == 0 &&
+        (request.size() > sp + 8 && (request[sp + 8] == ' ' || request[sp + 8] == '?'))) {
+      status_json = provider();
+    }
   }
   WriteAll(client_fd, HandleRequest(
                           request, ready, reason, detail, anomalies,

@@ -65,6 +65,10 @@ class HealthServer {
   bool ready() const { return ready_.load(); }
   // The agent's snapshot for /status (a JSON object); /metrics renders metrics::Global().
   void SetStatusJson(std::string json);
+  // Renders the /status snapshot when /status is asked for (on this server's thread), instead
+  // of SetStatusJson's text: an agent with thousands of peers then does that work per scrape,
+  // not per change. Must be thread-safe and return quickly.
+  void SetStatusProvider(std::function<std::string()> provider);
 
  private:
   void Serve();
@@ -80,6 +84,7 @@ class HealthServer {
   std::string detail_;
   std::vector<std::string> anomalies_;
   std::string status_json_;
+  std::function<std::string()> status_provider_;
 };
 
 }  // namespace tartan::http

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <atomic>
 #include <chrono>
 
 namespace tartan::http {
@@ -50,6 +51,25 @@ TEST(HealthServerLoopback, ServesReadinessTransitions) {
             std::string::npos);
   server.Stop();
   EXPECT_EQ(Get(server.port(), "/healthz"), "connect failed");
+}
+
+TEST(HealthServerLoopback, StatusProviderIsAskedOnlyForStatus) {
+  HealthServer server;
+  ASSERT_TRUE(server.Start(net::Ip4(127, 0, 0, 1), 0).ok());
+  std::atomic<int> calls{0};
+  server.SetStatusJson(R"({"old":true})");
+  server.SetStatusProvider([&calls] {
+    ++calls;
+    return std::string(R"({"n":)") + std::to_string(calls.load()) + "}";
+  });
+  Get(server.port(), "/healthz");
+  Get(server.port(), "/readyz");
+  Get(server.port(), "/metrics");
+  Get(server.port(), "/statusx");
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_NE(Get(server.port(), "/status").find(R"("agent":{"n":1})"), std::string::npos);
+  EXPECT_NE(Get(server.port(), "/status?x=1").find(R"("agent":{"n":2})"), std::string::npos);
+  server.Stop();
 }
 
 TEST(HealthServerLoopback, ASilentClientDelaysOthersByAtMostASecond) {

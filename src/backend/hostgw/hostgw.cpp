@@ -54,24 +54,33 @@ Status HostGwBackend::Rebind(const ExternalInterface& ext) {
 DesiredState HostGwBackend::Desired(const model::Lease& own,
                                     const std::vector<model::Lease>& peers) const {
   DesiredState out;
-  for (const model::Lease& peer : peers) {
-    if (peer.subnet == own.subnet) continue;
-    // Like flannel, a host-gw host routes only to peers that announced host-gw: a vxlan or udp
-    // peer expects encapsulated traffic it would not get from a plain route.
-    if (peer.attrs.backend_type != "host-gw") continue;
-    const auto address = PeerAddress(peer, ext_, "host-gw", out.problems);
-    if (!address) continue;
-    const net::Ip4 gw = *address;
-    if (!ext_.OnLink(gw)) {
-      out.problems.push_back("host-gw peer " + peer.subnet.ipv4.ToString() + " at " +
-                             gw.ToString() + " is not on-link from " + ext_.name +
-                             ": host-gw needs every host on one L2 segment (use vxlan with "
-                             "DirectRouting for routed networks); no route");
-      continue;
-    }
-    out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, gw, ext_.index));
-  }
+  for (const model::Lease& peer : peers) AppendPeer(own, peer, out);
   return out;
+}
+
+DesiredState HostGwBackend::DesiredPeer(const model::Lease& own, const model::Lease& peer) const {
+  DesiredState out;
+  AppendPeer(own, peer, out);
+  return out;
+}
+
+void HostGwBackend::AppendPeer(const model::Lease& own, const model::Lease& peer,
+                               DesiredState& out) const {
+  if (peer.subnet == own.subnet) return;
+  // Like flannel, a host-gw host routes only to peers that announced host-gw: a vxlan or udp
+  // peer expects encapsulated traffic it would not get from a plain route.
+  if (peer.attrs.backend_type != "host-gw") return;
+  const auto address = PeerAddress(peer, ext_, "host-gw", out.problems);
+  if (!address) return;
+  const net::Ip4 gw = *address;
+  if (!ext_.OnLink(gw)) {
+    out.problems.push_back("host-gw peer " + peer.subnet.ipv4.ToString() + " at " + gw.ToString() +
+                           " is not on-link from " + ext_.name +
+                           ": host-gw needs every host on one L2 segment (use vxlan with "
+                           "DirectRouting for routed networks); no route");
+    return;
+  }
+  out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, gw, ext_.index));
 }
 
 }  // namespace tartan::backend

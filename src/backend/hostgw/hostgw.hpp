@@ -21,9 +21,11 @@ class HostGwBackend final : public Backend {
                        const std::vector<model::Lease>& peers) const override;
   // Refused, like Create, when the public IP is not the interface's address.
   Status Rebind(const ExternalInterface& ext) override;
+  DesiredState DesiredPeer(const model::Lease& own, const model::Lease& peer) const override;
 
  private:
   explicit HostGwBackend(ExternalInterface ext) : ext_(std::move(ext)) {}
+  void AppendPeer(const model::Lease& own, const model::Lease& peer, DesiredState& out) const;
   ExternalInterface ext_;
 };
 

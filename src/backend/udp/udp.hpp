@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 
 #include "backend/backend.hpp"
@@ -45,6 +46,11 @@ class UdpBackend final : public Backend {
   // only when it changed).
   DesiredState Desired(const model::Lease& own,
                        const std::vector<model::Lease>& peers) const override;
+  // A peer's problems only: udp has no entry per peer, its path is the workers' table.
+  DesiredState DesiredPeer(const model::Lease& own, const model::Lease& peer) const override;
+  // Updates the one peer in the workers' table and hands them the new table.
+  void PeerChanged(const model::Lease& own, const model::Lease* before,
+                   const model::Lease* after) override;
   // Makes flannel0 exist (again, if deleted by hand) with its MTU, address and link up, and
   // logs the drop counters when they moved.
   Status EnsureDevices(const model::Lease& own, bool& republish) override;
@@ -74,6 +80,12 @@ class UdpBackend final : public Backend {
   bool offload_ = true;  // UdpConfig::offload, for a data plane made again by Rebind
   // The table last handed to the workers, to swap only on a change.
   mutable std::shared_ptr<const udp::PeerTable> published_;
+  // The peers in it, by lease key (the order Desired() builds it in), for PeerChanged.
+  mutable std::map<model::SubnetKey, net::Ip4> table_peers_;
+  // The peer's entry in the workers' table, or nullopt (not a udp peer, no usable address).
+  std::optional<net::Ip4> TableAddress(const model::Lease& own, const model::Lease& peer,
+                                       std::vector<std::string>& problems) const;
+  void Publish(const model::Lease& own) const;
   std::array<uint64_t, static_cast<size_t>(udp::Drop::kCount)> drops_logged_{};
 };
 

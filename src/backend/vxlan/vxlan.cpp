@@ -263,38 +263,46 @@ DesiredState VxlanBackend::Desired(const model::Lease& own,
   return VxlanDesired(config_, ext_, device_index_, own, peers);
 }
 
+DesiredState VxlanBackend::DesiredPeer(const model::Lease& own, const model::Lease& peer) const {
+  DesiredState out;
+  VxlanAppendPeer(config_, ext_, device_index_, own, peer, out);
+  return out;
+}
+
 DesiredState VxlanDesired(const VxlanConfig& config, const ExternalInterface& ext, int device_index,
                           const model::Lease& own, const std::vector<model::Lease>& peers) {
   DesiredState out;
-  for (const model::Lease& peer : peers) {
-    if (peer.subnet == own.subnet || peer.attrs.backend_type != "vxlan") continue;
-    const auto address = PeerAddress(peer, ext, "vxlan", out.problems);
-    if (!address) continue;
-    const net::Ip4 ip = *address;
-    const std::string subnet = peer.subnet.ipv4.ToString();
-    if (config.direct_routing && ext.OnLink(ip)) {
-      out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, ip, ext.index));
-      continue;
-    }
-    // BackendData: {"VNI":1,"VtepMAC":"…"} now, {"VtepMAC":"…"} from flannel v0.11.
-    std::optional<net::Mac> mac;
-    auto data = nlohmann::json::parse(peer.attrs.backend_data, nullptr, /*allow_exceptions=*/false);
-    if (const auto* m = Field(data, "VtepMAC"); m && m->is_string()) {
-      if (auto parsed = net::Mac::Parse(m->get<std::string>()); parsed.ok()) mac = *parsed;
-    }
-    if (!mac) {
-      out.problems.push_back("vxlan peer " + subnet + " at " + ip.ToString() +
-                             " has no valid VtepMAC in BackendData (" +
-                             (peer.attrs.backend_data.empty() ? "empty" : peer.attrs.backend_data) +
-                             "); no route");
-      continue;
-    }
-    const net::Ip4 vtep = peer.subnet.ipv4.ip();  // the peer's flannel.<VNI> holds <subnet .0>/32
-    out.neighbours.push_back(kernel::Neighbour{vtep, *mac, device_index});
-    out.fdb.push_back(kernel::FdbEntry{*mac, ip, device_index});
-    out.routes.push_back(kernel::Route::ViaOnlink(peer.subnet.ipv4, vtep, device_index));
-  }
+  for (const model::Lease& peer : peers) VxlanAppendPeer(config, ext, device_index, own, peer, out);
   return out;
+}
+
+void VxlanAppendPeer(const VxlanConfig& config, const ExternalInterface& ext, int device_index,
+                     const model::Lease& own, const model::Lease& peer, DesiredState& out) {
+  if (peer.subnet == own.subnet || peer.attrs.backend_type != "vxlan") return;
+  const auto address = PeerAddress(peer, ext, "vxlan", out.problems);
+  if (!address) return;
+  const net::Ip4 ip = *address;
+  const std::string subnet = peer.subnet.ipv4.ToString();
+  if (config.direct_routing && ext.OnLink(ip)) {
+    out.routes.push_back(kernel::Route::Via(peer.subnet.ipv4, ip, ext.index));
+    return;
+  }
+  // BackendData: {"VNI":1,"VtepMAC":"…"} now, {"VtepMAC":"…"} from flannel v0.11.
+  std::optional<net::Mac> mac;
+  auto data = nlohmann::json::parse(peer.attrs.backend_data, nullptr, /*allow_exceptions=*/false);
+  if (const auto* m = Field(data, "VtepMAC"); m && m->is_string()) {
+    if (auto parsed = net::Mac::Parse(m->get<std::string>()); parsed.ok()) mac = *parsed;
+  }
+  if (!mac) {
+    out.problems.push_back(
+        "vxlan peer " + subnet + " at " + ip.ToString() + " has no valid VtepMAC in BackendData (" +
+        (peer.attrs.backend_data.empty() ? "empty" : peer.attrs.backend_data) + "); no route");
+    return;
+  }
+  const net::Ip4 vtep = peer.subnet.ipv4.ip();  // the peer's flannel.<VNI> holds <subnet .0>/32
+  out.neighbours.push_back(kernel::Neighbour{vtep, *mac, device_index});
+  out.fdb.push_back(kernel::FdbEntry{*mac, ip, device_index});
+  out.routes.push_back(kernel::Route::ViaOnlink(peer.subnet.ipv4, vtep, device_index));
 }
 
 }  // namespace tartan::backend

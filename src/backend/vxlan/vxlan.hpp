@@ -45,6 +45,9 @@ bool KernelNeedsTxChecksumWorkaround(std::string_view uname_release);
 // `tartanctl doctor` computes the same entries from etcd and the kernel without a backend.
 DesiredState VxlanDesired(const VxlanConfig& config, const ExternalInterface& ext, int device_index,
                           const model::Lease& own, const std::vector<model::Lease>& peers);
+// One peer's share of VxlanDesired, appended to `out` (the incremental path, docs/adr/0019).
+void VxlanAppendPeer(const VxlanConfig& config, const ExternalInterface& ext, int device_index,
+                     const model::Lease& own, const model::Lease& peer, DesiredState& out);
 
 class VxlanBackend final : public Backend {
  public:
@@ -66,6 +69,7 @@ class VxlanBackend final : public Backend {
   std::vector<int> owned_links() const override { return {device_index_}; }
   DesiredState Desired(const model::Lease& own,
                        const std::vector<model::Lease>& peers) const override;
+  DesiredState DesiredPeer(const model::Lease& own, const model::Lease& peer) const override;
   Status EnsureDevices(const model::Lease& own, bool& republish) override;
   // Takes the new interface (and the MTU it implies); the next EnsureDevices replaces
   // flannel.<VNI> when its underlay link or local address no longer match, keeping its MAC.
