@@ -609,7 +609,11 @@ void Agent::Loop() {
   while (!stop_.stop_requested()) {
     pollfd fds[2] = {{inbox_.fd(), POLLIN, 0}, {monitor ? monitor->fd() : -1, POLLIN, 0}};
     auto wake_at = std::min(next_resync, next_rules);
-    if (kernel_dirty_ && have_snapshot_) wake_at = std::min(wake_at, kernel_passes_.NextAllowed());
+    // A pass the rate limit put off wakes the loop when it is allowed (not while the
+    // interface is gone: the pass waits for it, and the loop with it).
+    if (kernel_dirty_ && have_snapshot_ && iface_wait_.empty()) {
+      wake_at = std::min(wake_at, kernel_passes_.NextAllowed());
+    }
     auto timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(wake_at - clock_.Now()) + 1ms;
     int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, timeout.count())));
