@@ -186,13 +186,10 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
           return s;
         },
         stats.neighbours_missing, stats);
-    for (const auto& n : want_n) {
-      auto [it, fresh] = neighbours_.try_emplace(NeighKey{n.link_index, n.ip});
-      ++it->second.claims;
-      if (!fresh) continue;
-      it->second.entry = n;
-      it->second.state = failed_n.count(it->first) ? State::kMissing : State::kInstalled;
-    }
+    IndexWanted<NeighKey, kernel::Neighbour>(neighbours_, want_n, failed_n,
+                                             [](const kernel::Neighbour& n) {
+                                               return NeighKey{n.link_index, n.ip};
+                                             });
 
     auto have_f = rtnl_.ListFdb(link);
     if (!have_f.ok()) return have_f.error().Context("reading the FDB of " + dev);
@@ -207,13 +204,9 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
           return s;
         },
         stats.fdb_missing, stats);
-    for (const auto& e : want_f) {
-      auto [it, fresh] = fdb_.try_emplace(FdbKey{e.link_index, e.mac});
-      ++it->second.claims;
-      if (!fresh) continue;
-      it->second.entry = e;
-      it->second.state = failed_f.count(it->first) ? State::kMissing : State::kInstalled;
-    }
+    IndexWanted<FdbKey, kernel::FdbEntry>(fdb_, want_f, failed_f, [](const kernel::FdbEntry& e) {
+      return FdbKey{e.link_index, e.mac};
+    });
   }
   CountMissing();
   indexed_ = true;

@@ -123,6 +123,19 @@ class Reconciler {
   using RouteKey = std::pair<uint32_t, net::Ip4Net>;  // table, destination
   using NeighKey = std::pair<int, net::Ip4>;
   using FdbKey = std::pair<int, net::Mac>;
+  // After a full pass over one link's neighbours or FDB: one claim per wanted entry, the
+  // first claim's value kept, installed unless setting it failed.
+  template <typename Key, typename E>
+  static void IndexWanted(std::map<Key, Slot<E>>& index, const std::vector<E>& want,
+                          const std::set<Key>& failed, Key (*key_of)(const E&)) {
+    for (const E& e : want) {
+      auto [it, fresh] = index.try_emplace(key_of(e));
+      ++it->second.claims;
+      if (!fresh) continue;
+      it->second.entry = e;
+      it->second.state = failed.count(it->first) ? State::kMissing : State::kInstalled;
+    }
+  }
   void DeltaRoute(const RouteKey& key, const kernel::Route* old, const kernel::Route* now,
                   std::map<std::string, int>& problems, ReconcileStats& stats);
   void DeltaNeighbour(const NeighKey& key, const kernel::Neighbour* old,
