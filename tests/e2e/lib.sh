@@ -109,9 +109,14 @@ start_in_ns() {
   E2E_PIDS+=("$LAST_PID")
 }
 
+# Every bridge gets a fixed MAC. Left unset, a Linux bridge takes the lowest MAC of its ports
+# and changes it when a port with a lower one joins; a host that had cached the old MAC for
+# the bridge's address then sends to a port's MAC, which the bridge passes up as another
+# host's frame and IP drops, until ARP gives up on the entry (~30 s). A host added while
+# the others run (host_create after tartand_start) made etcd unreachable for them.
 underlay_create() {
   new_ns "$P-ul"
-  ip -n "$P-ul" link add br0 type bridge
+  ip -n "$P-ul" link add br0 address 02:7a:00:00:00:01 type bridge
   ip -n "$P-ul" addr add "$E2E_UNDERLAY_NET.1/24" dev br0
   ip -n "$P-ul" link set br0 up
 }
@@ -168,7 +173,7 @@ network_config_put() { etcdctl_v3 put /coreos.com/network/config "$1" >/dev/null
 # first by the underlay namespace, for tests of hosts that are not on-link with each other.
 E2E_SEGMENT_B=198.51.100
 underlay_add_segment_b() {
-  ip -n "$P-ul" link add br1 type bridge
+  ip -n "$P-ul" link add br1 address 02:7a:00:00:00:02 type bridge
   ip -n "$P-ul" addr add "$E2E_SEGMENT_B.1/24" dev br1
   ip -n "$P-ul" link set br1 up
   in_ns "$P-ul" sysctl -qw net.ipv4.ip_forward=1
@@ -232,7 +237,7 @@ pod_create() {
   gw=$(sed -n 's/^FLANNEL_SUBNET=//p' "$E2E_WORK/h$n/subnet.env")
   mtu=$(sed -n 's/^FLANNEL_MTU=//p' "$E2E_WORK/h$n/subnet.env")
   new_ns "$pod"
-  ip -n "$ns" link add "$br" type bridge
+  ip -n "$ns" link add "$br" address 02:7a:00:00:01:01 type bridge  # fixed: see underlay_create
   ip -n "$ns" addr add "$gw" dev "$br"
   ip -n "$ns" link set "$br" up
   # The pod's MTU comes from FLANNEL_MTU, as the CNI plugin sets it.
