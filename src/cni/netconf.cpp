@@ -27,6 +27,7 @@ CniError FromError(const Error& e) {
       return CniError::Make(ErrorCode::kDecodingFailure, e.message);
     case Error::Code::kNotFound:
     case Error::Code::kUnavailable:
+    case Error::Code::kDeadlineExceeded:
       return CniError::Make(ErrorCode::kTryAgainLater, e.message);
     case Error::Code::kPermissionDenied:
       return CniError::Make(ErrorCode::kIoFailure, e.message);

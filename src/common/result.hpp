@@ -21,6 +21,10 @@ struct Error {
     kNotFound,
     kAlreadyExists,
     kUnavailable,  // a peer (etcd, the kernel) did not answer; worth a retry
+    // The caller's own deadline passed while waiting, with nothing seen to fail (a long-poll
+    // that got no event); told apart from kUnavailable so that a broken connection noticed
+    // late (after a SIGSTOP, a paused VM) is not taken for a quiet one.
+    kDeadlineExceeded,
     kPermissionDenied,
     kFailedPrecondition,
     kExhausted,  // e.g. out of subnets
@@ -35,6 +39,7 @@ struct Error {
   static Error NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
   static Error AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
   static Error Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+  static Error DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
   static Error PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
   static Error FailedPrecondition(std::string m) {
     return {Code::kFailedPrecondition, std::move(m)};

@@ -171,7 +171,7 @@ Status Connection::Wait(bool for_write, Deadline deadline, std::span<const int> 
     for (size_t i = 1; i < fds.size(); ++i) {
       if (fds[i].revents != 0) return Error::Cancelled("cancelled");
     }
-    if (n == 0) return Error::Unavailable("timed out");
+    if (n == 0) return Error::DeadlineExceeded("timed out");
     return Status::Ok();  // readable/writable, or an error the next I/O call reports
   }
 }

@@ -67,7 +67,8 @@ class Connection {
   // Reads what is available (at most `cap` bytes), waiting for at least one byte. 0 means the
   // peer closed the connection: over TLS only after its close_notify (then clean_close() is
   // true); a TLS stream cut without one is kUnavailable, as the data may be truncated.
-  // Errors: kUnavailable (I/O, timeout, a TLS stream cut), kCancelled.
+  // Errors: kDeadlineExceeded (nothing within `deadline`: the connection may be intact),
+  // kUnavailable (I/O error, a TLS stream cut), kCancelled.
   Result<size_t> Read(char* buf, size_t cap, Deadline deadline, std::span<const int> cancel_fds);
   // Whether the end Read reported is authenticated as the peer's (a TLS close_notify). A plain
   // TCP FIN is not: anyone on the path can forge or provoke it.

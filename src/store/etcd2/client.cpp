@@ -260,10 +260,11 @@ class V2Watch : public RegistryWatch {
       if (cancelled_ || impl_->net->shut_down()) return Cancelled();
       if (!reply) {
         if (reply.error().code == Error::Code::kCancelled) return Cancelled();
-        if (deadline && reply.error().code == Error::Code::kUnavailable &&
-            Clock::now() >= *deadline) {
-          return WatchBatch{};  // no event within the wait; the next poll resumes at the index
-        }
+        // No event within the wait: the next poll resumes at the index. Only the wait running
+        // out counts: a connection found broken after the deadline (the process was stopped
+        // while etcd restarted) is a broken watch, or the next poll would go to a wiped or
+        // restored etcd as if nothing had happened.
+        if (deadline && reply.error().code == Error::Code::kDeadlineExceeded) return WatchBatch{};
         impl_->net->MarkFailed(idx);
         return Error::Unavailable(impl_->Where(idx, "watch") + ": " + reply.error().message);
       }

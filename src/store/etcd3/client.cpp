@@ -322,8 +322,8 @@ class EtcdWatch : public RegistryWatch {
         if (auto s = ReadMore(deadline); !s) {
           // Nothing within the wait: the stream is intact (nothing was consumed), the caller
           // looks at the store and comes back.
-          if (deadline && s.error().code == Error::Code::kUnavailable &&
-              Clock::now() >= *deadline && !cancelled_) {
+          // Only the wait running out: a stream found broken late is a broken stream.
+          if (deadline && s.error().code == Error::Code::kDeadlineExceeded && !cancelled_) {
             return WatchBatch{};
           }
           return Broken("watch: " + s.error().message, s.error().code).error();
