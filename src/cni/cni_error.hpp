@@ -6,11 +6,9 @@
 // failure is found to the JSON printed on stdout.
 #pragma once
 
-#include <cassert>
 #include <cstdint>
 #include <string>
 #include <utility>
-#include <variant>
 
 #include "common/result.hpp"
 
@@ -48,54 +46,8 @@ struct CniError {
 CniError FromError(const Error& e);
 
 template <typename T>
-class [[nodiscard]] CniResult {
- public:
-  CniResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}         // NOLINT: implicit
-  CniResult(CniError error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const CniError& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, CniError> v_;
-};
-
-class [[nodiscard]] CniStatus {
- public:
-  CniStatus() = default;
-  CniStatus(CniError error) : error_(std::move(error)), ok_(false) {}  // NOLINT: implicit
-  static CniStatus Ok() { return {}; }
-  bool ok() const { return ok_; }
-  explicit operator bool() const { return ok_; }
-  const CniError& error() const {
-    assert(!ok_);
-    return error_;
-  }
-
- private:
-  CniError error_;
-  bool ok_ = true;
-};
+using CniResult = BasicResult<T, CniError>;
+using CniStatus = BasicStatus<CniError>;
 
 // strerror without the shared buffer (strerror_r).
 std::string ErrnoText(int err);

@@ -56,12 +56,13 @@ struct Error {
   bool operator==(const Error&) const = default;
 };
 
-// Either a T or an Error. Accessing the wrong alternative is a programming error (asserts).
-template <typename T>
-class [[nodiscard]] Result {
+// Either a T or an E (an Error, or another layer's error such as cni::CniError). Accessing the
+// wrong alternative is a programming error (asserts).
+template <typename T, typename E>
+class [[nodiscard]] BasicResult {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+  BasicResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  BasicResult(E error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -84,7 +85,7 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const {
+  const E& error() const {
     assert(!ok());
     return std::get<1>(v_);
   }
@@ -95,26 +96,32 @@ class [[nodiscard]] Result {
   }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
-// A Result that carries no value.
-class [[nodiscard]] Status {
- public:
-  Status() = default;
-  Status(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT: implicit by design
+template <typename T>
+using Result = BasicResult<T, Error>;
 
-  static Status Ok() { return {}; }
+// A Result that carries no value.
+template <typename E>
+class [[nodiscard]] BasicStatus {
+ public:
+  BasicStatus() = default;
+  BasicStatus(E error) : error_(std::move(error)), ok_(false) {}  // NOLINT: implicit by design
+
+  static BasicStatus Ok() { return {}; }
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const {
+  const E& error() const {
     assert(!ok_);
     return error_;
   }
 
  private:
-  Error error_;
+  E error_;
   bool ok_ = true;
 };
+
+using Status = BasicStatus<Error>;
 
 }  // namespace tartan

@@ -17,22 +17,26 @@ TableRules Nat(NatRuleOptions o = {}) {
   return NatRules(N("10.244.0.0/16"), N("10.244.1.0/24"), o);
 }
 
+// The FLANNEL-POSTRTG rules of node 10.244.1.0/24 in 10.244.0.0/16, as iptables-restore takes
+// them and iptables-save prints them back: one string literal for both texts below.
+#define FLANNEL_POSTRTG_RULES                                                                    \
+  "-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment \"flanneld masq\" "      \
+  "-j RETURN\n"                                                                                  \
+  "-A FLANNEL-POSTRTG -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment \"flanneld masq\" " \
+  "-j RETURN\n"                                                                                  \
+  "-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment \"flanneld masq\" " \
+  "-j RETURN\n"                                                                                  \
+  "-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "                 \
+  "\"flanneld masq\" -j RETURN\n"                                                                \
+  "-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment \"flanneld masq\" " \
+  "-j MASQUERADE --random-fully\n"                                                               \
+  "-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "                 \
+  "\"flanneld masq\" -j MASQUERADE --random-fully\n"
+
 // The complete script for a node that has none of the rules yet.
 constexpr std::string_view kFreshNatScript =
     "*nat\n"
-    ":FLANNEL-POSTRTG - [0:0]\n"
-    "-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment \"flanneld masq\" "
-    "-j RETURN\n"
-    "-A FLANNEL-POSTRTG -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment \"flanneld masq\" "
-    "-j RETURN\n"
-    "-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment \"flanneld masq\" "
-    "-j RETURN\n"
-    "-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "
-    "\"flanneld masq\" -j RETURN\n"
-    "-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment \"flanneld masq\" "
-    "-j MASQUERADE --random-fully\n"
-    "-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "
-    "\"flanneld masq\" -j MASQUERADE --random-fully\n"
+    ":FLANNEL-POSTRTG - [0:0]\n" FLANNEL_POSTRTG_RULES
     "-I POSTROUTING 1 -s 10.244.0.0/16 -d 10.244.0.0/16 -m mark ! --mark 0x4000/0x4000 "
     "-m comment --comment \"tartan: keep pod source addresses\" -j ACCEPT\n"
     "-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG\n"
@@ -50,19 +54,8 @@ constexpr std::string_view kAppliedNat =
     "-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m mark ! --mark 0x4000/0x4000 "
     "-m comment --comment \"tartan: keep pod source addresses\" -j ACCEPT\n"
     "-A POSTROUTING -s 10.244.1.0/24 ! -o cni0 -j MASQUERADE\n"
-    "-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG\n"
-    "-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment \"flanneld masq\" "
-    "-j RETURN\n"
-    "-A FLANNEL-POSTRTG -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment \"flanneld masq\" "
-    "-j RETURN\n"
-    "-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment \"flanneld masq\" "
-    "-j RETURN\n"
-    "-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "
-    "\"flanneld masq\" -j RETURN\n"
-    "-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment \"flanneld masq\" "
-    "-j MASQUERADE --random-fully\n"
-    "-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "
-    "\"flanneld masq\" -j MASQUERADE --random-fully\n"
+    "-A POSTROUTING -m comment --comment \"flanneld masq\" -j "
+    "FLANNEL-POSTRTG\n" FLANNEL_POSTRTG_RULES
     "COMMIT\n"
     "# Completed on Wed Nov 25 18:55:22 2026\n";
 

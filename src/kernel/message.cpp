@@ -242,30 +242,35 @@ std::optional<RouteLookup> ParseRouteLookup(const nlmsghdr* nlh) {
 
 // ----------------------------------------------------------------------------------- links
 
-Request LinkGetByIndex(int index) {
-  Request req(RTM_GETLINK, 0);
+namespace {
+
+// An RTM_*LINK request on link `index` (0: the link named by IFLA_IFNAME, or every link), with
+// the ifinfomsg flags in `change` set to `flags_set`.
+Request LinkRequest(uint16_t type, uint16_t nl_flags, int index = 0, unsigned change = 0,
+                    unsigned flags_set = 0) {
+  Request req(type, nl_flags);
   auto& ifi = req.PutHeader<ifinfomsg>();
   ifi.ifi_family = AF_UNSPEC;
   ifi.ifi_index = index;
+  ifi.ifi_change = change;
+  ifi.ifi_flags = flags_set;
   return req;
 }
 
+}  // namespace
+
+Request LinkGetByIndex(int index) { return LinkRequest(RTM_GETLINK, 0, index); }
+
 Request LinkGetByName(std::string_view name) {
-  Request req(RTM_GETLINK, 0);
-  req.PutHeader<ifinfomsg>().ifi_family = AF_UNSPEC;
+  Request req = LinkRequest(RTM_GETLINK, 0);
   req.PutString(IFLA_IFNAME, name);
   return req;
 }
 
-Request LinkDump() {
-  Request req(RTM_GETLINK, NLM_F_DUMP);
-  req.PutHeader<ifinfomsg>().ifi_family = AF_UNSPEC;
-  return req;
-}
+Request LinkDump() { return LinkRequest(RTM_GETLINK, NLM_F_DUMP); }
 
 Request LinkCreate(const Link& link) {
-  Request req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  req.PutHeader<ifinfomsg>().ifi_family = AF_UNSPEC;
+  Request req = LinkRequest(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
   req.PutString(IFLA_IFNAME, link.name);
   if (link.mtu != 0) req.PutU32(IFLA_MTU, link.mtu);
   if (!link.mac.IsZero()) req.PutMac(IFLA_ADDRESS, link.mac);
@@ -288,26 +293,13 @@ Request LinkCreate(const Link& link) {
 
 Request LinkChange(int index, std::optional<bool> up, std::optional<uint32_t> mtu,
                    std::optional<net::Mac> mac) {
-  Request req(RTM_NEWLINK, 0);
-  auto& ifi = req.PutHeader<ifinfomsg>();
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = index;
-  if (up) {
-    ifi.ifi_change = IFF_UP;
-    ifi.ifi_flags = *up ? IFF_UP : 0;
-  }
+  Request req = LinkRequest(RTM_NEWLINK, 0, index, up ? IFF_UP : 0, up && *up ? IFF_UP : 0);
   if (mtu) req.PutU32(IFLA_MTU, *mtu);
   if (mac) req.PutMac(IFLA_ADDRESS, *mac);
   return req;
 }
 
-Request LinkDelete(int index) {
-  Request req(RTM_DELLINK, 0);
-  auto& ifi = req.PutHeader<ifinfomsg>();
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = index;
-  return req;
-}
+Request LinkDelete(int index) { return LinkRequest(RTM_DELLINK, 0, index); }
 
 std::optional<Link> ParseLink(const nlmsghdr* nlh) {
   const auto* ifi = FamilyHeader<ifinfomsg>(nlh);
@@ -374,72 +366,90 @@ std::optional<Address> ParseAddress(const nlmsghdr* nlh) {
 
 // ------------------------------------------------------------------ neighbours and the FDB
 
-Request NeighbourRequest(uint16_t type, uint16_t flags, const Neighbour& n) {
+namespace {
+
+// The neighbour table holds both ARP entries (AF_INET) and bridge FDB entries (AF_BRIDGE): one
+// message layout, told apart by the family.
+Request NdRequest(uint16_t type, uint16_t flags, uint8_t family, int link_index, uint16_t state,
+                  uint8_t ndm_flags = 0) {
   Request req(type, flags);
   auto& ndm = req.PutHeader<ndmsg>();
-  ndm.ndm_family = AF_INET;
-  ndm.ndm_ifindex = n.link_index;
-  ndm.ndm_state = n.state;
+  ndm.ndm_family = family;
+  ndm.ndm_ifindex = link_index;
+  ndm.ndm_state = state;
+  ndm.ndm_flags = ndm_flags;
+  return req;
+}
+
+Request NdDump(uint8_t family) {
+  Request req(RTM_GETNEIGH, NLM_F_DUMP);
+  req.PutHeader<ndmsg>().ndm_family = family;
+  return req;
+}
+
+struct NdMessage {
+  const ndmsg* ndm;
+  Attrs<NDA_MAX> attrs;
+};
+
+// The message's header and attributes when it is of `family`.
+std::optional<NdMessage> ParseNd(const nlmsghdr* nlh, uint8_t family) {
+  const auto* ndm = FamilyHeader<ndmsg>(nlh);
+  if (ndm == nullptr || ndm->ndm_family != family) return std::nullopt;
+  auto attrs = ParseAttrs<NDA_MAX>(nlh, sizeof(ndmsg));
+  if (!attrs) return std::nullopt;
+  return NdMessage{ndm, *attrs};
+}
+
+}  // namespace
+
+Request NeighbourRequest(uint16_t type, uint16_t flags, const Neighbour& n) {
+  Request req = NdRequest(type, flags, AF_INET, n.link_index, n.state);
   req.PutIp4(NDA_DST, n.ip);
   if (type != RTM_DELNEIGH && !n.mac.IsZero()) req.PutMac(NDA_LLADDR, n.mac);
   return req;
 }
 
-Request NeighbourDump() {
-  Request req(RTM_GETNEIGH, NLM_F_DUMP);
-  req.PutHeader<ndmsg>().ndm_family = AF_INET;
-  return req;
-}
+Request NeighbourDump() { return NdDump(AF_INET); }
 
 std::optional<Neighbour> ParseNeighbour(const nlmsghdr* nlh) {
-  const auto* ndm = FamilyHeader<ndmsg>(nlh);
-  if (ndm == nullptr || ndm->ndm_family != AF_INET) return std::nullopt;
-  auto attrs = ParseAttrs<NDA_MAX>(nlh, sizeof(ndmsg));
-  if (!attrs) return std::nullopt;
-  auto ip = Ip4Attr((*attrs)[NDA_DST]);
+  auto msg = ParseNd(nlh, AF_INET);
+  if (!msg) return std::nullopt;
+  auto ip = Ip4Attr(msg->attrs[NDA_DST]);
   if (!ip) return std::nullopt;
   Neighbour n;
   n.ip = *ip;
-  n.mac = MacAttr((*attrs)[NDA_LLADDR]).value_or(net::Mac());
-  n.link_index = ndm->ndm_ifindex;
-  n.state = ndm->ndm_state;
+  n.mac = MacAttr(msg->attrs[NDA_LLADDR]).value_or(net::Mac());
+  n.link_index = msg->ndm->ndm_ifindex;
+  n.state = msg->ndm->ndm_state;
   return n;
 }
 
 Request FdbRequest(uint16_t type, uint16_t flags, const FdbEntry& e) {
-  Request req(type, flags);
-  auto& ndm = req.PutHeader<ndmsg>();
-  ndm.ndm_family = AF_BRIDGE;
-  ndm.ndm_ifindex = e.link_index;
-  ndm.ndm_state = e.permanent ? NUD_PERMANENT : NUD_REACHABLE;
-  ndm.ndm_flags = e.self ? NTF_SELF : NTF_MASTER;
+  Request req =
+      NdRequest(type, flags, AF_BRIDGE, e.link_index, e.permanent ? NUD_PERMANENT : NUD_REACHABLE,
+                e.self ? NTF_SELF : NTF_MASTER);
   req.PutMac(NDA_LLADDR, e.mac);
   req.PutIp4(NDA_DST, e.dst);
   return req;
 }
 
-Request FdbDump() {
-  Request req(RTM_GETNEIGH, NLM_F_DUMP);
-  req.PutHeader<ndmsg>().ndm_family = AF_BRIDGE;
-  return req;
-}
+Request FdbDump() { return NdDump(AF_BRIDGE); }
 
 std::optional<FdbEntry> ParseFdb(const nlmsghdr* nlh) {
-  const auto* ndm = FamilyHeader<ndmsg>(nlh);
-  if (ndm == nullptr || ndm->ndm_family != AF_BRIDGE) return std::nullopt;
-  auto attrs = ParseAttrs<NDA_MAX>(nlh, sizeof(ndmsg));
-  if (!attrs) return std::nullopt;
-  auto mac = MacAttr((*attrs)[NDA_LLADDR]);
-  auto dst = Ip4Attr((*attrs)[NDA_DST]);
+  auto msg = ParseNd(nlh, AF_BRIDGE);
+  if (!msg) return std::nullopt;
+  auto mac = MacAttr(msg->attrs[NDA_LLADDR]);
+  auto dst = Ip4Attr(msg->attrs[NDA_DST]);
   // Entries without an IPv4 destination (a bridge port's own addresses, IPv6 VTEPs) are
   // nothing tartan programs.
   if (!mac || !dst) return std::nullopt;
   FdbEntry e;
   e.mac = *mac;
   e.dst = *dst;
-  e.link_index = ndm->ndm_ifindex;
-  e.permanent = (ndm->ndm_state & NUD_PERMANENT) != 0;
-  e.self = (ndm->ndm_flags & NTF_SELF) != 0;
+  e.link_index = msg->ndm->ndm_ifindex;
+  e.permanent = (msg->ndm->ndm_state & NUD_PERMANENT) != 0;
+  e.self = (msg->ndm->ndm_flags & NTF_SELF) != 0;
   return e;
 }
 

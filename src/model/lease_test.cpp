@@ -264,14 +264,16 @@ TEST(LeaseAttrsParseTest, ErrorsNameTheField) {
 
 // ---- LeaseAttrs::ToJson --------------------------------------------------------------------
 
+// Attributes and the exact bytes they are written as.
+struct ToJsonCase {
+  const char* name;
+  LeaseAttrs attrs;
+  const char* json;
+};
+
 TEST(LeaseAttrsToJsonTest, WritesFlannelsBytes) {
-  struct Case {
-    const char* name;
-    LeaseAttrs attrs;
-    const char* json;
-  };
   const auto ip = net::Ip4(10, 4, 7, 21);
-  const std::vector<Case> cases = {
+  const std::vector<ToJsonCase> cases = {
       {"host-gw",
        {ip, {}, "host-gw", "", ""},
        R"({"PublicIP":"10.4.7.21","PublicIPv6":null,"BackendType":"host-gw"})"},
@@ -309,7 +311,7 @@ TEST(LeaseAttrsToJsonTest, WritesFlannelsBytes) {
        {ip, {}, "h\xc3\xa9", "", ""},
        "{\"PublicIP\":\"10.4.7.21\",\"PublicIPv6\":null,\"BackendType\":\"h\xc3\xa9\"}"},
   };
-  for (const Case& c : cases) EXPECT_EQ(c.attrs.ToJson(), c.json) << c.name;
+  for (const ToJsonCase& c : cases) EXPECT_EQ(c.attrs.ToJson(), c.json) << c.name;
 }
 
 TEST(LeaseAttrsToJsonTest, RoundTripsTheCurrentShapeByteForByte) {
@@ -349,14 +351,9 @@ TEST(LeaseAttrsToJsonTest, UpgradesV011ShapesToTheCurrentOne) {
 }
 
 TEST(LeaseAttrsToJsonTest, WritesFlannelV011sShape) {
-  struct Case {
-    const char* name;
-    LeaseAttrs attrs;
-    const char* json;
-  };
   const auto ip = net::Ip4(192, 0, 2, 1);
   // The values flanneld v0.11.0 was observed writing (flannel-compat.md section 3).
-  const std::vector<Case> cases = {
+  const std::vector<ToJsonCase> cases = {
       {"host-gw",
        {ip, {}, "host-gw", "", ""},
        R"({"PublicIP":"192.0.2.1","BackendType":"host-gw"})"},
@@ -382,7 +379,9 @@ TEST(LeaseAttrsToJsonTest, WritesFlannelV011sShape) {
         R"({"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"})"},
        R"({"PublicIP":"192.0.2.1","PublicIPv6":"fd00::a","BackendType":"vxlan","BackendData":{"VtepMAC":"aa:bb:cc:dd:ee:01"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}})"},
   };
-  for (const Case& c : cases) EXPECT_EQ(c.attrs.ToJson(LeaseShape::kV011), c.json) << c.name;
+  for (const ToJsonCase& c : cases) {
+    EXPECT_EQ(c.attrs.ToJson(LeaseShape::kV011), c.json) << c.name;
+  }
 }
 
 TEST(LeaseAttrsToJsonTest, V011ShapeRoundTripsAndComparesByShape) {

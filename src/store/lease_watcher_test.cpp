@@ -16,6 +16,19 @@ namespace {
 using testing::Attrs;
 constexpr char kDir[] = "/coreos.com/network/subnets/";
 
+std::vector<std::string> Describe(const LeaseBatch& b) {
+  std::vector<std::string> out;
+  for (const auto& l : b.snapshot) out.push_back("S " + l.subnet.ToString());
+  for (const auto& e : b.events) {
+    const char* t = e.type == LeaseEvent::Type::kAdded     ? "+ "
+                    : e.type == LeaseEvent::Type::kChanged ? "~ "
+                                                           : "- ";
+    out.push_back(t + e.lease.subnet.ToString() + " " +
+                  (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-"));
+  }
+  return out;
+}
+
 struct WatchFixture {
   std::shared_ptr<MemoryRegistry> reg = MemoryRegistry::Create();
   std::mutex log_mu;
@@ -37,59 +50,66 @@ struct WatchFixture {
     store = NewSubnetStore(reg, o);
   }
   void Start() { watch = store->WatchLeases(stop.get_token()); }
+  // Start, and the listing read: what follows is news.
+  void StartPastListing() {
+    Start();
+    ASSERT_TRUE(watch->Next().ok());
+  }
   int64_t Put(const std::string& seg, const std::string& value, int64_t lease = 9) {
     return reg->Put(kDir + seg, value, lease);
+  }
+  // A peer's lease on `seg` with public IP `ip`.
+  int64_t PutLease(const std::string& seg, const std::string& ip, int64_t lease = 9) {
+    return Put(seg, Attrs(ip).ToJson(), lease);
+  }
+  void Delete(const std::string& seg) { reg->Delete(kDir + seg); }
+  // The next batch, as Describe() puts it.
+  void ExpectNext(const std::vector<std::string>& want) {
+    auto b = watch->Next();
+    ASSERT_TRUE(b.ok()) << b.error().message;
+    EXPECT_EQ(Describe(*b), want);
+  }
+  // Next() on another thread, for a test that changes the store while the watch waits.
+  std::future<Result<LeaseBatch>> NextAsync() {
+    return std::async(std::launch::async, [this] { return watch->Next(); });
   }
   std::unique_ptr<SubnetStore> store;
 };
 
-std::vector<std::string> Describe(const LeaseBatch& b) {
-  std::vector<std::string> out;
-  for (const auto& l : b.snapshot) out.push_back("S " + l.subnet.ToString());
-  for (const auto& e : b.events) {
-    const char* t = e.type == LeaseEvent::Type::kAdded     ? "+ "
-                    : e.type == LeaseEvent::Type::kChanged ? "~ "
-                                                           : "- ";
-    out.push_back(t + e.lease.subnet.ToString() + " " +
-                  (e.lease.attrs.public_ip ? e.lease.attrs.public_ip->ToString() : "-"));
-  }
-  return out;
-}
-
 using V = std::vector<std::string>;
+
+// Describe, in sorted order: for batches whose order is not the point.
+V Sorted(V v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
 
 TEST(LeaseWatch, SnapshotThenAddChangeRemove) {
   WatchFixture f;
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
   f.Start();
   auto snap = f.watch->Next();
   ASSERT_TRUE(snap.ok()) << snap.error().message;
   EXPECT_TRUE(snap->is_snapshot);
   EXPECT_EQ(Describe(*snap), (V{"S 10.5.1.0-24", "S 10.5.2.0-24"}));
 
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
-  auto b = f.watch->Next();
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(Describe(*b), (V{"+ 10.5.3.0-24 192.0.2.3"}));
+  f.PutLease("10.5.3.0-24", "192.0.2.3");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectNext(V{"+ 10.5.3.0-24 192.0.2.3"}));
 
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson(), 10);  // renewal: same attrs, new lease
-  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());
-  b = f.watch->Next();
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(Describe(*b), (V{"~ 10.5.2.0-24 192.0.2.22"}));
+  f.PutLease("10.5.1.0-24", "192.0.2.1", 10);  // renewal: same attrs, new lease
+  f.PutLease("10.5.2.0-24", "192.0.2.22");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectNext(V{"~ 10.5.2.0-24 192.0.2.22"}));
 
-  f.reg->Delete(std::string(kDir) + "10.5.3.0-24");
-  b = f.watch->Next();
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(Describe(*b), (V{"- 10.5.3.0-24 192.0.2.3"}));
+  f.Delete("10.5.3.0-24");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectNext(V{"- 10.5.3.0-24 192.0.2.3"}));
 }
 
 TEST(LeaseWatch, GarbageKeyAndValueChangeNothingElse) {
   WatchFixture f;
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
   f.Put("10.5.2.0-24", "{not json");
-  f.Put("bogus", Attrs("192.0.2.9").ToJson());
+  f.PutLease("bogus", "192.0.2.9");
   f.Start();
   auto snap = f.watch->Next();
   ASSERT_TRUE(snap.ok());
@@ -97,31 +117,26 @@ TEST(LeaseWatch, GarbageKeyAndValueChangeNothingElse) {
 
   f.Put("10.5.1.0-24", "garbage now");  // a known peer's value turns bad: keep it
   f.Put("10.5.99.0-99", "{}");
-  f.reg->Delete(std::string(kDir) + "bogus");
-  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
-  auto b = f.watch->Next();
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(Describe(*b), (V{"+ 10.5.4.0-24 192.0.2.4"}));
+  f.Delete("bogus");
+  f.PutLease("10.5.4.0-24", "192.0.2.4");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectNext(V{"+ 10.5.4.0-24 192.0.2.4"}));
   std::lock_guard lock(f.log_mu);
   EXPECT_GE(f.log.size(), 4u);
 }
 
 TEST(LeaseWatch, ResumesAfterAnOutageWithoutLosingOrRepeatingEvents) {
   WatchFixture f;
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
+  auto next = f.NextAsync();
   f.reg->SetAvailable(false);
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
   f.reg->SetAvailable(true);
   auto b = next.get();
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_EQ(Describe(*b), (V{"+ 10.5.2.0-24 192.0.2.2"}));
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
-  b = f.watch->Next();
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(Describe(*b), (V{"+ 10.5.3.0-24 192.0.2.3"}));
+  f.PutLease("10.5.3.0-24", "192.0.2.3");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectNext(V{"+ 10.5.3.0-24 192.0.2.3"}));
 }
 
 // etcd restored from an older backup or wiped: the store's revision goes back, so resuming at
@@ -129,44 +144,38 @@ TEST(LeaseWatch, ResumesAfterAnOutageWithoutLosingOrRepeatingEvents) {
 // in between. The watcher lists again and reports the difference, our own key's loss included.
 TEST(LeaseWatch, AStoreRestoredOrWipedIsListedAgainAtOnce) {
   WatchFixture f;
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
+  f.PutLease("10.5.3.0-24", "192.0.2.3");
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
+  auto next = f.NextAsync();
   f.reg->SetAvailable(false);
   f.reg->Wipe();
-  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());  // revision 2, far behind 4
+  f.PutLease("10.5.2.0-24", "192.0.2.22");  // revision 2, far behind 4
   f.reg->SetAvailable(true);
   ASSERT_EQ(next.wait_for(std::chrono::seconds(10)), std::future_status::ready)
       << "the watch waits for the wiped store to reach the old revision";
   auto b = next.get();
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_TRUE(b->store_reset);
-  auto got = Describe(*b);
-  std::sort(got.begin(), got.end());
-  EXPECT_EQ(got,
+  EXPECT_EQ(Sorted(Describe(*b)),
             (V{"- 10.5.1.0-24 192.0.2.1", "- 10.5.3.0-24 192.0.2.3", "~ 10.5.2.0-24 192.0.2.22"}));
   // And the watch goes on from the new store's revision.
-  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
-  b = f.watch->Next();
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(Describe(*b), (V{"+ 10.5.4.0-24 192.0.2.4"}));
+  f.PutLease("10.5.4.0-24", "192.0.2.4");
+  ASSERT_NO_FATAL_FAILURE(f.ExpectNext(V{"+ 10.5.4.0-24 192.0.2.4"}));
 }
 
 // A restore the watch itself never saw (its connection survived, as through a proxy): the
 // periodic look at the store finds the revision gone back and lists again.
 TEST(LeaseWatch, AnIdleWatchNoticesARestoreByLookingAtTheStore) {
   WatchFixture f(std::chrono::milliseconds(20));
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
   const MemoryRegistry::State backup = f.reg->Save();
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
-  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.PutLease("10.5.3.0-24", "192.0.2.3");
+  f.PutLease("10.5.2.0-24", "192.0.2.22");
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
+  auto next = f.NextAsync();
   ASSERT_EQ(next.wait_for(std::chrono::milliseconds(60)), std::future_status::timeout);
   f.reg->Restore(backup, "", /*break_watches=*/false);
   ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready)
@@ -174,11 +183,9 @@ TEST(LeaseWatch, AnIdleWatchNoticesARestoreByLookingAtTheStore) {
   auto b = next.get();
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_TRUE(b->store_reset);
-  auto got = Describe(*b);
-  std::sort(got.begin(), got.end());
-  EXPECT_EQ(got, (V{"- 10.5.3.0-24 192.0.2.3", "~ 10.5.2.0-24 192.0.2.2"}));
+  EXPECT_EQ(Sorted(Describe(*b)), (V{"- 10.5.3.0-24 192.0.2.3", "~ 10.5.2.0-24 192.0.2.2"}));
   // The watch goes on from the restored store's revision.
-  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
+  f.PutLease("10.5.4.0-24", "192.0.2.4");
   b = f.watch->Next();
   ASSERT_TRUE(b.ok());
   EXPECT_FALSE(b->store_reset);
@@ -190,10 +197,9 @@ TEST(LeaseWatch, AnIdleWatchNoticesARestoreByLookingAtTheStore) {
 TEST(LeaseWatch, AChangedClusterIdIsAResetEvenWithNothingElseChanged) {
   WatchFixture f(std::chrono::milliseconds(20));
   f.reg->SetClusterId("1111");
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
+  auto next = f.NextAsync();
   f.reg->Restore(f.reg->Save(), "2222", /*break_watches=*/true);
   ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   auto b = next.get();
@@ -210,21 +216,20 @@ TEST(LeaseWatch, AChangedClusterIdIsAResetEvenWithNothingElseChanged) {
 TEST(LeaseWatch, AnOutageAndACompactionAreNoReset) {
   WatchFixture f(std::chrono::milliseconds(10));
   f.reg->SetClusterId("1111");
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
   f.reg->SetAvailable(false);
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
   f.reg->Compact(f.reg->revision());
   f.reg->SetAvailable(true);
   auto b = f.watch->Next();
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_FALSE(b->store_reset);
   EXPECT_EQ(Describe(*b), (V{"+ 10.5.2.0-24 192.0.2.2"}));
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  auto next = f.NextAsync();
   // Many looks at the store later, still nothing to say.
   EXPECT_EQ(next.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
+  f.PutLease("10.5.3.0-24", "192.0.2.3");
   b = next.get();
   ASSERT_TRUE(b.ok());
   EXPECT_FALSE(b->store_reset);
@@ -236,26 +241,23 @@ TEST(LeaseWatch, AnOutageAndACompactionAreNoReset) {
 // missing from the backup is still reported gone.
 TEST(LeaseWatch, AfterAnOutageTheWatcherListsAgainInsteadOfResuming) {
   WatchFixture f;
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
   const MemoryRegistry::State backup = f.reg->Save();
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());  // revision 4
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  f.PutLease("10.5.3.0-24", "192.0.2.3");  // revision 4
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
+  auto next = f.NextAsync();
   const int64_t before = f.reg->call_count();
   f.reg->SetAvailable(false);
   ASSERT_TRUE(testing::WaitUntil([&] { return f.reg->call_count() >= before + 2; }));
   f.reg->Restore(backup, "", /*break_watches=*/true);  // revision 3
-  f.Put("10.5.1.0-24", Attrs("192.0.2.11").ToJson());  // 4
-  f.Put("10.5.5.0-24", Attrs("192.0.2.5").ToJson());   // 5: past where we were
+  f.PutLease("10.5.1.0-24", "192.0.2.11");             // 4
+  f.PutLease("10.5.5.0-24", "192.0.2.5");              // 5: past where we were
   f.reg->SetAvailable(true);
   ASSERT_EQ(next.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   auto b = next.get();
   ASSERT_TRUE(b.ok()) << b.error().message;
-  auto got = Describe(*b);
-  std::sort(got.begin(), got.end());
-  EXPECT_EQ(got,
+  EXPECT_EQ(Sorted(Describe(*b)),
             (V{"+ 10.5.5.0-24 192.0.2.5", "- 10.5.3.0-24 192.0.2.3", "~ 10.5.1.0-24 192.0.2.11"}));
 }
 
@@ -274,16 +276,15 @@ TEST(StoreReset, Decision) {
 
 TEST(LeaseWatch, CompactionReListsAndReportsOnlyTheDifference) {
   WatchFixture f;
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson());
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
+  f.PutLease("10.5.3.0-24", "192.0.2.3");
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
   f.reg->SetAvailable(false);
-  f.reg->Delete(std::string(kDir) + "10.5.1.0-24");
-  f.Put("10.5.2.0-24", Attrs("192.0.2.22").ToJson());
-  f.Put("10.5.3.0-24", Attrs("192.0.2.3").ToJson(), 44);  // renewed only
-  f.Put("10.5.4.0-24", Attrs("192.0.2.4").ToJson());
+  f.Delete("10.5.1.0-24");
+  f.PutLease("10.5.2.0-24", "192.0.2.22");
+  f.PutLease("10.5.3.0-24", "192.0.2.3", 44);  // renewed only
+  f.PutLease("10.5.4.0-24", "192.0.2.4");
   f.reg->Compact(f.reg->revision());
   f.reg->SetAvailable(true);
   auto b = f.watch->Next();
@@ -295,9 +296,8 @@ TEST(LeaseWatch, CompactionReListsAndReportsOnlyTheDifference) {
 
 TEST(LeaseWatch, StopUnblocksNextPromptly) {
   WatchFixture f;
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
+  auto next = f.NextAsync();
   ASSERT_EQ(next.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
   f.stop.request_stop();
   ASSERT_EQ(next.wait_for(std::chrono::seconds(2)), std::future_status::ready);
@@ -310,7 +310,7 @@ TEST(LeaseWatch, BacksOffWhileTheStoreIsDown) {
   WatchFixture f;
   f.reg->SetAvailable(false);
   f.Start();
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  auto next = f.NextAsync();
   const int64_t before = f.reg->call_count();
   ASSERT_EQ(next.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
   // Backoff capped at 20 ms: at most ~15 attempts in 300 ms, not a spin.
@@ -334,21 +334,20 @@ TEST(LeaseWatch, SettlesOnceQuietAfterTheListingAndAfterEachBurst) {
     std::lock_guard lock(mu);
     calls.push_back(startup);
   });
-  f.Put("10.5.1.0-24", Attrs("192.0.2.1").ToJson());
-  f.Start();
-  ASSERT_TRUE(f.watch->Next().ok());
+  f.PutLease("10.5.1.0-24", "192.0.2.1");
+  ASSERT_NO_FATAL_FAILURE(f.StartPastListing());
   EXPECT_EQ(count(), 0u) << "not before the receiver had the listing";
-  auto next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  auto next = f.NextAsync();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (count() < 1 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_EQ(count(), 1u);
-  f.Put("10.5.2.0-24", Attrs("192.0.2.2").ToJson());
+  f.PutLease("10.5.2.0-24", "192.0.2.2");
   auto b = next.get();
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_EQ(Describe(*b), (V{"+ 10.5.2.0-24 192.0.2.2"}));
-  next = std::async(std::launch::async, [&] { return f.watch->Next(); });
+  next = f.NextAsync();
   while (count() < 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

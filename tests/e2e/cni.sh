@@ -34,15 +34,8 @@ jget() { python3 -c 'import json,sys; print(eval("json.load(sys.stdin)" + sys.ar
 # cluster <n hosts>: underlay, etcd, tartand --ip-masq on each host (as kube-flannel runs
 # flanneld: the plugin then leaves masquerading to the agent and pod sources are kept).
 cluster() {
-  underlay_create
-  etcd_start
-  network_config_put "$HOSTGW_CONFIG"
-  local n
-  for n in $(seq "$1"); do
-    host_create "$n"
-    tartand_start "$n" --ip-masq
-  done
-  for n in $(seq "$1"); do wait_ready "$n"; done
+  E2E_TARTAND_FLAGS=(--ip-masq)
+  cluster_start "$HOSTGW_CONFIG" : $(seq "$1")
 }
 
 # flannel_conf <host n> [cniVersion] [extra members]: kube-flannel's CNI configuration, with

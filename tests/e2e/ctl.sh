@@ -15,17 +15,7 @@ PARSE=$(dirname "$0")/parse_metrics.py
 
 HOSTGW_CONFIG='{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
 
-cluster() {
-  underlay_create
-  etcd_start
-  network_config_put "$HOSTGW_CONFIG"
-  local n
-  for n in $(seq "$1"); do
-    host_create "$n"
-    tartand_start "$n"
-  done
-  for n in $(seq "$1"); do wait_ready "$n"; done
-}
+cluster() { cluster_start "$HOSTGW_CONFIG" : $(seq "$1"); }  # cluster <n hosts>
 
 # metrics_of <n>: host n's /metrics, parsed by prometheus_client (fails on a format error).
 metrics_of() {

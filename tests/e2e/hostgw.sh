@@ -12,20 +12,7 @@ require_root
 HOSTGW_CONFIG='{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}'
 
 # cluster <n hosts>: underlay, etcd, config, n hosts with tartand ready and one pod each.
-cluster() {
-  underlay_create
-  etcd_start
-  network_config_put "$HOSTGW_CONFIG"
-  local n
-  for n in $(seq "$1"); do
-    host_create "$n"
-    tartand_start "$n"
-  done
-  for n in $(seq "$1"); do
-    wait_ready "$n"
-    pod_create "$n"
-  done
-}
+cluster() { cluster_start "$HOSTGW_CONFIG" pod_create $(seq "$1"); }
 
 has_route_to() {  # has_route_to <host n> <subnet> <via ip>
   routes_of "$1" | grep >/dev/null -c "^$2 via $3 dev eth0 proto 84"

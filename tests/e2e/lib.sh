@@ -266,3 +266,56 @@ tcp_source_seen() {
 
 # routes_of <n>: host n's routes as "dst via gw dev" lines (main table).
 routes_of() { ip -n "$P-h$1" -4 route show table main; }
+
+# cluster_start <config json> <step> <hosts...>: the underlay (and segment b when the suite
+# defines segment_of <n>, which names host n's segment: a or b), etcd holding the network
+# config, tartand on every host (with the flags in E2E_TARTAND_FLAGS); once each host is ready,
+# in order, `<step> <n>` runs (":" for nothing).
+E2E_TARTAND_FLAGS=()
+cluster_start() {
+  local config=$1 step=$2 n seg
+  shift 2
+  underlay_create
+  if declare -F segment_of >/dev/null; then underlay_add_segment_b; fi
+  etcd_start
+  network_config_put "$config"
+  for n in "$@"; do
+    seg=a
+    if declare -F segment_of >/dev/null; then seg=$(segment_of "$n"); fi
+    host_create "$n" "$seg"
+    tartand_start "$n" "${E2E_TARTAND_FLAGS[@]}"
+  done
+  for n in "$@"; do
+    wait_ready "$n"
+    "$step" "$n"
+  done
+}
+
+# pod_with_echo_server <n>: host n's pod (pod_create) with a TCP echo server in it.
+pod_with_echo_server() {
+  pod_create "$1"
+  tcp_echo_server_start "$1"
+}
+
+# lease_json_of <n>: the value of host n's lease in etcd (v3).
+lease_json_of() {
+  etcdctl_v3 get "/coreos.com/network/subnets/$(subnet_of "$1" | tr / -)" --print-value-only
+}
+# subnet_zero_of <n>: the first address of host n's subnet (10.244.7.0).
+subnet_zero_of() { subnet_of "$1" | cut -d/ -f1; }
+
+# pods_talk_all <ping wait s> <hosts...>: ping and TCP between the hosts' pods in every direction;
+# the receiver must see the sender pod's own address.
+pods_talk_all() {
+  local wait=$1 a b seen
+  shift
+  for a in "$@"; do
+    for b in "$@"; do
+      [ "$a" = "$b" ] && continue
+      wait_for "$wait" "ping pod h$a -> pod h$b" pod_ping "$a" "$b"
+      seen=$(tcp_source_seen "$a" "$b") || fail "TCP pod h$a -> pod h$b"
+      [ "$seen" = "$(pod_ip_of "$a")" ] || fail "pod h$b saw $seen, not pod h$a's $(pod_ip_of "$a")"
+    done
+  done
+  log "pods talk in every direction among hosts $*; receivers see pod source addresses"
+}

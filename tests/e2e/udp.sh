@@ -15,26 +15,9 @@ segment_of() { if [ "$1" -le 2 ]; then echo a; else echo b; fi; }
 UDP_BACKEND='{"Type":"udp"}'
 
 cluster() {  # cluster <hosts...>
-  underlay_create
-  underlay_add_segment_b
-  etcd_start
-  network_config_put "{\"Network\":\"10.244.0.0/16\",\"Backend\":$UDP_BACKEND}"
-  local n
-  for n in "$@"; do
-    host_create "$n" "$(segment_of "$n")"
-    tartand_start "$n"
-  done
-  for n in "$@"; do
-    wait_ready "$n"
-    pod_create "$n"
-    tcp_echo_server_start "$n"
-  done
+  cluster_start "{\"Network\":\"10.244.0.0/16\",\"Backend\":$UDP_BACKEND}" pod_with_echo_server "$@"
 }
 
-lease_json_of() {
-  etcdctl_v3 get "/coreos.com/network/subnets/$(subnet_of "$1" | tr / -)" --print-value-only
-}
-subnet_zero_of() { subnet_of "$1" | cut -d/ -f1; }
 # metric_of <n> <sample>: the sample's value on host n's /metrics, read with prometheus_client's
 # parser (fails on a format error); e.g. metric_of 1 'tartan_udp_dropped_total{reason="no_route"}'.
 metric_of() {
@@ -50,18 +33,7 @@ metric_above() {
 }
 has_udp_route() { routes_of "$1" | grep >/dev/null -c "^10.244.0.0/16 dev flannel0 proto 84 scope link"; }
 
-check_pods_talk() {  # check_pods_talk <hosts...>: ping and TCP in every direction
-  local a b seen
-  for a in "$@"; do
-    for b in "$@"; do
-      [ "$a" = "$b" ] && continue
-      wait_for 10 "ping pod h$a -> pod h$b" pod_ping "$a" "$b"
-      seen=$(tcp_source_seen "$a" "$b") || fail "TCP pod h$a -> pod h$b"
-      [ "$seen" = "$(pod_ip_of "$a")" ] || fail "pod h$b saw $seen, not pod h$a's $(pod_ip_of "$a")"
-    done
-  done
-  log "pods talk in every direction among hosts $*; receivers see pod source addresses"
-}
+check_pods_talk() { pods_talk_all 10 "$@"; }  # check_pods_talk <hosts...>
 
 # bulk_transfer <from n> <to n>: 8 MB pod to pod over TCP, arriving intact (large segments cut
 # and joined by the offloads on either side).

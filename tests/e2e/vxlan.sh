@@ -13,27 +13,10 @@ segment_of() { if [ "$1" -le 2 ]; then echo a; else echo b; fi; }
 cluster() {  # cluster <backend json> <hosts...>
   local backend=$1
   shift
-  underlay_create
-  underlay_add_segment_b
-  etcd_start
-  network_config_put "{\"Network\":\"10.244.0.0/16\",\"Backend\":$backend}"
-  local n
-  for n in "$@"; do
-    host_create "$n" "$(segment_of "$n")"
-    tartand_start "$n"
-  done
-  for n in "$@"; do
-    wait_ready "$n"
-    pod_create "$n"
-    tcp_echo_server_start "$n"
-  done
+  cluster_start "{\"Network\":\"10.244.0.0/16\",\"Backend\":$backend}" pod_with_echo_server "$@"
 }
 
-lease_json_of() {  # the value of host n's lease in etcd
-  etcdctl_v3 get "/coreos.com/network/subnets/$(subnet_of "$1" | tr / -)" --print-value-only
-}
 vtep_mac_of() { lease_json_of "$1" | sed -n 's/.*"VtepMAC":"\([0-9a-f:]*\)".*/\1/p'; }
-subnet_zero_of() { subnet_of "$1" | cut -d/ -f1; }
 
 has_vxlan_path() {  # has_vxlan_path <on host> <to host>: route, neighbour and FDB entry
   local on=$1 to=$2 mac gw
@@ -47,18 +30,7 @@ has_direct_route() {
   routes_of "$1" | grep >/dev/null -c "^$(subnet_of "$2") via $(host_ip "$2") dev eth0 proto 84"
 }
 
-check_pods_talk() {  # check_pods_talk <hosts...>: ping and TCP in every direction
-  local a b seen
-  for a in "$@"; do
-    for b in "$@"; do
-      [ "$a" = "$b" ] && continue
-      wait_for 5 "ping pod h$a -> pod h$b" pod_ping "$a" "$b"
-      seen=$(tcp_source_seen "$a" "$b") || fail "TCP pod h$a -> pod h$b"
-      [ "$seen" = "$(pod_ip_of "$a")" ] || fail "pod h$b saw $seen, not pod h$a's $(pod_ip_of "$a")"
-    done
-  done
-  log "pods talk in every direction among hosts $*; receivers see pod source addresses"
-}
+check_pods_talk() { pods_talk_all 5 "$@"; }  # check_pods_talk <hosts...>
 
 scenario_connectivity() {
   cluster '{"Type":"vxlan"}' 1 2 3 4

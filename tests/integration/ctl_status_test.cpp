@@ -11,6 +11,7 @@
 #include "ctl/status.hpp"
 #include "ctl/status_read.hpp"
 #include "fixtures/etcd_fixture.hpp"
+#include "integration/etcd_suite.hpp"
 #include "store/etcd2/client.hpp"
 #include "store/etcd3/client.hpp"
 
@@ -27,24 +28,13 @@ const char kV011[] =
     R"({"PublicIP":"192.0.2.11","BackendType":"vxlan","BackendData":{"VtepMAC":"66:90:db:29:5b:c3"}})";
 const char kReserved[] = R"({"PublicIP":"192.0.2.30","PublicIPv6":null,"BackendType":"host-gw"})";
 
-class CtlStatusTest : public ::testing::Test {
+class CtlStatusTest : public EtcdSuite<CtlStatusTest> {
  protected:
-  static void SetUpTestSuite() {
-    auto c = EtcdCluster::Start({.enable_v2 = true});
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    cluster_ = std::move(c).value().release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
+  static void SetUpTestSuite() { StartEtcd({.enable_v2 = true}); }
   void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    prefix_ = std::string("/t/") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    store::etcd3::ClientOptions o;
-    o.endpoints = cluster_->Endpoints();
-    v3_ = *store::etcd3::Client::Create(o);
-    v2_ = *store::etcd2::Client::Create(o);
+    ASSERT_NO_FATAL_FAILURE(EtcdSuite::SetUp());
+    v3_ = Connect<store::etcd3::Client>();
+    v2_ = Connect<store::etcd2::Client>();
   }
   cmd::Options Opts(cmd::EtcdApi api = cmd::EtcdApi::kAuto) const {
     auto cl =
@@ -55,7 +45,6 @@ class CtlStatusTest : public ::testing::Test {
     cl->options.etcd_api = api;
     return cl->options;
   }
-  std::string Key(const std::string& seg) const { return prefix_ + "/subnets/" + seg; }
   ctl::StatusReport Status(cmd::EtcdApi api = cmd::EtcdApi::kAuto) const {
     auto in = ctl::ReadStatusInput(Opts(api));
     EXPECT_TRUE(in.ok()) << (in.ok() ? "" : in.error().message);
@@ -71,12 +60,9 @@ class CtlStatusTest : public ::testing::Test {
                        [&](const std::string& l) { return l.find(part) != std::string::npos; });
   }
 
-  static EtcdCluster* cluster_;
-  std::string prefix_;
   std::shared_ptr<store::etcd3::Client> v3_;
   std::shared_ptr<store::etcd2::Client> v2_;
 };
-EtcdCluster* CtlStatusTest::cluster_ = nullptr;
 
 TEST_F(CtlStatusTest, V3LeasesOfEveryKind) {
   ASSERT_TRUE(v3_->Put(prefix_ + "/config", kNet).ok());

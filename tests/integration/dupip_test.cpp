@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fixtures/etcd_fixture.hpp"
+#include "integration/etcd_suite.hpp"
 #include "integration/integration_util.hpp"
 #include "store/etcd2/client.hpp"
 #include "store/etcd3/client.hpp"
@@ -22,13 +23,7 @@ using SteadyClock = std::chrono::steady_clock;
 const char kNet[] = R"({"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}})";
 constexpr auto kHeartbeat = 3s;
 
-model::LeaseAttrs Attrs(const std::string& mac) {
-  model::LeaseAttrs a;
-  a.public_ip = *net::Ip4::Parse("192.0.2.9");
-  a.backend_type = "vxlan";
-  a.backend_data = R"({"VNI":1,"VtepMAC":")" + mac + R"("})";
-  return a;
-}
+model::LeaseAttrs Attrs(const std::string& mac) { return VxlanAttrs("192.0.2.9", mac); }
 
 store::AcquireRequest Guarded(const std::string& mac,
                               std::optional<store::OwnerRecord> owner = std::nullopt) {
@@ -38,42 +33,23 @@ store::AcquireRequest Guarded(const std::string& mac,
   return r;
 }
 
-class DupIpTest : public ::testing::TestWithParam<bool /*v2*/> {
+class DupIpTest : public EtcdSuite<DupIpTest, ::testing::TestWithParam<bool /*v2*/>> {
  protected:
-  static void SetUpTestSuite() {
-    auto c = EtcdCluster::Start({.enable_v2 = true});
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    cluster_ = std::move(c).value().release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info->name();
-    for (char& c : name) c = c == '/' ? '_' : c;
-    prefix_ = "/dupip/" + name;
-  }
+  static void SetUpTestSuite() { StartEtcd({.enable_v2 = true}); }
+  std::string PrefixRoot() const override { return "/dupip/"; }
   std::shared_ptr<store::Registry> NewRegistry() {
-    store::etcd3::ClientOptions o;
-    o.endpoints = cluster_->Endpoints();
-    if (GetParam()) return *store::etcd2::Client::Create(o);
-    return *store::etcd3::Client::Create(o);
+    if (GetParam()) return Connect<store::etcd2::Client>();
+    return Connect<store::etcd3::Client>();
   }
   std::unique_ptr<store::SubnetStore> NewStore(std::shared_ptr<store::Registry> reg) {
     auto o = FastOptions(prefix_, log_.Fn());
     o.heartbeat = kHeartbeat;
     return store::NewSubnetStore(std::move(reg), o);
   }
-  std::string Key(const model::Lease& l) { return prefix_ + "/subnets/" + l.subnet.ToString(); }
+  std::string Key(const model::Lease& l) const { return EtcdSuite::Key(l.subnet.ToString()); }
 
-  static EtcdCluster* cluster_;
-  std::string prefix_;
   LogSink log_;
 };
-EtcdCluster* DupIpTest::cluster_ = nullptr;
 
 TEST_P(DupIpTest, RemainingTtlCountsDownAndARenewalResetsIt) {
   auto reg = NewRegistry();

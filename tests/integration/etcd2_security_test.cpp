@@ -1,17 +1,13 @@
 // The etcd v2 client with TLS client certificates, v2 user/password auth, against an etcd
 // that does not serve v2, and stopped while a member never answers.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <chrono>
 #include <future>
-#include <thread>
 
-#include "common/unique_fd.hpp"
 #include "fixtures/etcd_fixture.hpp"
+#include "integration/cluster_scenarios.hpp"
+#include "integration/hung_member.hpp"
 #include "integration/integration_util.hpp"
 #include "store/etcd2/client.hpp"
 
@@ -19,49 +15,18 @@ namespace tartan::testing {
 namespace {
 
 using store::etcd2::Client;
-using store::etcd2::ClientOptions;
 
 const char kNet[] = R"({"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}})";
 
 TEST(Etcd2Tls, WorksWithTheRightCaAndClientCertificateAndIsRefusedOtherwise) {
-  auto cluster = EtcdCluster::Start({.tls = true, .enable_v2 = true});
-  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
-  auto& c = **cluster;
-  ASSERT_EQ(c.Endpoints().rfind("https://", 0), 0u);
-  struct Case {
-    const char* name;
-    std::string ca, cert, key;
-    bool works;
-  };
-  const Case cases[] = {
-      {"right CA and client certificate", c.ca_file(), c.cert_file(), c.key_file(), true},
-      {"wrong CA", c.wrong_ca_file(), c.cert_file(), c.key_file(), false},
-      {"no client certificate", c.ca_file(), "", "", false},
-  };
-  for (const Case& k : cases) {
-    ClientOptions o;
-    o.endpoints = c.Endpoints();
-    o.ca_file = k.ca;
-    o.cert_file = k.cert;
-    o.key_file = k.key;
-    o.request_timeout = std::chrono::milliseconds(3000);
-    auto client = Client::Create(o);
-    ASSERT_TRUE(client.ok()) << k.name << ": " << client.error().message;
-    auto set = (*client)->Set("/coreos.com/network/config", kNet);
-    if (k.works) {
-      ASSERT_TRUE(set.ok()) << k.name << ": " << set.error().message;
-      auto store = store::NewSubnetStore(*client, FastOptions("/coreos.com/network", {}));
-      auto cfg = store->GetNetworkConfig({});
-      ASSERT_TRUE(cfg.ok()) << cfg.error().message;
-      auto lease = store->AcquireLease(
-          *cfg, {VxlanAttrs("192.0.2.1", "02:00:00:00:00:01"), std::nullopt}, {});
-      ASSERT_TRUE(lease.ok()) << lease.error().message;
-    } else {
-      ASSERT_FALSE(set.ok()) << k.name;
-      EXPECT_NE(set.error().message.find(c.Endpoints()), std::string::npos)
-          << k.name << ": " << set.error().message;
-    }
-  }
+  TlsWorksOnlyWithTheRightCaAndCertificate<V2>(kNet, [](const std::shared_ptr<Client>& client) {
+    auto store = store::NewSubnetStore(client, FastOptions("/coreos.com/network", {}));
+    auto cfg = store->GetNetworkConfig({});
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+    auto lease =
+        store->AcquireLease(*cfg, {VxlanAttrs("192.0.2.1", "02:00:00:00:00:01"), std::nullopt}, {});
+    ASSERT_TRUE(lease.ok()) << lease.error().message;
+  });
 }
 
 TEST(Etcd2Auth, UserAndPasswordWorkWrongOnesAreAClearPermissionError) {
@@ -70,11 +35,7 @@ TEST(Etcd2Auth, UserAndPasswordWorkWrongOnesAreAClearPermissionError) {
   auto& c = **cluster;
   ASSERT_TRUE(c.EtcdctlV2({"set", "/coreos.com/network/config", kNet}).ok());
   auto make = [&](const std::string& user, const std::string& pw) {
-    ClientOptions o;
-    o.endpoints = c.Endpoints();
-    o.username = user;
-    o.password = pw;
-    return *Client::Create(o);
+    return *Client::Create(UserOptions(c, user, pw));
   };
   auto good = make(EtcdCluster::kUser, EtcdCluster::kUserPassword);
   LogSink log;
@@ -141,51 +102,10 @@ TEST(Etcd2Api, AMemberWithoutV2IsAFailedPreconditionNamingEnableV2) {
   EXPECT_EQ(ev.error().code, Error::Code::kFailedPrecondition) << ev.error().message;
 }
 
-// A loopback listener that never accepts: the kernel completes the TCP handshake, nothing
-// ever speaks HTTP.
-struct SilentListener {
-  UniqueFd fd{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  uint16_t port = 0;
-  SilentListener() {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return;
-    if (::listen(fd.get(), 16) != 0) return;
-    socklen_t len = sizeof a;
-    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-};
-
 TEST(Etcd2ClientShutdown, CancelsACallToAHungMemberAndRefusesLaterOnes) {
-  SilentListener hung;
-  ASSERT_NE(hung.port, 0);
-  ClientOptions opts;
-  opts.endpoints = "http://127.0.0.1:" + std::to_string(hung.port);
-  opts.request_timeout = std::chrono::seconds(20);
-  auto client = Client::Create(opts);
-  ASSERT_TRUE(client.ok()) << client.error().message;
-
-  const auto t0 = std::chrono::steady_clock::now();
-  std::thread stopper([&] {
-    // Once the client's connection is queued at the listener, the call is under way (waiting
-    // for the member, then in flight): stop then.
-    pollfd pfd{hung.fd.get(), POLLIN, 0};
-    ::poll(&pfd, 1, 10000);
-    (*client)->Shutdown();
-  });
-  auto got = (*client)->Get("/coreos.com/network/config");
-  stopper.join();
-  const auto took = std::chrono::steady_clock::now() - t0;
-  ASSERT_FALSE(got.ok());
-  EXPECT_EQ(got.error().code, Error::Code::kCancelled) << got.error().message;
-  EXPECT_LT(took, std::chrono::seconds(5)) << "waited for the 20 s deadline instead";
-
-  auto later = (*client)->Get("/coreos.com/network/config");
-  ASSERT_FALSE(later.ok());
-  EXPECT_EQ(later.error().code, Error::Code::kCancelled);
-  auto w = (*client)->Watch("/coreos.com/network/subnets/", 1);
+  std::shared_ptr<Client> client;
+  ASSERT_NO_FATAL_FAILURE(ShutdownCancelsACallToAHungMemberAndRefusesLaterOnes(&client));
+  auto w = client->Watch("/coreos.com/network/subnets/", 1);
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.error().code, Error::Code::kCancelled);
 }

@@ -8,6 +8,7 @@
 
 #include "fixtures/etcd_fixture.hpp"
 #include "integration/integration_util.hpp"
+#include "integration/store_scenarios.hpp"
 #include "store/etcd2/client.hpp"
 #include "store/subnet_store.hpp"
 
@@ -15,7 +16,6 @@ namespace tartan::testing {
 namespace {
 
 using store::etcd2::Client;
-using store::etcd2::ClientOptions;
 using namespace std::chrono_literals;
 
 const char kNet[] = R"({"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}})";
@@ -27,45 +27,15 @@ model::LeaseAttrs HostGwAttrs(const std::string& ip) {
   return a;
 }
 
-class Etcd2StoreTest : public ::testing::Test {
+class Etcd2StoreTest : public StoreSuite<Etcd2StoreTest, Client> {
  protected:
-  static void SetUpTestSuite() {
-    auto c = EtcdCluster::Start({.enable_v2 = true});
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    cluster_ = std::move(c).value().release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    prefix_ = std::string("/t/") + info->name();
-    client_ = NewClient();
-    store_ = store::NewSubnetStore(client_, FastOptions(prefix_, log_.Fn()));
-  }
-  std::shared_ptr<Client> NewClient() {
-    ClientOptions o;
-    o.endpoints = cluster_->Endpoints();
-    auto c = Client::Create(o);
-    EXPECT_TRUE(c.ok());
-    return *c;
-  }
-  std::string Key(const std::string& seg) { return prefix_ + "/subnets/" + seg; }
+  static void SetUpTestSuite() { StartEtcd({.enable_v2 = true}); }
   std::optional<store::etcd2::codec::Node> Node(const std::string& seg) {
     auto n = client_->GetNode(Key(seg));
     EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error().message);
     return n.ok() ? *n : std::nullopt;
   }
-
-  static EtcdCluster* cluster_;
-  std::string prefix_;
-  LogSink log_;
-  std::shared_ptr<Client> client_;
-  std::unique_ptr<store::SubnetStore> store_;
 };
-EtcdCluster* Etcd2StoreTest::cluster_ = nullptr;
 
 TEST_F(Etcd2StoreTest, RawKeysPseudoLeasesAndConditionalPut) {
   auto set = client_->Set(prefix_ + "/a", "1");
@@ -145,18 +115,11 @@ TEST_F(Etcd2StoreTest, ALeaseNeverTouchesAKeySomeoneElseRewrote) {
 }
 
 TEST_F(Etcd2StoreTest, ReadsTheConfigWrittenWithEtcdctlV2) {
-  std::stop_source stop;
-  auto cfg = std::async(std::launch::async, [&] {
-    return store_->GetNetworkConfig(stop.get_token(), std::chrono::milliseconds(50));
-  });
-  ASSERT_TRUE(WaitUntil([&] { return log_.Contains("ETCDCTL_API=2 'etcdctl set'"); }));
-  // As the flannel v0.11 deployment guide does it.
-  ASSERT_TRUE(cluster_->EtcdctlV2({"set", prefix_ + "/config", kNet}).ok());
-  ASSERT_EQ(cfg.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  auto c = cfg.get();
-  ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_EQ(c->network->ToString(), "10.5.0.0/16");
-  EXPECT_EQ(c->backend_type, "vxlan");
+  // Written as the flannel v0.11 deployment guide does it.
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectTheConfigOnceWritten(*store_, log_, "ETCDCTL_API=2 'etcdctl set'", [&] {
+        return cluster_->EtcdctlV2({"set", prefix_ + "/config", kNet}).ok();
+      }));
   // The v3 key space does not see it: the two are separate in etcd.
   auto v3 = cluster_->Etcdctl({"get", prefix_ + "/config"});
   ASSERT_TRUE(v3.ok());
@@ -214,18 +177,7 @@ TEST_F(Etcd2StoreTest, ReuseByPublicIpThenPreviousSubnetThenNew) {
   EXPECT_TRUE(node->has_ttl);
   EXPECT_TRUE(log_.Contains("reusing lease"));
 
-  // Another host with a free previous subnet (from subnet.env) gets exactly that one.
-  auto prev = model::SubnetKey::Parse("10.5.200.0-24");
-  ASSERT_TRUE(prev.ok());
-  auto second =
-      store_->AcquireLease(cfg, {VxlanAttrs("192.0.2.2", "02:00:00:00:00:03"), *prev}, {});
-  ASSERT_TRUE(second.ok()) << second.error().message;
-  EXPECT_EQ(second->subnet.ToString(), "10.5.200.0-24");
-  // A third host naming the same previous subnet gets a new, different one.
-  auto third = store_->AcquireLease(cfg, {VxlanAttrs("192.0.2.3", "02:00:00:00:00:04"), *prev}, {});
-  ASSERT_TRUE(third.ok()) << third.error().message;
-  EXPECT_NE(third->subnet, second->subnet);
-  EXPECT_NE(third->subnet, first->subnet);
+  ExpectAPreviousSubnetGivenOnce(*store_, cfg, *first);
 }
 
 TEST_F(Etcd2StoreTest, ReservationIsHonouredAndNeverGivenATtl) {
@@ -270,40 +222,17 @@ TEST_F(Etcd2StoreTest, ReservationIsHonouredAndNeverGivenATtl) {
 }
 
 TEST_F(Etcd2StoreTest, RenewalKeepsTheLeaseAliveAndRevocationIsReported) {
-  store::AcquireRequest req{VxlanAttrs("192.0.2.1", "02:00:00:00:00:01"), std::nullopt, 3s};
-  auto lease = store_->AcquireLease(ParseConfig(kNet), req, {});
-  ASSERT_TRUE(lease.ok()) << lease.error().message;
-  std::atomic<int> renewals{0};
-  std::stop_source stop;
-  auto keeper = std::async(std::launch::async, [&] {
-    return store::KeepLeaseAlive(*store_, *lease, 2s, stop.get_token(),
-                                 [&](const model::Lease&) { ++renewals; });
-  });
-  // Renewed about every second; outliving the 3 s TTL proves renewal works.
-  ASSERT_TRUE(WaitUntil([&] { return renewals >= 4; }, std::chrono::seconds(20)));
-  auto node = Node(lease->subnet.ToString());
-  ASSERT_TRUE(node) << "key must outlive its 3 s TTL";
-  EXPECT_TRUE(node->has_ttl);
-  EXPECT_EQ(node->created_index, lease->revision) << "refreshed in place, never re-created";
-
-  auto watch = store_->WatchLeases(stop.get_token());
-  auto snap = watch->Next();
-  ASSERT_TRUE(snap.ok()) << snap.error().message;
-  ASSERT_EQ(snap->snapshot.size(), 1u);
-
-  ASSERT_TRUE(cluster_->EtcdctlV2({"rm", Key(lease->subnet.ToString())}).ok());
-  auto ev = watch->Next();
-  ASSERT_TRUE(ev.ok()) << ev.error().message;
-  ASSERT_EQ(ev->events.size(), 1u) << "refreshes wake no watcher; the delete does";
-  EXPECT_EQ(ev->events[0].type, store::LeaseEvent::Type::kRemoved);
-  EXPECT_EQ(ev->events[0].lease.subnet, lease->subnet);
-
-  ASSERT_EQ(keeper.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  auto status = keeper.get();
-  ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error().code, Error::Code::kNotFound);
-  EXPECT_NE(status.error().message.find("revoked"), std::string::npos) << status.error().message;
-  stop.request_stop();
+  ExpectRenewalUntilRevoked(
+      *store_, ParseConfig(kNet),
+      [&](const model::Lease& lease) {
+        auto node = Node(lease.subnet.ToString());
+        ASSERT_TRUE(node) << "key must outlive its 3 s TTL";
+        EXPECT_TRUE(node->has_ttl);
+        EXPECT_EQ(node->created_index, lease.revision) << "refreshed in place, never re-created";
+      },
+      [&](const model::Lease& lease) {
+        return cluster_->EtcdctlV2({"rm", Key(lease.subnet.ToString())}).ok();
+      });
 }
 
 TEST_F(Etcd2StoreTest, RenewalOfAKeyRewrittenBySomeoneElseIsARevocation) {
@@ -546,15 +475,8 @@ TEST_F(Etcd2StoreTest, DualStackKeysAreEscaped) {
 }
 
 TEST_F(Etcd2StoreTest, ErrorsNameTheEndpointAndTheCause) {
-  ClientOptions o;
-  o.endpoints = "http://127.0.0.1:1";
-  o.request_timeout = std::chrono::milliseconds(1000);
-  auto c = Client::Create(o);
-  ASSERT_TRUE(c.ok());
-  auto r = (*c)->Get("/x");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, Error::Code::kUnavailable);
-  EXPECT_NE(r.error().message.find("http://127.0.0.1:1"), std::string::npos) << r.error().message;
+  Error e;
+  ExpectAClosedPortNamed<Client>(&e);
 }
 
 }  // namespace

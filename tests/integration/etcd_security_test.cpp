@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "fixtures/etcd_fixture.hpp"
+#include "integration/cluster_scenarios.hpp"
 #include "integration/integration_util.hpp"
 
 namespace tartan::testing {
@@ -11,47 +12,20 @@ using store::etcd3::Client;
 using store::etcd3::ClientOptions;
 
 TEST(EtcdTls, WorksWithTheRightCaAndIsRefusedOtherwise) {
-  auto cluster = EtcdCluster::Start({.tls = true});
-  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
-  auto& c = **cluster;
-  ASSERT_EQ(c.Endpoints().rfind("https://", 0), 0u);
-
-  struct Case {
-    const char* name;
-    std::string ca, cert, key;
-    bool works;
-  };
-  const Case cases[] = {
-      {"right CA and client certificate", c.ca_file(), c.cert_file(), c.key_file(), true},
-      {"wrong CA", c.wrong_ca_file(), c.cert_file(), c.key_file(), false},
-      {"no client certificate", c.ca_file(), "", "", false},
-  };
-  for (const Case& k : cases) {
-    ClientOptions o;
-    o.endpoints = c.Endpoints();
-    o.ca_file = k.ca;
-    o.cert_file = k.cert;
-    o.key_file = k.key;
-    o.request_timeout = std::chrono::milliseconds(3000);
-    auto client = Client::Create(o);
-    ASSERT_TRUE(client.ok()) << k.name << ": " << client.error().message;
-    auto put = (*client)->Put("/coreos.com/network/config", R"({"Network":"10.5.0.0/16"})");
-    if (k.works) {
-      ASSERT_TRUE(put.ok()) << k.name << ": " << put.error().message;
-      auto got = (*client)->Get("/coreos.com/network/config");
-      ASSERT_TRUE(got.ok() && *got) << k.name;
-    } else {
-      ASSERT_FALSE(put.ok()) << k.name;
-      EXPECT_NE(put.error().message.find(c.Endpoints()), std::string::npos)
-          << k.name << ": " << put.error().message;
-    }
-  }
-  ClientOptions missing;
-  missing.endpoints = c.Endpoints();
-  missing.ca_file = c.dir() + "/nonexistent.pem";
-  auto bad = Client::Create(missing);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("--etcd-cafile"), std::string::npos);
+  TlsWorksOnlyWithTheRightCaAndCertificate<V3>(
+      R"({"Network":"10.5.0.0/16"})",
+      [](const std::shared_ptr<Client>& client) {
+        auto got = client->Get("/coreos.com/network/config");
+        ASSERT_TRUE(got.ok() && *got);
+      },
+      [](const EtcdCluster& c) {
+        ClientOptions missing;
+        missing.endpoints = c.Endpoints();
+        missing.ca_file = c.dir() + "/nonexistent.pem";
+        auto bad = Client::Create(missing);
+        ASSERT_FALSE(bad.ok());
+        EXPECT_NE(bad.error().message.find("--etcd-cafile"), std::string::npos);
+      });
 }
 
 // etcd 3.4's gateway calls etcd's own gRPC service presenting the server certificate as a
@@ -75,11 +49,7 @@ TEST(EtcdAuth, UserAndPasswordWorkWrongOnesAreRefusedTokensAreRenewed) {
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
   auto& c = **cluster;
   auto make = [&](const std::string& user, const std::string& pw) {
-    ClientOptions o;
-    o.endpoints = c.Endpoints();
-    o.username = user;
-    o.password = pw;
-    return *Client::Create(o);
+    return *Client::Create(UserOptions(c, user, pw));
   };
   auto good = make(EtcdCluster::kUser, EtcdCluster::kUserPassword);
   LogSink log;

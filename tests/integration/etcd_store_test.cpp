@@ -7,6 +7,7 @@
 
 #include "fixtures/etcd_fixture.hpp"
 #include "integration/integration_util.hpp"
+#include "integration/store_scenarios.hpp"
 #include "store/etcd3/client.hpp"
 #include "store/subnet_store.hpp"
 
@@ -14,44 +15,13 @@ namespace tartan::testing {
 namespace {
 
 using store::etcd3::Client;
-using store::etcd3::ClientOptions;
 
 const char kNet[] = R"({"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}})";
 
-class EtcdStoreTest : public ::testing::Test {
+class EtcdStoreTest : public StoreSuite<EtcdStoreTest, Client> {
  protected:
-  static void SetUpTestSuite() {
-    auto c = EtcdCluster::Start();
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    cluster_ = std::move(c).value().release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    prefix_ = std::string("/t/") + info->name();
-    client_ = NewClient();
-    store_ = store::NewSubnetStore(client_, FastOptions(prefix_, log_.Fn()));
-  }
-  std::shared_ptr<Client> NewClient() {
-    ClientOptions o;
-    o.endpoints = cluster_->Endpoints();
-    auto c = Client::Create(o);
-    EXPECT_TRUE(c.ok());
-    return *c;
-  }
-  std::string Key(const std::string& seg) { return prefix_ + "/subnets/" + seg; }
-
-  static EtcdCluster* cluster_;
-  std::string prefix_;
-  LogSink log_;
-  std::shared_ptr<Client> client_;
-  std::unique_ptr<store::SubnetStore> store_;
+  static void SetUpTestSuite() { StartEtcd(); }
 };
-EtcdCluster* EtcdStoreTest::cluster_ = nullptr;
 
 TEST_F(EtcdStoreTest, RawKvLeasesAndConditionalPut) {
   auto rev = client_->Put(prefix_ + "/a", "1");
@@ -131,30 +101,15 @@ TEST_F(EtcdStoreTest, RawWatchSeesPutsDeletesAndCompaction) {
 }
 
 TEST_F(EtcdStoreTest, ErrorsNameTheEndpointAndTheCause) {
-  ClientOptions o;
-  o.endpoints = "http://127.0.0.1:1";
-  o.request_timeout = std::chrono::milliseconds(1000);
-  auto c = Client::Create(o);
-  ASSERT_TRUE(c.ok());
-  auto r = (*c)->Get("/x");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, Error::Code::kUnavailable);
-  EXPECT_NE(r.error().message.find("http://127.0.0.1:1"), std::string::npos) << r.error().message;
-  EXPECT_NE(r.error().message.find("UNAVAILABLE"), std::string::npos) << r.error().message;
+  Error e;
+  ASSERT_NO_FATAL_FAILURE(ExpectAClosedPortNamed<Client>(&e));
+  EXPECT_NE(e.message.find("UNAVAILABLE"), std::string::npos) << e.message;
 }
 
 TEST_F(EtcdStoreTest, WaitsForTheConfigWithTheV2Hint) {
-  std::stop_source stop;
-  auto cfg = std::async(std::launch::async, [&] {
-    return store_->GetNetworkConfig(stop.get_token(), std::chrono::milliseconds(50));
+  ExpectTheConfigOnceWritten(*store_, log_, "ETCDCTL_API=2", [&] {
+    return cluster_->Etcdctl({"put", prefix_ + "/config", kNet}).ok();
   });
-  ASSERT_TRUE(WaitUntil([&] { return log_.Contains("ETCDCTL_API=2"); }));
-  ASSERT_TRUE(cluster_->Etcdctl({"put", prefix_ + "/config", kNet}).ok());
-  ASSERT_EQ(cfg.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  auto c = cfg.get();
-  ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_EQ(c->network->ToString(), "10.5.0.0/16");
-  EXPECT_EQ(c->backend_type, "vxlan");
 }
 
 TEST_F(EtcdStoreTest, NewLeaseReadsBackWithEtcdctlAsFlannelWritesIt) {
@@ -192,18 +147,7 @@ TEST_F(EtcdStoreTest, ReuseByPublicIpThenPreviousSubnetThenNew) {
   ASSERT_TRUE(kv.ok() && *kv);
   EXPECT_NE((*kv)->value.find("02:00:00:00:00:02"), std::string::npos);
 
-  // Another host with a previous subnet that is free gets exactly that one.
-  auto prev = model::SubnetKey::Parse("10.5.200.0-24");
-  ASSERT_TRUE(prev.ok());
-  auto second =
-      store_->AcquireLease(cfg, {VxlanAttrs("192.0.2.2", "02:00:00:00:00:03"), *prev}, {});
-  ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->subnet.ToString(), "10.5.200.0-24");
-  // A third host naming the same previous subnet gets a new, different one.
-  auto third = store_->AcquireLease(cfg, {VxlanAttrs("192.0.2.3", "02:00:00:00:00:04"), *prev}, {});
-  ASSERT_TRUE(third.ok());
-  EXPECT_NE(third->subnet, second->subnet);
-  EXPECT_NE(third->subnet, first->subnet);
+  ExpectAPreviousSubnetGivenOnce(*store_, cfg, *first);
 }
 
 TEST_F(EtcdStoreTest, ReservationStaysWithoutTtl) {
@@ -249,39 +193,15 @@ TEST_F(EtcdStoreTest, TwentyConcurrentAcquirersGetDistinctSubnets) {
 }
 
 TEST_F(EtcdStoreTest, RenewalKeepsTheLeaseAliveAndRevocationIsReported) {
-  store::AcquireRequest req{VxlanAttrs("192.0.2.1", "02:00:00:00:00:01"), std::nullopt,
-                            std::chrono::seconds(3)};
-  auto lease = store_->AcquireLease(ParseConfig(kNet), req, {});
-  ASSERT_TRUE(lease.ok()) << lease.error().message;
-  std::atomic<int> renewals{0};
-  std::stop_source stop;
-  auto keeper = std::async(std::launch::async, [&] {
-    return store::KeepLeaseAlive(*store_, *lease, std::chrono::seconds(2), stop.get_token(),
-                                 [&](const model::Lease&) { ++renewals; });
-  });
-  // Renewed about every second; outliving the 3 s TTL proves renewal works.
-  ASSERT_TRUE(WaitUntil([&] { return renewals >= 4; }, std::chrono::seconds(20)));
-  auto kv = client_->Get(Key(lease->subnet.ToString()));
-  ASSERT_TRUE(kv.ok() && *kv) << "key must outlive its 3 s TTL";
-
-  auto watch = store_->WatchLeases(stop.get_token());
-  auto snap = watch->Next();
-  ASSERT_TRUE(snap.ok());
-  ASSERT_EQ(snap->snapshot.size(), 1u);
-
-  ASSERT_TRUE(cluster_->Etcdctl({"del", Key(lease->subnet.ToString())}).ok());
-  auto ev = watch->Next();
-  ASSERT_TRUE(ev.ok()) << ev.error().message;
-  ASSERT_EQ(ev->events.size(), 1u);
-  EXPECT_EQ(ev->events[0].type, store::LeaseEvent::Type::kRemoved);
-  EXPECT_EQ(ev->events[0].lease.subnet, lease->subnet);
-
-  ASSERT_EQ(keeper.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  auto status = keeper.get();
-  ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error().code, Error::Code::kNotFound);
-  EXPECT_NE(status.error().message.find("revoked"), std::string::npos) << status.error().message;
-  stop.request_stop();
+  ExpectRenewalUntilRevoked(
+      *store_, ParseConfig(kNet),
+      [&](const model::Lease& lease) {
+        auto kv = client_->Get(Key(lease.subnet.ToString()));
+        ASSERT_TRUE(kv.ok() && *kv) << "key must outlive its 3 s TTL";
+      },
+      [&](const model::Lease& lease) {
+        return cluster_->Etcdctl({"del", Key(lease.subnet.ToString())}).ok();
+      });
 }
 
 TEST_F(EtcdStoreTest, WatchReportsAddChangeRemoveAndSkipsGarbage) {

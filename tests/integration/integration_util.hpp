@@ -40,6 +40,47 @@ inline store::etcd3::ClientOptions OptionsFor(const EtcdCluster& c,
   return o;
 }
 
+// The ways a client may meet an etcd with TLS and client certificates: with the right CA and
+// its certificate (works), with a CA that signed nothing there, without a certificate.
+struct TlsCase {
+  const char* name;
+  store::etcd3::ClientOptions options;
+  bool works;
+};
+inline std::vector<TlsCase> TlsCases(const EtcdCluster& c) {
+  struct Files {
+    const char* name;
+    std::string ca, cert, key;
+    bool works;
+  };
+  const Files files[] = {
+      {"right CA and client certificate", c.ca_file(), c.cert_file(), c.key_file(), true},
+      {"wrong CA", c.wrong_ca_file(), c.cert_file(), c.key_file(), false},
+      {"no client certificate", c.ca_file(), "", "", false},
+  };
+  std::vector<TlsCase> out;
+  for (const Files& f : files) {
+    store::etcd3::ClientOptions o;
+    o.endpoints = c.Endpoints();
+    o.ca_file = f.ca;
+    o.cert_file = f.cert;
+    o.key_file = f.key;
+    o.request_timeout = std::chrono::milliseconds(3000);
+    out.push_back({f.name, o, f.works});
+  }
+  return out;
+}
+
+// Client options for `c` with etcd auth as `user` (none when empty).
+inline store::etcd3::ClientOptions UserOptions(const EtcdCluster& c, const std::string& user,
+                                               const std::string& password) {
+  store::etcd3::ClientOptions o;
+  o.endpoints = c.Endpoints();
+  o.username = user;
+  o.password = password;
+  return o;
+}
+
 inline model::LeaseAttrs VxlanAttrs(const std::string& ip, const std::string& mac) {
   model::LeaseAttrs a;
   a.public_ip = *net::Ip4::Parse(ip);
