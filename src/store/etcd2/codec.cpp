@@ -160,10 +160,10 @@ class ListingReader final : public json::json_sax_t {
   enum Field { kKey, kValue, kDir, kTtl, kModified, kCreated, kFieldCount };
   struct OpenNode {
     Node node;  // `nodes` stays empty: children go to *out
-    Role role;
-    int depth;
-    std::vector<Node>* out;  // where this node's leaves go
-    size_t start;            // out->size() when the node began
+    Role role = Role::kRoot;
+    int depth = 0;
+    std::vector<Node>* out = nullptr;  // where this node's leaves go
+    size_t start = 0;                  // out->size() when the node began
     std::array<const char*, kFieldCount> error{};
     bool ttl = false;                        // a non-null "ttl"
     bool expiration = false;                 // a non-null "expiration"
