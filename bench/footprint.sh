@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Where tartand's memory goes, against plain-HTTP and TLS etcd, all in network namespaces.
 #   sudo bench/footprint.sh [N ...]          (default N: 0 100 1000 5000)
-#   SCHEMES="http https" IDLE=10 EVENTS=100  (the defaults); DETAIL=<dir> keeps /proc/<pid>/smaps
+#   SCHEMES="http https" IDLE=80 EVENTS=100  (the defaults); DETAIL=<dir> keeps /proc/<pid>/smaps
+#   API=v2: the leases, the config and tartand on etcd's v2 API (--enable-v2), as flanneld <= v0.17
 # For each etcd scheme and each N it starts etcd (TLS: with --client-cert-auth, as the
 # deployment guide runs it), writes N host-gw peer leases (each on one etcd lease, public IPs
 # on-link through a second address on eth0), starts one host running tartand with host-gw,
 # waits until it is ready and has all N routes, lets it settle (SETTLE s, default 3) and idle
-# (IDLE s), then reads /proc: VmRSS, the anonymous and file-backed parts (smaps_rollup),
+# (IDLE s, default 80: tartand drops its clean file pages at the first settle and again at most
+# once a minute, so 80 s see the second drop and one periodic pass after it), then reads /proc: VmRSS, the anonymous and file-backed parts (smaps_rollup),
 # threads, idle CPU and the five mappings holding most resident memory. Then EVENTS more leases
 # arrive through the watch; once their routes are in and SETTLE s have passed, RSS is read
-# again. Baseline: flanneld's 27-33 MB RSS (issue 13: v0.11 at 100-5000 peers).
+# again. Peak RSS (VmHWM) is the most tartand ever had resident, the start-up listing included.
+# Baseline: flanneld's 27-33 MB RSS (issue 13: v0.11 at 100-5000 peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${TARTAND:=$PWD/build/release/src/cmd/tartand}"
 : "${SCHEMES:=http https}"
-: "${IDLE:=10}"
+: "${IDLE:=80}"
 : "${EVENTS:=100}"
 : "${SETTLE:=3}"
+: "${API:=v3}"
 [ -x "$TARTAND" ] || { echo "build tartand first (cmake --preset release && cmake --build build/release)" >&2; exit 1; }
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(0 100 1000 5000)
@@ -24,11 +28,12 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
 # put_leases <url> <first> <count> [ca cert key]: peer i gets 10.(1 + i/256).(i%256).0/24 at
-# 100.64.(i/250).(i%250 + 1), all attached to one etcd lease of an hour, written over one
-# keep-alive connection to etcd's v3 gateway.
+# 100.64.(i/250).(i%250 + 1), all attached to one etcd lease of an hour (v2: each key with a
+# TTL of an hour), written over one keep-alive connection to etcd's v3 gateway (v2: /v2/keys).
 put_leases() {
-  in_ns "$P-ul" /usr/bin/python3 - "$@" <<'EOF'
-import base64, http.client, json, ssl, sys
+  in_ns "$P-ul" /usr/bin/python3 - "$API" "$@" <<'EOF'
+import base64, http.client, json, ssl, sys, urllib.parse
+api = sys.argv.pop(1)
 url, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 scheme, hostport = url.split("://")
 host, port = hostport.rsplit(":", 1)
@@ -45,25 +50,44 @@ def call(path, body):
     if r.status != 200:
         sys.exit(f"{path}: HTTP {r.status}: {data[:200]!r}")
     return json.loads(data)
+def put_v2(key, value, ttl):
+    form = {"value": value} | ({"ttl": str(ttl)} if ttl else {})
+    conn.request("PUT", "/v2/keys" + key, urllib.parse.urlencode(form),
+                 {"Content-Type": "application/x-www-form-urlencoded"})
+    r = conn.getresponse()
+    data = r.read()
+    if r.status not in (200, 201):
+        sys.exit(f"{key}: HTTP {r.status}: {data[:200]!r}")
 b64 = lambda s: base64.b64encode(s.encode()).decode()
-lease = call("/v3/lease/grant", {"TTL": "3600"})["ID"]
+if count < 0:  # the network config
+    config = '{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"host-gw"}}'
+    if api == "v2":
+        put_v2("/coreos.com/network/config", config, 0)
+    else:
+        call("/v3/kv/put", {"key": b64("/coreos.com/network/config"), "value": b64(config)})
+    sys.exit(0)
+lease = call("/v3/lease/grant", {"TTL": "3600"})["ID"] if api != "v2" else None
 for i in range(first, first + count):
     key = f"/coreos.com/network/subnets/10.{1 + i // 256}.{i % 256}.0-24"
     value = json.dumps({"PublicIP": f"100.64.{i // 250}.{i % 250 + 1}", "PublicIPv6": None,
                         "BackendType": "host-gw", "BackendData": None})
-    call("/v3/kv/put", {"key": b64(key), "value": b64(value), "lease": lease})
+    if api == "v2":
+        put_v2(key, value, 3600)
+    else:
+        call("/v3/kv/put", {"key": b64(key), "value": b64(value), "lease": lease})
 EOF
 }
 
 peer_routes() { ip -n "$P-h1" -4 route show table main | grep -c ' via 100\.64\.' || true; }
 routes_at_least() { [ "$(peer_routes)" -ge "$1" ]; }
 
-snapshot() {  # snapshot <pid>: "rss|anon|file|threads"
-  printf '%s|%s|%s|%s' \
+snapshot() {  # snapshot <pid>: "rss|anon|file|threads|peak"
+  printf '%s|%s|%s|%s|%s' \
     "$(awk '/^VmRSS/ {print $2}' "/proc/$1/status")" \
     "$(awk '/^Pss_Anon/ {print $2}' "/proc/$1/smaps_rollup")" \
     "$(awk '/^Pss_File/ {print $2}' "/proc/$1/smaps_rollup")" \
-    "$(awk '/^Threads/ {print $2}' "/proc/$1/status")"
+    "$(awk '/^Threads/ {print $2}' "/proc/$1/status")" \
+    "$(awk '/^VmHWM/ {print $2}' "/proc/$1/status")"
 }
 
 top_mappings() {  # top_mappings <pid>: "name KiB, name KiB, ..." (five largest resident)
@@ -80,18 +104,17 @@ measure() {  # measure http|https <N>; appends two lines to $results
     require_root
     underlay_create
     local endpoint extra=() tls=()
-    local config='{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"host-gw"}}'
     if [ "$scheme" = https ]; then
-      etcd_start_tls
-      etcdctl_v3_tls put /coreos.com/network/config "$config" >/dev/null
+      etcd_start_tls --enable-v2=true
       endpoint=$E2E_ETCD_TLS
       tls=("$E2E_PKI/ca.pem" "$E2E_PKI/client.pem" "$E2E_PKI/client-key.pem")
       extra=(--etcd-cafile="${tls[0]}" --etcd-certfile="${tls[1]}" --etcd-keyfile="${tls[2]}")
     else
       etcd_start
-      network_config_put "$config"
       endpoint=$E2E_ETCD
     fi
+    extra+=(--etcd-api="$API")
+    put_leases "$endpoint" 0 -1 "${tls[@]}"
     put_leases "$endpoint" 0 "$n" "${tls[@]}"
     host_create 1
     # Peers' public IPs are on-link through this second address (host-gw routes only those).
@@ -133,9 +156,9 @@ for scheme in $SCHEMES; do
 done
 
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-echo "| etcd | peers | RSS MiB | anonymous (Pss_Anon) MiB | file-backed (Pss_File) MiB | threads | idle CPU % | RSS after $EVENTS lease events MiB | largest mappings (MiB) |"
-echo "|---|---|---|---|---|---|---|---|---|"
-while IFS='|' read -r scheme n rss anon file threads cpu after && IFS= read -r top; do
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$scheme" "$n" "$(mib "$rss")" \
-    "$(mib "$anon")" "$(mib "$file")" "$threads" "$cpu" "$(mib "$after")" "$top"
+echo "| etcd ($API) | peers | RSS MiB | anonymous (Pss_Anon) MiB | file-backed (Pss_File) MiB | threads | idle CPU % | RSS after $EVENTS lease events MiB | peak RSS MiB | largest mappings (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+while IFS='|' read -r scheme n rss anon file threads peak cpu after && IFS= read -r top; do
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$scheme" "$n" "$(mib "$rss")" \
+    "$(mib "$anon")" "$(mib "$file")" "$threads" "$cpu" "$(mib "$after")" "$(mib "$peak")" "$top"
 done <"$results"

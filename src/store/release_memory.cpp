@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdint>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 namespace tartan::store {
@@ -60,9 +61,23 @@ bool DroppableMapping(std::string_view perms, std::string_view path, size_t anon
   return path.starts_with('/');         // a file; not [vdso], [vvar], [stack] or anonymous
 }
 
+bool FileDropDue(bool startup, std::chrono::steady_clock::time_point now,
+                 std::optional<std::chrono::steady_clock::time_point> last) {
+  if (startup) return true;
+  return last && now - *last >= kFileRedrop;
+}
+
 size_t ReleaseMemory(bool startup) {
   malloc_trim(0);
-  if (!startup) return 0;
+  // Only the lease-watch thread calls this once started; the mutex is for anyone else.
+  static std::mutex mu;
+  static std::optional<std::chrono::steady_clock::time_point> last;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu);
+    if (!FileDropDue(startup, now, last)) return 0;
+    last = now;
+  }
   std::ifstream smaps("/proc/self/smaps");
   if (!smaps) return 0;
   size_t dropped = 0;

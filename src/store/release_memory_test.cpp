@@ -31,5 +31,16 @@ TEST(ReleaseMemory, DataSurvivesAndCodeRunsAfterwards) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(kept[i], "value number " + std::to_string(i));
 }
 
+TEST(ReleaseMemory, FilePagesAtStartAndThenAtMostOnceAMinute) {
+  using std::chrono::seconds;
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  EXPECT_TRUE(FileDropDue(/*startup=*/true, t0, std::nullopt));
+  EXPECT_TRUE(FileDropDue(/*startup=*/true, t0, t0));
+  EXPECT_FALSE(FileDropDue(/*startup=*/false, t0, std::nullopt)) << "not before the start-up one";
+  EXPECT_FALSE(FileDropDue(/*startup=*/false, t0 + seconds(10), t0));
+  EXPECT_FALSE(FileDropDue(/*startup=*/false, t0 + kFileRedrop - seconds(1), t0));
+  EXPECT_TRUE(FileDropDue(/*startup=*/false, t0 + kFileRedrop, t0));
+}
+
 }  // namespace
 }  // namespace tartan::store

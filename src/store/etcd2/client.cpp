@@ -60,7 +60,8 @@ std::string DirOf(const std::string& prefix) {
 
 // What one call made of a reply that etcd answered in its own terms.
 struct V2Reply {
-  std::optional<codec::Response> result;  // a 2xx result
+  std::optional<codec::Response> result;  // a 2xx result (not for a listing)
+  std::optional<codec::Listing> listing;  // a listing's 2xx result
   std::optional<codec::ApiError> error;   // or one of etcd's v2 errors
   int64_t etcd_index = 0;                 // X-Etcd-Index (0 when absent)
   std::string cluster_id;                 // X-Etcd-Cluster-Id ("" when absent)
@@ -157,8 +158,10 @@ struct Client::Impl {
     return Verdict::Fail(Error::Internal(m));
   }
 
-  // Decodes an answered reply. A body that does not decode is the member's fault.
-  Result<V2Reply> Decode(size_t idx, const std::string& what, const etcd_http::Reply& reply) {
+  // Decodes an answered reply. A body that does not decode is the member's fault. A listing
+  // is read straight into its leaves (codec::ParseListing): no tree of the whole reply.
+  Result<V2Reply> Decode(size_t idx, const std::string& what, const etcd_http::Reply& reply,
+                         bool listing = false) {
     V2Reply out;
     out.idx = idx;
     if (auto h = reply.head.Header("X-Etcd-Index")) {
@@ -167,7 +170,11 @@ struct Client::Impl {
       out.etcd_index = *index;
     }
     if (auto h = reply.head.Header("X-Etcd-Cluster-Id")) out.cluster_id = std::string(*h);
-    if (reply.status() >= 200 && reply.status() < 300) {
+    if (reply.status() >= 200 && reply.status() < 300 && listing) {
+      auto l = codec::ParseListing(reply.body);
+      if (!l) return Error::Unavailable(Where(idx, what) + ": " + l.error().message);
+      out.listing = std::move(*l);
+    } else if (reply.status() >= 200 && reply.status() < 300) {
       auto r = codec::ParseResponse(reply.body);
       if (!r) return Error::Unavailable(Where(idx, what) + ": " + r.error().message);
       out.result = std::move(*r);
@@ -179,7 +186,8 @@ struct Client::Impl {
   }
 
   Result<V2Reply> Call(const std::string& what, const std::string& method,
-                       const std::string& target, const std::string& form, Idempotent idempotent) {
+                       const std::string& target, const std::string& form, Idempotent idempotent,
+                       bool listing = false) {
     etcd_http::CallSpec spec;
     spec.what = what.c_str();
     spec.idempotent = idempotent;
@@ -191,7 +199,7 @@ struct Client::Impl {
     };
     auto a = net->Call(spec);
     if (!a) return a.error();
-    return Decode(a->idx, what, a->reply);
+    return Decode(a->idx, what, a->reply, listing);
   }
 
   // The lease a node is attached to, in Registry terms (see client.hpp).
@@ -218,6 +226,15 @@ struct Client::Impl {
     kv.key = n.key;
     kv.value = n.value;
     kv.lease = LeaseOf(n);
+    kv.create_revision = n.created_index;
+    kv.mod_revision = n.modified_index;
+    return kv;
+  }
+  KeyValue ToKeyValue(codec::Node&& n) {
+    KeyValue kv;
+    kv.lease = LeaseOf(n);
+    kv.key = std::move(n.key);
+    kv.value = std::move(n.value);
     kv.create_revision = n.created_index;
     kv.mod_revision = n.modified_index;
     return kv;
@@ -407,7 +424,7 @@ Result<RangeResult> Client::List(const std::string& prefix) {
   const std::string what = "list " + prefix;
   auto r = impl_->Call(what, "GET",
                        Impl::Path(DirOf(prefix)) + "?recursive=true&sorted=true&quorum=true", "",
-                       Idempotent::kYes);
+                       Idempotent::kYes, /*listing=*/true);
   if (!r) return r.error();
   RangeResult out;
   out.cluster_id = r->cluster_id;
@@ -424,8 +441,12 @@ Result<RangeResult> Client::List(const std::string& prefix) {
   }
   // The listing reflects the store at X-Etcd-Index: a watch from there + 1 misses nothing.
   out.revision = r->etcd_index;
-  for (const codec::Node& n : codec::Leaves(r->result->node)) {
-    if (n.key.starts_with(prefix)) out.kvs.push_back(impl_->ToKeyValue(n));
+  std::vector<codec::Node>& leaves = r->listing->leaves;
+  size_t wanted = 0;
+  for (const codec::Node& n : leaves) wanted += n.key.starts_with(prefix) ? 1 : 0;
+  out.kvs.reserve(wanted);
+  for (codec::Node& n : leaves) {
+    if (n.key.starts_with(prefix)) out.kvs.push_back(impl_->ToKeyValue(std::move(n)));
   }
   return out;
 }

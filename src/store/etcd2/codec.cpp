@@ -1,6 +1,7 @@
 #include "store/etcd2/codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -96,6 +97,276 @@ void CollectLeaves(const Node& n, std::vector<Node>& out) {
   for (const Node& child : n.nodes) CollectLeaves(child, out);
 }
 
+// ParseListing's token reader. It keeps one state per open node (at most kMaxDepth + 1), and
+// the leaves found so far; it mirrors ToNode's rules exactly, including the corners a server
+// never writes but a fuzzer does: a repeated member counts once (the last, as in the tree,
+// and with it the last one's errors), children are checked even under a node that is not a
+// directory, and a node's first problem is reported in ToNode's order of fields, whichever
+// came first in the text.
+class ListingReader final : public json::json_sax_t {
+ public:
+  Result<Listing> Take() && {
+    if (!object_) return Bad("not a JSON object");
+    if (error_code_) return Bad("an error object where a result was expected");
+    if (action_error_) return Bad(action_error_);
+    if (listing_.action.empty()) return Bad("no action");
+    if (!node_is_object_) return Bad("no node");
+    if (node_error_) return Bad(*node_error_);
+    if (prev_error_) return Bad(*prev_error_);
+    std::stable_sort(listing_.leaves.begin(), listing_.leaves.end(),
+                     [](const Node& a, const Node& b) { return a.key < b.key; });
+    return std::move(listing_);
+  }
+
+  bool null() override { return Value(Kind::kNull); }
+  bool boolean(bool v) override {
+    bool_ = v;
+    return Value(Kind::kBool);
+  }
+  bool number_integer(number_integer_t v) override {
+    int_ = v;
+    return Value(Kind::kInt);
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    uint_ = v;
+    return Value(Kind::kUint);
+  }
+  bool number_float(number_float_t, const string_t&) override { return Value(Kind::kOther); }
+  bool string(string_t& v) override {
+    string_ = &v;
+    return Value(Kind::kString);
+  }
+  bool binary(binary_t&) override { return Value(Kind::kOther); }
+  bool start_object(std::size_t) override { return Value(Kind::kObject); }
+  bool start_array(std::size_t) override { return Value(Kind::kArray); }
+  bool key(string_t& k) override {
+    if (skip_ == 0) key_ = std::move(k);
+    return true;
+  }
+  bool end_object() override { return End(); }
+  bool end_array() override { return End(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    object_ = false;
+    return false;
+  }
+
+ private:
+  enum class Kind { kNull, kBool, kInt, kUint, kString, kObject, kArray, kOther };
+  // What an open object or array is: the reply, a node, a node's "nodes" array.
+  enum class Frame { kBody, kNode, kNodes };
+  // Where a node's problem goes: the response's node, its prevNode, or the parent's children.
+  enum class Role { kRoot, kPrev, kChild };
+  // One member of a node: the last occurrence's problem, if any.
+  enum Field { kKey, kValue, kDir, kTtl, kModified, kCreated, kFieldCount };
+  struct OpenNode {
+    Node node;  // `nodes` stays empty: children go to *out
+    Role role = Role::kRoot;
+    int depth = 0;
+    std::vector<Node>* out = nullptr;  // where this node's leaves go
+    size_t start = 0;                  // out->size() when the node began
+    std::array<const char*, kFieldCount> error{};
+    bool ttl = false;                        // a non-null "ttl"
+    bool expiration = false;                 // a non-null "expiration"
+    std::optional<std::string> nodes_error;  // of its last "nodes": its first bad child
+  };
+
+  bool Value(Kind kind) {
+    if (skip_ > 0) {
+      if (kind == Kind::kObject || kind == Kind::kArray) ++skip_;
+      return true;
+    }
+    if (frames_.empty()) {
+      if (kind != Kind::kObject) return false;  // object_ stays false
+      object_ = true;
+      frames_.push_back(Frame::kBody);
+      return true;
+    }
+    bool opened = false;  // a container this reader follows into
+    switch (frames_.back()) {
+      case Frame::kBody:
+        opened = BodyMember(kind);
+        break;
+      case Frame::kNode:
+        opened = NodeMember(nodes_.back(), kind);
+        break;
+      case Frame::kNodes:
+        opened = Child(nodes_.back(), kind);
+        break;
+    }
+    if (!opened && (kind == Kind::kObject || kind == Kind::kArray)) skip_ = 1;
+    return true;
+  }
+
+  bool BodyMember(Kind kind) {
+    if (key_ == "errorCode") {
+      error_code_ = true;
+    } else if (key_ == "action") {
+      action_error_ = nullptr;
+      listing_.action.clear();
+      if (kind == Kind::kString) {
+        listing_.action = std::move(*string_);
+      } else if (kind != Kind::kNull) {
+        action_error_ = "action is not a string";
+      }
+    } else if (key_ == "node") {
+      listing_.leaves.clear();
+      node_error_.reset();
+      node_is_object_ = kind == Kind::kObject;
+      if (node_is_object_) return OpenNodeObject(Role::kRoot, 0, &listing_.leaves);
+    } else if (key_ == "prevNode") {
+      prev_leaves_.clear();
+      prev_error_.reset();
+      if (kind == Kind::kObject) return OpenNodeObject(Role::kPrev, 0, &prev_leaves_);
+      if (kind != Kind::kNull) prev_error_ = "node is not an object";
+    }
+    return false;
+  }
+
+  bool OpenNodeObject(Role role, int depth, std::vector<Node>* out) {
+    OpenNode n;
+    n.role = role;
+    n.depth = depth;
+    n.out = out;
+    n.start = out->size();
+    nodes_.push_back(std::move(n));
+    frames_.push_back(Frame::kNode);
+    return true;
+  }
+
+  bool NodeMember(OpenNode& n, Kind kind) {
+    if (key_ == "key" || key_ == "value") {
+      const bool is_key = key_ == "key";
+      String(kind, is_key ? "key is not a string" : "value is not a string",
+             is_key ? n.node.key : n.node.value, n.error[is_key ? kKey : kValue]);
+    } else if (key_ == "dir") {
+      n.error[kDir] = nullptr;
+      n.node.dir = kind == Kind::kBool && bool_;
+      if (kind != Kind::kNull && kind != Kind::kBool) n.error[kDir] = "dir is not a boolean";
+    } else if (key_ == "ttl") {
+      n.ttl = kind != Kind::kNull;
+      Int(kind, "ttl is not an integer", "ttl out of range", n.node.ttl, n.error[kTtl]);
+    } else if (key_ == "expiration") {
+      n.expiration = kind != Kind::kNull;
+    } else if (key_ == "modifiedIndex") {
+      Int(kind, "modifiedIndex is not an integer", "modifiedIndex out of range",
+          n.node.modified_index, n.error[kModified]);
+    } else if (key_ == "createdIndex") {
+      Int(kind, "createdIndex is not an integer", "createdIndex out of range", n.node.created_index,
+          n.error[kCreated]);
+    } else if (key_ == "nodes") {
+      // Only the last "nodes" counts: what an earlier one found is dropped.
+      n.out->resize(n.start);
+      n.nodes_error.reset();
+      if (kind == Kind::kArray) {
+        frames_.push_back(Frame::kNodes);
+        return true;
+      }
+      if (kind != Kind::kNull) n.nodes_error = "nodes is not an array";
+    }
+    return false;
+  }
+
+  bool Child(OpenNode& parent, Kind kind) {
+    if (parent.nodes_error) return false;  // the first bad child is the one reported
+    const int depth = parent.depth + 1;
+    if (depth > kMaxDepth) {
+      parent.nodes_error = "directories nest deeper than " + std::to_string(kMaxDepth);
+      return false;
+    }
+    if (kind != Kind::kObject) {
+      parent.nodes_error = "node is not an object";
+      return false;
+    }
+    return OpenNodeObject(Role::kChild, depth, parent.out);
+  }
+
+  bool End() {
+    if (skip_ > 0) {
+      --skip_;
+      return true;
+    }
+    const Frame frame = frames_.back();
+    frames_.pop_back();
+    if (frame != Frame::kNode) return true;
+    OpenNode n = std::move(nodes_.back());
+    nodes_.pop_back();
+    std::optional<std::string> error;
+    for (const char* e : n.error) {
+      if (e != nullptr) {
+        error = e;
+        break;
+      }
+    }
+    if (!error) error = std::move(n.nodes_error);
+    if (!error && !n.node.dir) {
+      // A key: whatever an erroneous "nodes" under it held is not a leaf.
+      n.node.has_ttl = n.ttl || n.expiration;
+      n.out->resize(n.start);
+      n.out->push_back(std::move(n.node));
+    }
+    if (error) {
+      switch (n.role) {
+        case Role::kRoot:
+          node_error_ = std::move(error);
+          break;
+        case Role::kPrev:
+          prev_error_ = std::move(error);
+          break;
+        case Role::kChild:
+          nodes_.back().nodes_error = std::move(error);
+          break;
+      }
+    }
+    if (n.role == Role::kPrev) prev_leaves_.clear();
+    return true;
+  }
+
+  // As StringField: null is empty.
+  void String(Kind kind, const char* bad, std::string& out, const char*& error) {
+    error = nullptr;
+    out.clear();
+    if (kind == Kind::kString) {
+      out = std::move(*string_);
+    } else if (kind != Kind::kNull) {
+      error = bad;
+    }
+  }
+
+  // As IntField: null is 0.
+  void Int(Kind kind, const char* bad, const char* range, int64_t& out, const char*& error) {
+    error = nullptr;
+    out = 0;
+    if (kind == Kind::kInt) {
+      out = int_;
+    } else if (kind == Kind::kUint) {
+      if (uint_ > static_cast<uint64_t>(INT64_MAX)) {
+        error = range;
+      } else {
+        out = static_cast<int64_t>(uint_);
+      }
+    } else if (kind != Kind::kNull) {
+      error = bad;
+    }
+  }
+
+  bool object_ = false;
+  bool error_code_ = false;
+  const char* action_error_ = nullptr;
+  bool node_is_object_ = false;
+  std::optional<std::string> node_error_;
+  std::optional<std::string> prev_error_;
+  Listing listing_;
+  std::vector<Node> prev_leaves_;  // a prevNode is only checked
+  std::vector<Frame> frames_;
+  std::vector<OpenNode> nodes_;
+  size_t skip_ = 0;  // depth inside a value no one looks at
+  std::string key_;
+  bool bool_ = false;
+  int64_t int_ = 0;
+  uint64_t uint_ = 0;
+  string_t* string_ = nullptr;
+};
+
 bool Unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
@@ -181,6 +452,14 @@ std::vector<Node> Leaves(const Node& root) {
   std::stable_sort(out.begin(), out.end(),
                    [](const Node& a, const Node& b) { return a.key < b.key; });
   return out;
+}
+
+Result<Listing> ParseListing(std::string_view body) {
+  ListingReader reader;
+  // Errors are reported through the reader (parse_error), never thrown.
+  (void)json::sax_parse(body.begin(), body.end(), &reader, json::input_format_t::json,
+                        /*strict=*/true);
+  return std::move(reader).Take();
 }
 
 Result<int64_t> ParseIndex(std::string_view text) {

@@ -77,6 +77,16 @@ EventKind Classify(std::string_view action);
 // The keys (not directories) of a listing's node tree, sorted by key.
 std::vector<Node> Leaves(const Node& root);
 
+// A listing (GET <dir>?recursive=true), read as a stream of tokens straight into its leaves:
+// the reply of thousands of leases never exists as a JSON tree or a tree of Nodes. Same
+// result and errors as ParseResponse followed by Leaves (the fuzzer checks it); a prevNode is
+// checked but not kept.
+struct Listing {
+  std::string action;
+  std::vector<Node> leaves;  // sorted by key; never directories, `nodes` always empty
+};
+Result<Listing> ParseListing(std::string_view body);
+
 // The X-Etcd-Index header: a non-negative decimal integer.
 Result<int64_t> ParseIndex(std::string_view text);
 
