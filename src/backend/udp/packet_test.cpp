@@ -239,6 +239,7 @@ TEST(PeerTableWriter, AReaderSeesChangesAndNeverMissesAMovingPeer) {
   w.SetOwn(N("10.200.0.0/24"));
   w.Set(Nth(2), Host(1));
   std::atomic<bool> stop{false};
+  std::atomic<bool> started{false};
   std::atomic<uint32_t> seen_new{0};
   std::atomic<uint64_t> gaps{0};
   std::thread reader([&] {
@@ -248,6 +249,7 @@ TEST(PeerTableWriter, AReaderSeesChangesAndNeverMissesAMovingPeer) {
         std::lock_guard l(mu);
         t = current;  // as a worker does once per batch
       }
+      started.store(true);
       for (int k = 0; k < 1000; ++k) {
         const uint32_t moving = t->Lookup(Nth(2).ip().value() | 1);
         if (moving != Host(1).value() && moving != Host(2).value()) gaps.fetch_add(1);
@@ -257,14 +259,23 @@ TEST(PeerTableWriter, AReaderSeesChangesAndNeverMissesAMovingPeer) {
       }
     }
   });
-  // The moving peer flips between two addresses while many others come (the table grows
-  // under the reader, so it also moves to new tables).
-  for (uint32_t i = 3; i < 3000; ++i) {
-    w.Set(Nth(2), Host(i % 2 + 1));
-    w.Set(Nth(i), Host(i));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!started.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  // The moving peer flips between two addresses while many others come and go (the table
+  // grows under the reader, so it also moves to new tables).
+  for (int round = 0; round < 20; ++round) {
+    for (uint32_t i = 3; i < 3000; ++i) {
+      w.Set(Nth(2), Host(i % 2 + 1));
+      if (round % 2 == 0) {
+        w.Set(Nth(i), Host(i));
+      } else {
+        w.Remove(Nth(i));
+      }
+    }
   }
   w.Set(Nth(3000), Host(3000));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (seen_new.load() == 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
   }
