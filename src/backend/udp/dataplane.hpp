@@ -8,10 +8,11 @@
 // queue i and sending on socket i, and one receiving on socket i and writing into queue i.
 // Every flow stays on one thread each way, so nothing is reordered.
 //
-// The peer table is an immutable PeerTable published with a generation number. A worker
-// checks the number once per batch (one atomic load) and takes the new table only when it
-// changed, so the packet path holds no lock and peer changes apply between two batches,
-// without pausing traffic. Buffers are allocated once per worker: no allocation per packet.
+// The peer table is a PeerTable published with a generation number. A worker checks the
+// number once per batch (one atomic load) and takes the new table only when it changed, so the
+// packet path holds no lock. A peer change is written into the published table in place (its
+// slots are atomics, packet.hpp) and seen by the workers' next lookups; a new table is
+// published only when the old one is full or our own subnet changed. Nothing pauses traffic. Buffers are allocated once per worker: no allocation per packet.
 // Counts are kept per batch on the worker's stack and added to the /metrics counters once per
 // batch.
 #pragma once
@@ -86,7 +87,8 @@ class DataPlane {
   void Attach(std::vector<kernel::TunDevice> tun);
   // Stops the workers and closes the TUN (the kernel removes the device).
   void Stop();
-  // Publishes a new peer table; the workers pick it up at their next batch.
+  // Publishes a new peer table; the workers pick it up at their next batch. Changes made in
+  // place to a published table (PeerTableWriter) need no call.
   void SetPeers(std::shared_ptr<const PeerTable> table);
 
   const Counters& counters() const { return counters_; }

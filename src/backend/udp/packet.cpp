@@ -143,37 +143,170 @@ std::string_view DropName(Drop d) {
   return "?";
 }
 
-PeerTable::PeerTable(net::Ip4Net own, std::vector<Peer> peers) : own_(own.Network()) {
-  own_net_ = own_.ip().value();
-  own_mask_ = own_.mask();
-  std::sort(peers.begin(), peers.end(), [](const Peer& a, const Peer& b) {
-    return a.subnet.Network().ip() < b.subnet.Network().ip();
-  });
-  for (const Peer& p : peers) {
-    const net::Ip4Net n = p.subnet.Network();
-    if (n.Overlaps(own_) || p.public_ip.value() == 0) continue;
-    // Sorted by start: only the previous kept subnet can overlap this one.
-    if (!nets_.empty() && (n.ip().value() & masks_.back()) == nets_.back()) continue;
-    nets_.push_back(n.ip().value());
-    masks_.push_back(n.mask());
-    next_hop_.push_back(p.public_ip.value());
-    public_ips_.push_back(p.public_ip.value());
+namespace {
+
+constexpr uint64_t Word(uint32_t key, uint32_t value) { return uint64_t{key} << 32 | value; }
+constexpr uint32_t KeyOf(uint64_t w) { return static_cast<uint32_t>(w >> 32); }
+constexpr uint32_t ValueOf(uint64_t w) { return static_cast<uint32_t>(w); }
+// A removed entry: not empty (probes go on past it), value 0 (never a live entry).
+constexpr uint64_t kTombstone = Word(~uint32_t{0}, 0);
+
+}  // namespace
+
+SlotMap::SlotMap(size_t entries) {
+  // At most 3/4 of the slots used; at least twice the entries asked for, so that a table
+  // built for n peers takes n/2 more new ones before it is full.
+  size_t capacity = 16;
+  unsigned bits = 4;
+  while (capacity < 2 * entries) {
+    capacity *= 2;
+    ++bits;
   }
-  std::sort(public_ips_.begin(), public_ips_.end());
-  public_ips_.erase(std::unique(public_ips_.begin(), public_ips_.end()), public_ips_.end());
+  slots_ = std::make_unique<std::atomic<uint64_t>[]>(capacity);  // value-initialised: 0
+  mask_ = capacity - 1;
+  shift_ = 64 - bits;
+  limit_ = capacity / 4 * 3;
 }
 
-uint32_t PeerTable::Lookup(uint32_t dst) const {
-  // The last subnet starting at or before dst is the only one that can hold it.
-  auto it = std::upper_bound(nets_.begin(), nets_.end(), dst);
-  if (it == nets_.begin()) return 0;
-  const size_t i = static_cast<size_t>(it - nets_.begin()) - 1;
-  return (dst & masks_[i]) == nets_[i] ? next_hop_[i] : 0;
+uint32_t SlotMap::Find(uint32_t key) const {
+  for (size_t i = Home(key);; i = (i + 1) & mask_) {
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);
+    if (w == 0) return 0;  // empty: the key was never further along
+    if (KeyOf(w) == key && ValueOf(w) != 0) return ValueOf(w);
+  }
 }
 
-bool PeerTable::IsPeer(uint32_t addr) const {
-  return std::binary_search(public_ips_.begin(), public_ips_.end(), addr);
+bool SlotMap::Put(uint32_t key, uint32_t value) {
+  size_t free = mask_ + 1;  // the first tombstone on the way, if any
+  size_t i = Home(key);
+  for (;; i = (i + 1) & mask_) {
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);
+    if (w == 0) break;
+    if (ValueOf(w) == 0) {
+      if (free > mask_) free = i;
+    } else if (KeyOf(w) == key) {
+      slots_[i].store(Word(key, value), std::memory_order_relaxed);  // in place
+      return true;
+    }
+  }
+  if (free <= mask_) {
+    i = free;  // a tombstone: used_ stays
+  } else {
+    if (used_ >= limit_) return false;
+    ++used_;
+  }
+  slots_[i].store(Word(key, value), std::memory_order_relaxed);
+  ++live_;
+  return true;
 }
+
+bool SlotMap::CanPut(uint32_t key) const {
+  if (used_ < limit_) return true;
+  for (size_t i = Home(key);; i = (i + 1) & mask_) {
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);
+    if (w == 0) return false;
+    if (ValueOf(w) == 0 || KeyOf(w) == key) return true;
+  }
+}
+
+void SlotMap::Erase(uint32_t key) {
+  for (size_t i = Home(key);; i = (i + 1) & mask_) {
+    const uint64_t w = slots_[i].load(std::memory_order_relaxed);
+    if (w == 0) return;
+    if (KeyOf(w) == key && ValueOf(w) != 0) {
+      // Not emptied: a reader probing for a key stored beyond this slot must go on past it.
+      slots_[i].store(kTombstone, std::memory_order_relaxed);
+      --live_;
+      return;
+    }
+  }
+}
+
+PeerTable::PeerTable(net::Ip4Net own, size_t room)
+    : own_(own.Network()),
+      own_net_(own_.ip().value()),
+      own_mask_(own_.mask()),
+      subnet_mask_(own_.mask()),
+      subnets_(room),
+      ips_(room) {}
+
+PeerTable::PeerTable(net::Ip4Net own, const std::vector<Peer>& peers)
+    : PeerTable(own, peers.size()) {
+  for (const Peer& p : peers) Set(p.subnet, p.public_ip);
+}
+
+PeerTable::Change PeerTable::Set(net::Ip4Net subnet, net::Ip4 public_ip) {
+  const net::Ip4Net n = subnet.Network();
+  if (own_mask_ == 0 || n.prefix_len() != own_.prefix_len() || n == own_) return Change::kLeftOut;
+  const uint32_t key = n.ip().value();
+  const uint32_t ip = public_ip.value();
+  if (ip == 0) {
+    Remove(n);
+    return Change::kLeftOut;
+  }
+  const uint32_t old = subnets_.Find(key);
+  if (old == ip) return Change::kApplied;
+  const uint32_t count = ips_.Find(ip);
+  // Checked before anything changes, so that kFull leaves the table as it was.
+  if ((old == 0 && !subnets_.CanPut(key)) || (count == 0 && !ips_.CanPut(ip))) return Change::kFull;
+  // The new address is a peer's before the subnet points at it, so that its datagrams are let
+  // in as soon as ours go to it.
+  ips_.Put(ip, count + 1);
+  subnets_.Put(key, ip);
+  if (old != 0) Unref(old);
+  return Change::kApplied;
+}
+
+void PeerTable::Remove(net::Ip4Net subnet) {
+  const net::Ip4Net n = subnet.Network();
+  if (n.prefix_len() != own_.prefix_len()) return;
+  const uint32_t key = n.ip().value();
+  const uint32_t old = subnets_.Find(key);
+  if (old == 0) return;
+  subnets_.Erase(key);
+  Unref(old);
+}
+
+void PeerTable::Unref(uint32_t public_ip) {
+  const uint32_t count = ips_.Find(public_ip);
+  if (count > 1) {
+    ips_.Put(public_ip, count - 1);  // present: in place, never short of room
+  } else if (count == 1) {
+    ips_.Erase(public_ip);
+  }
+}
+
+std::vector<PeerTable::Peer> PeerTable::Peers() const {
+  std::vector<Peer> out;
+  out.reserve(subnets_.size());
+  subnets_.ForEach([&](uint32_t key, uint32_t ip) {
+    out.push_back({net::Ip4Net(net::Ip4(key), own_.prefix_len()), net::Ip4(ip)});
+  });
+  return out;
+}
+
+void PeerTableWriter::Rebuild(net::Ip4Net own, size_t room) {
+  auto next = std::make_shared<PeerTable>(own, room);
+  for (const PeerTable::Peer& p : table_->Peers()) next->Set(p.subnet, p.public_ip);
+  table_ = next;
+  ++publishes_;
+  // The workers take it at their next batch; until then they read the previous one, which
+  // this writer no longer changes (and which lives until the last of them has let go).
+  publish_(std::move(next));
+}
+
+void PeerTableWriter::SetOwn(net::Ip4Net own) {
+  if (own.Network() != table_->own()) Rebuild(own, table_->size());
+}
+
+void PeerTableWriter::Set(net::Ip4Net subnet, net::Ip4 public_ip) {
+  if (table_->Set(subnet, public_ip) != PeerTable::Change::kFull) return;
+  // Room for half as many again: the next rebuild is at least n/2 new peers away.
+  Rebuild(table_->own(), table_->size() + table_->size() / 2 + 1);
+  table_->Set(subnet, public_ip);  // a fresh table with room to spare: cannot be full
+}
+
+void PeerTableWriter::Remove(net::Ip4Net subnet) { table_->Remove(subnet); }
 
 Verdict FromTun(std::span<uint8_t> packet, const PeerTable& table,
                 std::span<uint8_t, kIcmpErrorMax> icmp) {

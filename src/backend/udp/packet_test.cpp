@@ -3,6 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace tartan::backend::udp {
@@ -82,6 +88,201 @@ TEST(PeerTable, ScalesToThousandsOfPeers) {
   for (uint32_t i = 2; i < 4000; ++i) {
     ASSERT_EQ(t.Lookup((10u << 24) | (i << 8) | 77), (172u << 24) | i);
   }
+}
+
+net::Ip4Net Nth(uint32_t i) { return net::Ip4Net(net::Ip4((10u << 24) | (i << 8)), 24); }
+net::Ip4 Host(uint32_t i) { return net::Ip4((172u << 24) | i); }
+
+TEST(PeerTable, ASetPeerIsFoundAndARemovedOneIsGone) {
+  PeerTable t(N("10.244.1.0/24"), 0);
+  EXPECT_EQ(t.Set(N("10.244.2.0/24"), *net::Ip4::Parse("192.0.2.12")), PeerTable::Change::kApplied);
+  EXPECT_EQ(t.Lookup(A("10.244.2.9")), A("192.0.2.12"));
+  EXPECT_TRUE(t.IsPeer(A("192.0.2.12")));
+  t.Remove(N("10.244.2.0/24"));
+  EXPECT_EQ(t.Lookup(A("10.244.2.9")), 0u);
+  EXPECT_FALSE(t.IsPeer(A("192.0.2.12")));
+  EXPECT_EQ(t.size(), 0u);
+  t.Remove(N("10.244.2.0/24"));  // twice: nothing to do
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(PeerTable, AMovedPeerIsUpdatedInPlace) {
+  PeerTable t(N("10.244.1.0/24"), 0);
+  t.Set(N("10.244.2.0/24"), *net::Ip4::Parse("192.0.2.12"));
+  t.Set(N("10.244.2.0/24"), *net::Ip4::Parse("192.0.2.99"));
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.Lookup(A("10.244.2.9")), A("192.0.2.99"));
+  EXPECT_TRUE(t.IsPeer(A("192.0.2.99")));
+  EXPECT_FALSE(t.IsPeer(A("192.0.2.12"))) << "the old address holds no lease any more";
+}
+
+TEST(PeerTable, AnAddressStaysAPeerWhileAnySubnetIsHeldByIt) {
+  PeerTable t(N("10.244.1.0/24"), 0);
+  t.Set(N("10.244.2.0/24"), *net::Ip4::Parse("192.0.2.12"));
+  t.Set(N("10.244.3.0/24"), *net::Ip4::Parse("192.0.2.12"));
+  t.Remove(N("10.244.2.0/24"));
+  EXPECT_TRUE(t.IsPeer(A("192.0.2.12")));
+  EXPECT_EQ(t.Lookup(A("10.244.3.1")), A("192.0.2.12"));
+  t.Set(N("10.244.3.0/24"), *net::Ip4::Parse("192.0.2.13"));
+  EXPECT_FALSE(t.IsPeer(A("192.0.2.12")));
+}
+
+TEST(PeerTable, LeavesOutWhatItCannotHoldAndRemovesAPeerWithoutAddress) {
+  PeerTable t(N("10.244.1.0/24"), 0);
+  EXPECT_EQ(t.Set(N("10.244.1.0/24"), Host(1)), PeerTable::Change::kLeftOut);  // ours
+  EXPECT_EQ(t.Set(N("10.244.0.0/16"), Host(1)), PeerTable::Change::kLeftOut);  // another length
+  t.Set(N("10.244.2.0/24"), Host(2));
+  EXPECT_EQ(t.Set(N("10.244.2.0/24"), net::Ip4()), PeerTable::Change::kLeftOut);
+  EXPECT_EQ(t.Lookup(A("10.244.2.1")), 0u);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(PeerTable().Set(N("10.244.2.0/24"), Host(2)), PeerTable::Change::kLeftOut)
+      << "no own subnet yet";
+}
+
+TEST(PeerTable, AFullTableSaysSoAndStaysAsItWas) {
+  PeerTable t(N("10.244.1.0/24"), 0);
+  uint32_t i = 2;
+  while (t.Set(Nth(i), Host(i)) == PeerTable::Change::kApplied) ++i;
+  const size_t held = t.size();
+  EXPECT_EQ(held, i - 2);
+  EXPECT_GE(held, 8u);
+  for (uint32_t j = 2; j < i; ++j) ASSERT_EQ(t.Lookup(Nth(j).ip().value() | 5), Host(j).value());
+  EXPECT_EQ(t.Lookup(Nth(i).ip().value() | 5), 0u);
+  EXPECT_FALSE(t.IsPeer(Host(i).value()));
+  // Moving a peer to an address already held needs no room; removing and adding the same one back
+  // reuses its slot.
+  EXPECT_EQ(t.Set(Nth(2), Host(3)), PeerTable::Change::kApplied);
+  EXPECT_FALSE(t.IsPeer(Host(2).value()));
+  EXPECT_EQ(t.Lookup(Nth(2).ip().value()), Host(3).value());
+  for (int k = 0; k < 100; ++k) {
+    t.Remove(Nth(3));
+    ASSERT_EQ(t.Set(Nth(3), Host(3)), PeerTable::Change::kApplied);
+  }
+  EXPECT_EQ(t.size(), held);
+}
+
+// The model the writer is checked against: what a table built from scratch would hold.
+void ExpectHolds(const PeerTable& t, const std::map<uint32_t, uint32_t>& want, uint32_t max) {
+  ASSERT_EQ(t.size(), want.size());
+  std::map<uint32_t, int> hosts;
+  for (const auto& [i, h] : want) ++hosts[h];
+  for (uint32_t i = 2; i < max; ++i) {
+    auto it = want.find(i);
+    ASSERT_EQ(t.Lookup(Nth(i).ip().value() | 77), it == want.end() ? 0u : Host(it->second).value())
+        << i;
+    ASSERT_EQ(t.IsPeer(Host(i).value()), hosts.contains(i)) << i;
+  }
+}
+
+TEST(PeerTableWriter, ManyChangesCostFewTablesAndEndAsATableBuiltAfresh) {
+  std::vector<std::shared_ptr<const PeerTable>> published;
+  PeerTableWriter w([&](std::shared_ptr<const PeerTable> t) { published.push_back(std::move(t)); });
+  w.SetOwn(N("10.200.0.0/24"));
+  ASSERT_EQ(published.size(), 1u);
+  std::map<uint32_t, uint32_t> want;  // subnet index -> host index
+  constexpr uint32_t kMax = 6000;
+  for (uint32_t i = 2; i < 5002; ++i) {
+    w.Set(Nth(i), Host(i));
+    want[i] = i;
+  }
+  const size_t grown = published.size();
+  EXPECT_LE(grown, 16u) << "the table grows geometrically";
+  // Churn: peers leave, new ones come, some move to another address (shared with another
+  // peer now and then).
+  uint32_t seed = 12345;
+  auto next = [&] {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % (kMax - 2) + 2;
+  };
+  constexpr int kChanges = 100000;
+  for (int k = 0; k < kChanges; ++k) {
+    const uint32_t i = next();
+    switch (k % 3) {
+      case 0:
+        w.Remove(Nth(i));
+        want.erase(i);
+        break;
+      case 1:
+        w.Set(Nth(i), Host(i));
+        want[i] = i;
+        break;
+      default: {
+        const uint32_t h = next();
+        w.Set(Nth(i), Host(h));
+        want[i] = h;
+      }
+    }
+  }
+  ExpectHolds(*w.table(), want, kMax);
+  // One new table per at least n/2 changes (n >= 3000 here): the cost per change is O(1).
+  EXPECT_LE(published.size() - grown, size_t{kChanges / 1000}) << published.size();
+  EXPECT_EQ(w.publishes(), published.size());
+  EXPECT_EQ(published.back(), w.table());
+
+  // A new own subnet: a new table, without the peer that held it now.
+  want.erase(7);
+  w.SetOwn(Nth(7));
+  EXPECT_EQ(published.back(), w.table());
+  EXPECT_EQ(w.table()->own(), Nth(7));
+  ExpectHolds(*w.table(), want, kMax);
+}
+
+// A reader on another thread while the writer changes the table under it: it sees every
+// change (within its next look) and never loses a peer that only moves.
+TEST(PeerTableWriter, AReaderSeesChangesAndNeverMissesAMovingPeer) {
+  std::shared_ptr<const PeerTable> current;
+  std::mutex mu;
+  PeerTableWriter w([&](std::shared_ptr<const PeerTable> t) {
+    std::lock_guard l(mu);
+    current = std::move(t);
+  });
+  w.SetOwn(N("10.200.0.0/24"));
+  w.Set(Nth(2), Host(1));
+  std::atomic<bool> stop{false};
+  std::atomic<bool> started{false};
+  std::atomic<uint32_t> seen_new{0};
+  std::atomic<uint64_t> gaps{0};
+  std::thread reader([&] {
+    std::shared_ptr<const PeerTable> t;
+    while (!stop.load()) {
+      {
+        std::lock_guard l(mu);
+        t = current;  // as a worker does once per batch
+      }
+      started.store(true);
+      for (int k = 0; k < 1000; ++k) {
+        const uint32_t moving = t->Lookup(Nth(2).ip().value() | 1);
+        if (moving != Host(1).value() && moving != Host(2).value()) gaps.fetch_add(1);
+        if (t->Lookup(Nth(3000).ip().value() | 1) == Host(3000).value()) {
+          seen_new.store(1);
+        }
+      }
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!started.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  // The moving peer flips between two addresses while many others come and go (the table
+  // grows under the reader, so it also moves to new tables).
+  for (int round = 0; round < 20; ++round) {
+    for (uint32_t i = 3; i < 3000; ++i) {
+      w.Set(Nth(2), Host(i % 2 + 1));
+      if (round % 2 == 0) {
+        w.Set(Nth(i), Host(i));
+      } else {
+        w.Remove(Nth(i));
+      }
+    }
+  }
+  w.Set(Nth(3000), Host(3000));
+  while (seen_new.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  stop.store(true);
+  reader.join();
+  EXPECT_EQ(seen_new.load(), 1u) << "the reader never saw the last peer";
+  EXPECT_EQ(gaps.load(), 0u);
 }
 
 TEST(FromTun, SendsToThePeerWithTheTtlDecrementedAndTheChecksumKeptValid) {

@@ -132,7 +132,7 @@ Status UdpBackend::Rebind(const ExternalInterface& ext) {
     if (!dp.ok()) return dp.error();
     dataplane_->Stop();  // closes flannel0: the kernel removes it
     dataplane_ = std::move(*dp);
-    published_.reset();  // the new workers have no peers yet
+    dataplane_->SetPeers(writer_.table());  // the old workers are stopped: not shared
     drops_logged_ = {};
     ext_ = ext;
     mtu_ = ext.mtu - kUdpOverhead;
@@ -170,26 +170,42 @@ std::optional<net::Ip4> UdpBackend::TableAddress(const model::Lease& own, const 
   return PeerAddress(peer, ext_, "udp", problems);
 }
 
-void UdpBackend::Publish(const model::Lease& own) const {
-  std::vector<udp::PeerTable::Peer> table;
-  table.reserve(table_peers_.size());
-  for (const auto& [key, ip] : table_peers_) table.push_back({key.ipv4, ip});
-  auto next = std::make_shared<const udp::PeerTable>(own.subnet.ipv4, std::move(table));
-  if (!published_ || !(*published_ == *next)) {
-    log::Debug(1, "udp: " + std::to_string(next->size()) + " peers handed to the workers");
-    published_ = next;
-    dataplane_->SetPeers(std::move(next));
+void UdpBackend::HandOver(std::shared_ptr<const udp::PeerTable> table) {
+  log::Debug(
+      1, "udp: a new table with " + std::to_string(table->size()) + " peers handed to the workers");
+  dataplane_->SetPeers(std::move(table));
+}
+
+void UdpBackend::Sync(const net::Ip4Net& subnet) const {
+  // The smallest key with this IPv4 subnet: nullopt sorts before any IPv6 part.
+  auto it = table_peers_.lower_bound(model::SubnetKey{subnet, std::nullopt});
+  if (it != table_peers_.end() && it->first.ipv4 == subnet) {
+    writer_.Set(subnet, it->second);
+  } else {
+    writer_.Remove(subnet);
   }
 }
 
 DesiredState UdpBackend::Desired(const model::Lease& own,
                                  const std::vector<model::Lease>& peers) const {
   DesiredState out;
-  table_peers_.clear();
+  std::map<model::SubnetKey, net::Ip4> want;
   for (const model::Lease& peer : peers) {
-    if (auto ip = TableAddress(own, peer, out.problems)) table_peers_.emplace(peer.subnet, *ip);
+    if (auto ip = TableAddress(own, peer, out.problems)) want.emplace(peer.subnet, *ip);
   }
-  Publish(own);
+  writer_.SetOwn(own.subnet.ipv4);
+  // Only the entries that differ are touched: a full pass publishes nothing when the table is
+  // already right, and the workers never see a table without a peer that stays.
+  std::vector<net::Ip4Net> changed;
+  for (const auto& [key, ip] : table_peers_) {
+    auto it = want.find(key);
+    if (it == want.end() || it->second != ip) changed.push_back(key.ipv4);
+  }
+  for (const auto& [key, ip] : want) {
+    if (!table_peers_.contains(key)) changed.push_back(key.ipv4);
+  }
+  table_peers_ = std::move(want);
+  for (const net::Ip4Net& subnet : changed) Sync(subnet);
   if (device_index_ != 0) out.routes.push_back(kernel::Route::Direct(network_, device_index_));
   return out;
 }
@@ -203,13 +219,16 @@ DesiredState UdpBackend::DesiredPeer(const model::Lease& own, const model::Lease
 void UdpBackend::PeerChanged(const model::Lease& own, const model::Lease* before,
                              const model::Lease* after) {
   std::vector<std::string> ignored;
+  writer_.SetOwn(own.subnet.ipv4);
   if (before != nullptr) table_peers_.erase(before->subnet);
   if (after != nullptr) {
     if (auto ip = TableAddress(own, *after, ignored)) table_peers_[after->subnet] = *ip;
   }
-  // The table is immutable for the workers' lock-free reads, so a change publishes a new one:
-  // a copy of 8 bytes per peer, far below the cost of one netlink round trip.
-  Publish(own);
+  // A peer that moved (same subnet, new address) is one in-place update: no moment without it.
+  if (before != nullptr && (after == nullptr || before->subnet.ipv4 != after->subnet.ipv4)) {
+    Sync(before->subnet.ipv4);
+  }
+  if (after != nullptr) Sync(after->subnet.ipv4);
 }
 
 }  // namespace tartan::backend

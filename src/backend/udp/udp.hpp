@@ -41,21 +41,21 @@ class UdpBackend final : public Backend {
   std::string_view name() const override { return "udp"; }
   uint32_t mtu() const override { return mtu_; }
   std::vector<int> owned_links() const override { return {device_index_}; }
-  // The route `<Network> dev flannel0`. Also hands the peers to the workers: the route and
-  // the peer table are one decision, taken together on every pass (the table is swapped in
-  // only when it changed).
+  // The route `<Network> dev flannel0`. Also brings the workers' table in line with the peers
+  // (entries changed in place where they differ; nothing published when nothing changed).
   DesiredState Desired(const model::Lease& own,
                        const std::vector<model::Lease>& peers) const override;
   // A peer's problems only: udp has no entry per peer, its path is the workers' table.
   DesiredState DesiredPeer(const model::Lease& own, const model::Lease& peer) const override;
-  // Updates the one peer in the workers' table and hands them the new table.
+  // Updates the one peer in the workers' table, in place: O(1) amortised, whatever the number
+  // of peers.
   void PeerChanged(const model::Lease& own, const model::Lease* before,
                    const model::Lease* after) override;
   // Makes flannel0 exist (again, if deleted by hand) with its MTU, address and link up, and
   // logs the drop counters when they moved.
   Status EnsureDevices(const model::Lease& own, bool& republish) override;
   // A new interface address: the socket is bound again on it (new workers, flannel0 made
-  // again, the peers handed over at the next pass); the MTU follows the interface's.
+  // again, the current peer table handed to them); the MTU follows the interface's.
   Status Rebind(const ExternalInterface& ext) override;
 
   const udp::Counters& counters() const { return dataplane_->counters(); }
@@ -67,7 +67,8 @@ class UdpBackend final : public Backend {
         network_(network),
         rtnl_(rtnl),
         dataplane_(std::move(dp)),
-        mtu_(ext_.mtu - kUdpOverhead) {}
+        mtu_(ext_.mtu - kUdpOverhead),
+        writer_([this](std::shared_ptr<const udp::PeerTable> t) { HandOver(std::move(t)); }) {}
   Status OpenDevice();
   void LogCounters();
 
@@ -78,14 +79,18 @@ class UdpBackend final : public Backend {
   uint32_t mtu_;
   int device_index_ = 0;
   bool offload_ = true;  // UdpConfig::offload, for a data plane made again by Rebind
-  // The table last handed to the workers, to swap only on a change.
-  mutable std::shared_ptr<const udp::PeerTable> published_;
-  // The peers in it, by lease key (the order Desired() builds it in), for PeerChanged.
+  // The workers' table, changed in place one peer at a time (ADR 0016, second addendum).
+  mutable udp::PeerTableWriter writer_;
+  // The peers by lease key. The table holds one entry per IPv4 subnet: two keys that differ
+  // only in their IPv6 part share it, the first of them in this order wins.
   mutable std::map<model::SubnetKey, net::Ip4> table_peers_;
   // The peer's entry in the workers' table, or nullopt (not a udp peer, no usable address).
   std::optional<net::Ip4> TableAddress(const model::Lease& own, const model::Lease& peer,
                                        std::vector<std::string>& problems) const;
-  void Publish(const model::Lease& own) const;
+  // Publishes a table the writer built (a larger one, or for a new own subnet).
+  void HandOver(std::shared_ptr<const udp::PeerTable> table);
+  // Makes the table's entry for `subnet` what table_peers_ says. O(log n).
+  void Sync(const net::Ip4Net& subnet) const;
   std::array<uint64_t, static_cast<size_t>(udp::Drop::kCount)> drops_logged_{};
 };
 

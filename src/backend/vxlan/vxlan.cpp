@@ -184,9 +184,14 @@ Status VxlanBackend::EnsureDevice() {
   auto link = rtnl_.GetLinkByName(device_name_);
   bool created = false;
   if (link.ok() && !Compatible(*link)) {
-    log::Warning("vxlan: " + link->ToString() + " does not match the config (vni " +
-                 std::to_string(config_.vni) + ", local " + ext_.iface_addr.ToString() + ", dev " +
-                 ext_.name + ", port " + std::to_string(config_.port) + "); replacing it");
+    // Expected, not alarming: the device still points at the external interface as it was
+    // before it changed (Rebind), or was left by a run with other settings. Making it again
+    // (with the MAC peers know) is how it follows; nothing is lost that the next pass does not
+    // restore.
+    log::Info("vxlan: replacing " + link->ToString() +
+              ": made for another external interface, address or config; now vni " +
+              std::to_string(config_.vni) + ", local " + ext_.iface_addr.ToString() + ", dev " +
+              ext_.name + ", port " + std::to_string(config_.port));
     if (mac_.IsZero()) mac_ = link->mac;  // keep the MAC peers already know, if we can
     if (Status s = rtnl_.DeleteLink(link->index); !s.ok()) return s;
     link = Error::NotFound(device_name_);
