@@ -4,6 +4,7 @@ write timed lease events and measure an agent's CPU, lease-to-route delay and RS
 
   scale_tool.py fill    --endpoint URL --api v2|v3 --first K --count N
   scale_tool.py monitor --expect N                      (run inside the agent's namespace)
+  scale_tool.py kernel  --first K --count C             (run inside the agent's namespace)
   scale_tool.py events  --endpoint URL --api v2|v3 --first K --count C --interval-ms 30
                         --pid PID --routes FILE [--tail-s 1]
 
@@ -22,6 +23,8 @@ import http.client
 import json
 import os
 import queue
+import resource
+import subprocess
 import socket
 import struct
 import sys
@@ -321,7 +324,7 @@ def cmd_events(a):
     if a.idle_s > window:
         time.sleep(a.idle_s - window)
     idle_rate = (run_ns(a.pid) - in0) / max(a.idle_s, window)  # ns of CPU per s
-    sent, acked = {}, []
+    sent, acked, acked_at = {}, [], {}
     c0, n0, u0 = cpu_ticks(a.pid), run_ns(a.pid), user_ticks(a.pid)
     start = time.monotonic()
     for i, k in enumerate(ks):
@@ -334,7 +337,8 @@ def cmd_events(a):
             e.v3_put(k, leases[k])
         else:
             e.v2_put(k)
-        acked.append((time.time_ns() - sent[k]) / 1e6)
+        acked_at[k] = time.time_ns()
+        acked.append((acked_at[k] - sent[k]) / 1e6)
     want = {"%s/24" % subnet_of(k): k for k in ks}
     deadline = time.monotonic() + a.timeout_s
     while True:
@@ -348,6 +352,15 @@ def cmd_events(a):
     event_window = time.monotonic() - start
     rss = vm_rss_kb(a.pid)
     delays = sorted((got[d] - sent[k]) / 1e6 for d, k in want.items() if d in got)
+    # After the put was acknowledged: the agent's share (watch delivery, apply) plus the
+    # monitor's own scheduling, without etcd's commit.
+    after_ack = sorted((got[d] - acked_at[k]) / 1e6 for d, k in want.items() if d in got)
+    if a.detail:
+        # One line per event, for lining up slow ones with the agent's log: subnet, sent,
+        # acknowledged, route seen (unix ns; 0 when never seen).
+        with open(a.detail, "w") as f:
+            for d, k in want.items():
+                f.write("%s %d %d %d\n" % (d, sent[k], acked_at[k], got.get(d, 0)))
     res = {
         "events": a.count,
         "routes_seen": len(delays),
@@ -368,7 +381,34 @@ def cmd_events(a):
         "delay_max_ms": delays[-1] if delays else float("nan"),
         "rss_kb": rss,
         "put_ack_p50_ms": pct(sorted(acked), 50),
+        "put_ack_p99_ms": pct(sorted(acked), 99),
+        "after_ack_p50_ms": pct(after_ack, 50),
+        "after_ack_p99_ms": pct(after_ack, 99),
     }
+    print(json.dumps(res))
+
+
+def cmd_kernel(a):
+    """The kernel's own cost of the event routes, without any agent: the C routes of peers
+    K.. (as the agent installed them: via the peer's public IP, dev eth0, tartan's protocol 84)
+    are deleted, then inserted again by one `ip -batch`, whose CPU (user + system, from
+    getrusage of the child) divided by C is the insert's cost with the table as it is."""
+    def batch(verb):
+        return "".join("route %s %s/24 via %s dev eth0 proto 84\n" % (verb, subnet_of(k), public_ip_of(k))
+                       for k in range(a.first, a.first + a.count))
+    res = {}
+    for rnd in range(a.rounds):
+        subprocess.run(["ip", "-force", "-batch", "-"], input=batch("del").encode(),
+                       stderr=subprocess.DEVNULL, check=False)
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(["ip", "-batch", "-"], input=batch("add").encode(), check=True)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        user = (r1.ru_utime - r0.ru_utime) * 1000.0 / a.count
+        system = (r1.ru_stime - r0.ru_stime) * 1000.0 / a.count
+        # The least of the rounds: the machine's other load only ever adds.
+        if not res or user + system < res["kernel_insert_ms"]:
+            res = {"kernel_insert_ms": user + system, "kernel_insert_user_ms": user,
+                   "kernel_insert_system_ms": system}
     print(json.dumps(res))
 
 
@@ -395,8 +435,13 @@ def main():
     ev.add_argument("--quiet-s", type=float, default=1.0)
     ev.add_argument("--idle-s", type=float, default=20.0)
     ev.add_argument("--settle-deadline-s", type=float, default=20)
+    ev.add_argument("--detail", help="write one line per event here (see cmd_events)")
+    kn = sub.add_parser("kernel")
+    kn.add_argument("--first", type=int, required=True)
+    kn.add_argument("--count", type=int, required=True)
+    kn.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    {"fill": cmd_fill, "monitor": cmd_monitor, "events": cmd_events}[a.cmd](a)
+    {"fill": cmd_fill, "monitor": cmd_monitor, "events": cmd_events, "kernel": cmd_kernel}[a.cmd](a)
 
 
 if __name__ == "__main__":
