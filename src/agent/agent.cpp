@@ -118,7 +118,6 @@ struct RulesChecked {
 // watch restart, what the old threads still posted is stale and dropped.
 struct InboxItem {
   uint64_t generation = 0;
-  std::chrono::steady_clock::time_point posted{};  // set by Inbox::Push
   std::variant<store::LeaseBatch, Revoked, WatchFailed, ConfigRead, LeaseAcquired, AcquireFailed,
                RulesChecked>
       payload;
@@ -130,9 +129,9 @@ class Inbox {
   Inbox() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
   int fd() const { return fd_.get(); }
   void Push(InboxItem item) {
-    item.posted = std::chrono::steady_clock::now();
     {
       std::lock_guard lock(mu_);
+      if (items_.empty()) oldest_ = std::chrono::steady_clock::now();
       items_.push_back(std::move(item));
     }
     Wake();
@@ -141,10 +140,12 @@ class Inbox {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
   }
-  std::deque<InboxItem> Take() {
+  // Everything posted so far; `posted` tells when the oldest of it was (for -v=1).
+  std::deque<InboxItem> Take(std::chrono::steady_clock::time_point& posted) {
     uint64_t count = 0;
     [[maybe_unused]] ssize_t n = ::read(fd_.get(), &count, sizeof count);
     std::lock_guard lock(mu_);
+    posted = oldest_;
     return std::exchange(items_, {});
   }
 
@@ -152,6 +153,7 @@ class Inbox {
   UniqueFd fd_;
   std::mutex mu_;
   std::deque<InboxItem> items_;
+  std::chrono::steady_clock::time_point oldest_{};
 };
 
 // Runs the periodic firewall check on a thread of its own: iptables-save (and -restore when
@@ -745,11 +747,12 @@ void Agent::Loop() {
     }
     if (stop_.stop_requested()) break;
     if (fds[0].revents & POLLIN) {
-      auto items = inbox_.Take();
-      if (steps.on() && !items.empty() && Clock::now() - items.front().posted >= kSlowStep) {
+      Clock::time_point posted;
+      auto items = inbox_.Take(posted);
+      if (steps.on() && !items.empty() && Clock::now() - posted >= kSlowStep) {
         log::Debug(1, "loop: " + std::to_string(items.size()) +
-                          " inbox item(s), the first posted " +
-                          Millis(Clock::now() - items.front().posted) + " ago");
+                          " inbox item(s), the first posted " + Millis(Clock::now() - posted) +
+                          " ago");
       }
       for (auto& item : items) Handle(item);
       steps.Mark("handling " + std::to_string(items.size()) + " inbox item(s)");
