@@ -4,6 +4,7 @@ write timed lease events and measure an agent's CPU, lease-to-route delay and RS
 
   scale_tool.py fill    --endpoint URL --api v2|v3 --first K --count N
   scale_tool.py monitor --expect N                      (run inside the agent's namespace)
+  scale_tool.py kernel  --first K --count C             (run inside the agent's namespace)
   scale_tool.py events  --endpoint URL --api v2|v3 --first K --count C --interval-ms 30
                         --pid PID --routes FILE [--tail-s 1]
 
@@ -22,6 +23,8 @@ import http.client
 import json
 import os
 import queue
+import resource
+import subprocess
 import socket
 import struct
 import sys
@@ -321,7 +324,7 @@ def cmd_events(a):
     if a.idle_s > window:
         time.sleep(a.idle_s - window)
     idle_rate = (run_ns(a.pid) - in0) / max(a.idle_s, window)  # ns of CPU per s
-    sent, acked = {}, []
+    sent, acked, acked_at = {}, [], {}
     c0, n0, u0 = cpu_ticks(a.pid), run_ns(a.pid), user_ticks(a.pid)
     start = time.monotonic()
     for i, k in enumerate(ks):
@@ -334,7 +337,8 @@ def cmd_events(a):
             e.v3_put(k, leases[k])
         else:
             e.v2_put(k)
-        acked.append((time.time_ns() - sent[k]) / 1e6)
+        acked_at[k] = time.time_ns()
+        acked.append((acked_at[k] - sent[k]) / 1e6)
     want = {"%s/24" % subnet_of(k): k for k in ks}
     deadline = time.monotonic() + a.timeout_s
     while True:
@@ -348,6 +352,15 @@ def cmd_events(a):
     event_window = time.monotonic() - start
     rss = vm_rss_kb(a.pid)
     delays = sorted((got[d] - sent[k]) / 1e6 for d, k in want.items() if d in got)
+    # After the put was acknowledged: the agent's share (watch delivery, apply) plus the
+    # monitor's own scheduling, without etcd's commit.
+    after_ack = sorted((got[d] - acked_at[k]) / 1e6 for d, k in want.items() if d in got)
+    if a.detail:
+        # One line per event, for lining up slow ones with the agent's log: subnet, sent,
+        # acknowledged, route seen (unix ns; 0 when never seen).
+        with open(a.detail, "w") as f:
+            for d, k in want.items():
+                f.write("%s %d %d %d\n" % (d, sent[k], acked_at[k], got.get(d, 0)))
     res = {
         "events": a.count,
         "routes_seen": len(delays),
@@ -368,7 +381,77 @@ def cmd_events(a):
         "delay_max_ms": delays[-1] if delays else float("nan"),
         "rss_kb": rss,
         "put_ack_p50_ms": pct(sorted(acked), 50),
+        "put_ack_p99_ms": pct(sorted(acked), 99),
+        "after_ack_p50_ms": pct(after_ack, 50),
+        "after_ack_p99_ms": pct(after_ack, 99),
     }
+    print(json.dumps(res))
+
+
+def nl_route(sock, seq, k, add):
+    """One RTM_NEWROUTE (exclusive add) or RTM_DELROUTE for peer k's route, as the agent
+    writes it; waits for the kernel's ack. Returns the errno (0 on success)."""
+    oif = socket.if_nametoindex("eth0")
+    attrs = (struct.pack("=HH4s", 8, RTA_DST, socket.inet_aton(subnet_of(k)))
+             + struct.pack("=HH4s", 8, RTA_GATEWAY, socket.inet_aton(public_ip_of(k)))
+             + struct.pack("=HHI", 8, 4, oif))  # RTA_OIF
+    rtm = struct.pack("=BBBBBBBBI", socket.AF_INET, 24, 0, 0, RT_TABLE_MAIN, 84, 0, 1, 0)
+    flags = 0x1 | 0x4 | (0x400 | 0x200 if add else 0)  # REQUEST|ACK (|CREATE|EXCL)
+    body = rtm + attrs
+    sock.send(struct.pack("=LHHLL", 16 + len(body), RTM_NEWROUTE if add else RTM_DELROUTE, flags, seq, 0) + body)
+    buf = sock.recv(65536)
+    _, mtype = struct.unpack_from("=LH", buf, 0)
+    if mtype == NLMSG_ERROR:
+        return -struct.unpack_from("=i", buf, 16)[0]
+    return 0
+
+
+def cmd_kernel(a):
+    """The kernel's own cost of the event routes, without any agent: the C routes of peers
+    K.. (as the agent installed them: via the peer's public IP, dev eth0, tartan's protocol 84)
+    are deleted, then inserted again into the table as it is (the N peer routes in place):
+    - paced: one netlink add every --interval-ms, as the events came (the kernel's walk of the
+      routes sharing the new one's fib_info hash bucket then runs with a cold cache, as it does
+      for the agent); CPU = the thread's CPU time (time.thread_time_ns, user + system) around
+      each send and ack only;
+    - batch: one `ip -batch`, all adds back to back (hot cache); CPU from getrusage of the child.
+    Both per route, the least of --rounds (the machine's other load only ever adds)."""
+    def batch(verb):
+        return "".join("route %s %s/24 via %s dev eth0 proto 84\n" % (verb, subnet_of(k), public_ip_of(k))
+                       for k in range(a.first, a.first + a.count))
+
+    def delete_all():
+        subprocess.run(["ip", "-force", "-batch", "-"], input=batch("del").encode(),
+                       stderr=subprocess.DEVNULL, check=False)
+
+    res = {}
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    sock.bind((0, 0))
+    for _ in range(a.rounds):
+        delete_all()
+        spent, seq = 0, 0
+        start = time.monotonic()
+        for i, k in enumerate(range(a.first, a.first + a.count)):
+            delay = start + i * a.interval_ms / 1000.0 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            seq += 1
+            t0 = time.thread_time_ns()
+            err = nl_route(sock, seq, k, True)
+            spent += time.thread_time_ns() - t0
+            if err:
+                sys.exit("kernel: adding %s failed: errno %d" % (subnet_of(k), err))
+        paced = spent / 1e6 / a.count
+        if "kernel_insert_ms" not in res or paced < res["kernel_insert_ms"]:
+            res["kernel_insert_ms"] = paced
+        delete_all()
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(["ip", "-batch", "-"], input=batch("add").encode(), check=True)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        hot = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1000.0 / a.count
+        if "kernel_insert_batch_ms" not in res or hot < res["kernel_insert_batch_ms"]:
+            res["kernel_insert_batch_ms"] = hot
+    sock.close()
     print(json.dumps(res))
 
 
@@ -395,8 +478,14 @@ def main():
     ev.add_argument("--quiet-s", type=float, default=1.0)
     ev.add_argument("--idle-s", type=float, default=20.0)
     ev.add_argument("--settle-deadline-s", type=float, default=20)
+    ev.add_argument("--detail", help="write one line per event here (see cmd_events)")
+    kn = sub.add_parser("kernel")
+    kn.add_argument("--first", type=int, required=True)
+    kn.add_argument("--count", type=int, required=True)
+    kn.add_argument("--rounds", type=int, default=2)
+    kn.add_argument("--interval-ms", type=float, default=30)
     a = ap.parse_args()
-    {"fill": cmd_fill, "monitor": cmd_monitor, "events": cmd_events}[a.cmd](a)
+    {"fill": cmd_fill, "monitor": cmd_monitor, "events": cmd_events, "kernel": cmd_kernel}[a.cmd](a)
 
 
 if __name__ == "__main__":

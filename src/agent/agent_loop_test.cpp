@@ -195,6 +195,22 @@ struct FirewallLog {
   std::atomic<int> created{0};
   std::mutex mu;
   std::vector<net::Ip4Net> subnets;  // one per keeper created
+  // While set, Ensure() does not return (as an iptables-save that hangs); `held` counts the
+  // calls waiting.
+  std::condition_variable cv;
+  bool hold = false;
+  int held = 0;
+  void Hold(bool on) {
+    {
+      std::lock_guard l(mu);
+      hold = on;
+    }
+    cv.notify_all();
+  }
+  int Held() {
+    std::lock_guard l(mu);
+    return held;
+  }
 };
 
 class FakeKeeper final : public FirewallKeeper {
@@ -202,6 +218,10 @@ class FakeKeeper final : public FirewallKeeper {
   explicit FakeKeeper(FirewallLog& log) : log_(log) {}
   Result<firewall::EnsureReport> Ensure() override {
     ++log_.ensures;
+    std::unique_lock l(log_.mu);
+    ++log_.held;
+    log_.cv.wait(l, [this] { return !log_.hold; });
+    --log_.held;
     return firewall::EnsureReport{};
   }
 
@@ -351,6 +371,7 @@ class AgentLoopTest : public ::testing::Test {
     config_.config_recheck = 1h;
   }
   void TearDown() override {
+    firewall_.Hold(false);  // a test that failed while holding the check must not hang here
     Stop();
     std::filesystem::remove_all(dir_);
   }
@@ -513,6 +534,29 @@ TEST_F(AgentLoopTest, FirewallRulesAreCheckedWhileTheLeaseIsTakenAgain) {
   events_.Wake();
   EXPECT_TRUE(WaitUntil([&] { return firewall_.ensures.load() > ensures; }, 2s));
   EXPECT_EQ(Stop(), 0);
+}
+
+TEST_F(AgentLoopTest, ASlowFirewallCheckDoesNotHoldUpLeaseEvents) {
+  StartAndWaitReady();
+  firewall_.Hold(true);
+  clock_.Advance(std::chrono::seconds(config_.iptables_resync_seconds));
+  events_.Wake();
+  ASSERT_TRUE(WaitUntil([&] { return firewall_.Held() == 1; }))
+      << "the periodic check runs and hangs";
+  // A new peer meanwhile: its route is programmed while the check still hangs.
+  auto config = model::NetworkConfig::Parse(kNetwork);
+  ASSERT_TRUE(config.ok());
+  store::AcquireRequest req;
+  req.attrs.public_ip = A("192.0.2.13");
+  req.attrs.backend_type = "host-gw";
+  auto peer = peer_store_->AcquireLease(*config, req, {});
+  ASSERT_TRUE(peer.ok()) << peer.error().message;
+  const auto route = kernel::Route::Via(peer->subnet.ipv4, A("192.0.2.13"), eth0_);
+  EXPECT_TRUE(WaitUntil([&] { return rtnl_.HasRoute(route); }, 2s));
+  EXPECT_EQ(firewall_.Held(), 1);
+  firewall_.Hold(false);
+  EXPECT_EQ(Stop(), 0);
+  EXPECT_EQ(firewall_.Held(), 0);
 }
 
 TEST_F(AgentLoopTest, StopDuringReacquisitionExitsPromptlyWithZero) {
