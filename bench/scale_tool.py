@@ -421,7 +421,10 @@ def cmd_kernel(a):
                        for k in range(a.first, a.first + a.count))
 
     def delete_all():
-        subprocess.run(["ip", "-force", "-batch", "-"], input=batch("del").encode(),
+        # By destination only: the agent that ran before may mark its routes with another
+        # protocol (flanneld v0.11: boot), and each must go before the exclusive adds.
+        dels = "".join("route del %s/24\n" % subnet_of(k) for k in range(a.first, a.first + a.count))
+        subprocess.run(["ip", "-force", "-batch", "-"], input=dels.encode(),
                        stderr=subprocess.DEVNULL, check=False)
 
     res = {}
