@@ -12,9 +12,9 @@
 // number once per batch (one atomic load) and takes the new table only when it changed, so the
 // packet path holds no lock. A peer change is written into the published table in place (its
 // slots are atomics, packet.hpp) and seen by the workers' next lookups; a new table is
-// published only when the old one is full or our own subnet changed. Nothing pauses traffic. Buffers are allocated once per worker: no allocation per packet.
-// Counts are kept per batch on the worker's stack and added to the /metrics counters once per
-// batch.
+// published only when the old one is full or our own subnet changed. Nothing pauses traffic.
+// Buffers are allocated once per worker: no allocation per packet. Counts are kept per batch on the
+// worker's stack and added to the /metrics counters once per batch.
 #pragma once
 
 #include <array>
