@@ -3,6 +3,8 @@
 #   sudo bench/footprint.sh [N ...]          (default N: 0 100 1000 5000)
 #   SCHEMES="http https" IDLE=80 EVENTS=100  (the defaults); DETAIL=<dir> keeps /proc/<pid>/smaps
 #   API=v2: the leases, the config and tartand on etcd's v2 API (--enable-v2), as flanneld <= v0.17
+#   BACKEND=vxlan: the network and the peers' leases with vxlan (default host-gw)
+#   TARTAND=<program> to run instead; SETTLED_HOOK, HOOK, END_HOOK: see measure()
 # For each etcd scheme and each N it starts etcd (TLS: with --client-cert-auth, as the
 # deployment guide runs it), writes N host-gw peer leases (each on one etcd lease, public IPs
 # on-link through a second address on eth0), starts one host running tartand with host-gw,
@@ -21,6 +23,7 @@ cd "$(dirname "$0")/.."
 : "${EVENTS:=100}"
 : "${SETTLE:=3}"
 : "${API:=v3}"
+: "${BACKEND:=host-gw}"
 [ -x "$TARTAND" ] || { echo "build tartand first (cmake --preset release && cmake --build build/release)" >&2; exit 1; }
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(0 100 1000 5000)
@@ -31,9 +34,10 @@ trap 'rm -f "$results"' EXIT
 # 100.64.(i/250).(i%250 + 1), all attached to one etcd lease of an hour (v2: each key with a
 # TTL of an hour), written over one keep-alive connection to etcd's v3 gateway (v2: /v2/keys).
 put_leases() {
-  in_ns "$P-ul" /usr/bin/python3 - "$API" "$@" <<'EOF'
+  in_ns "$P-ul" /usr/bin/python3 - "$API" "$BACKEND" "$@" <<'EOF'
 import base64, http.client, json, ssl, sys, urllib.parse
 api = sys.argv.pop(1)
+backend = sys.argv.pop(1)
 url, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 scheme, hostport = url.split("://")
 host, port = hostport.rsplit(":", 1)
@@ -60,7 +64,7 @@ def put_v2(key, value, ttl):
         sys.exit(f"{key}: HTTP {r.status}: {data[:200]!r}")
 b64 = lambda s: base64.b64encode(s.encode()).decode()
 if count < 0:  # the network config
-    config = '{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"host-gw"}}'
+    config = '{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"%s"}}' % backend
     if api == "v2":
         put_v2("/coreos.com/network/config", config, 0)
     else:
@@ -70,7 +74,8 @@ lease = call("/v3/lease/grant", {"TTL": "3600"})["ID"] if api != "v2" else None
 for i in range(first, first + count):
     key = f"/coreos.com/network/subnets/10.{1 + i // 256}.{i % 256}.0-24"
     value = json.dumps({"PublicIP": f"100.64.{i // 250}.{i % 250 + 1}", "PublicIPv6": None,
-                        "BackendType": "host-gw", "BackendData": None})
+                        "BackendType": backend, "BackendData": None if backend == "host-gw" else
+                        {"VtepMAC": "02:7b:%02x:%02x:%02x:01" % (i >> 16 & 255, i >> 8 & 255, i & 255)}})
     if api == "v2":
         put_v2(key, value, 3600)
     else:
@@ -78,7 +83,8 @@ for i in range(first, first + count):
 EOF
 }
 
-peer_routes() { ip -n "$P-h1" -4 route show table main | grep -c ' via 100\.64\.' || true; }
+# host-gw: "<subnet> via <public IP> dev eth0"; vxlan: "<subnet> via <subnet>.0 dev flannel.1 onlink".
+peer_routes() { ip -n "$P-h1" -4 route show table main | grep -c -E ' via 100\.64\.| dev flannel\.1 ' || true; }
 routes_at_least() { [ "$(peer_routes)" -ge "$1" ]; }
 
 snapshot() {  # snapshot <pid>: "rss|anon|file|threads|peak"
@@ -127,6 +133,8 @@ measure() {  # measure http|https <N>; appends two lines to $results
     # tartand hands memory back once the lease watch has been quiet for 2 s after a listing or
     # a burst of events (StoreOptions::settle_after); measured after that, not during it.
     sleep "$SETTLE"
+    # SETTLED_HOOK=<command>: run with the pid once settled, before the idle window (bench/layout.sh).
+    [ -z "${SETTLED_HOOK:-}" ] || $SETTLED_HOOK "$pid"
     t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     sleep "$IDLE" # idle window, not synchronisation
     t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
@@ -147,6 +155,8 @@ measure() {  # measure http|https <N>; appends two lines to $results
     wait_for 60 "$((n + EVENTS)) peer routes" routes_at_least "$((n + EVENTS))"
     sleep "$SETTLE"
     after=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+    # END_HOOK=<command>: run with the pid after the lease events, before tartand is stopped.
+    [ -z "${END_HOOK:-}" ] || $END_HOOK "$pid"
     printf '%s|%s|%s|%s|%s\n%s\n' "$scheme" "$n" "$settled" "$cpu" "$after" "$top" >>"$results"
   )
 }
@@ -156,7 +166,7 @@ for scheme in $SCHEMES; do
 done
 
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-echo "| etcd ($API) | peers | RSS MiB | anonymous (Pss_Anon) MiB | file-backed (Pss_File) MiB | threads | idle CPU % | RSS after $EVENTS lease events MiB | peak RSS MiB | largest mappings (MiB) |"
+echo "| etcd ($API), $BACKEND | peers | RSS MiB | anonymous (Pss_Anon) MiB | file-backed (Pss_File) MiB | threads | idle CPU % | RSS after $EVENTS lease events MiB | peak RSS MiB | largest mappings (MiB) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 while IFS='|' read -r scheme n rss anon file threads peak cpu after && IFS= read -r top; do
   printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$scheme" "$n" "$(mib "$rss")" \

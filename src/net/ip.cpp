@@ -74,11 +74,17 @@ std::array<uint8_t, 4> Ip4::bytes() const {
           static_cast<uint8_t>(v_ >> 8), static_cast<uint8_t>(v_)};
 }
 
+// Without printf: this runs for every peer in every pass, and printf's code is the largest
+// part of libc that tartand's steady state would otherwise map (docs/adr/0020).
 std::string Ip4::ToString() const {
   char buf[16];
-  auto b = bytes();
-  int n = std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
-  return std::string(buf, static_cast<size_t>(n));
+  char* p = buf;
+  char* const end = buf + sizeof buf;
+  for (uint8_t byte : bytes()) {
+    if (p != buf) *p++ = '.';
+    p = std::to_chars(p, end, byte).ptr;
+  }
+  return std::string(buf, p);
 }
 
 // ---- Ip6 -------------------------------------------------------------------------------

@@ -49,6 +49,17 @@ TEST(Ip4, ParseAndFormat) {
   }
 }
 
+TEST(Ip4, ToStringOfEveryOctetValue) {
+  for (uint32_t v = 0; v < 256; ++v) {
+    const Ip4 ip((v << 24) | ((255 - v) << 16) | (v * 7 % 256) << 8 | v);
+    const std::string want = std::to_string(v) + "." + std::to_string(255 - v) + "." +
+                             std::to_string(v * 7 % 256) + "." + std::to_string(v);
+    EXPECT_EQ(ip.ToString(), want);
+  }
+  EXPECT_EQ(Ip4(0xffffffffu).ToString(), "255.255.255.255");
+  EXPECT_EQ(Ip4(0).ToString(), "0.0.0.0");
+}
+
 TEST(Ip4, ByteOrderAndComparison) {
   Ip4 a(10, 1, 2, 3);
   EXPECT_EQ(a.value(), 0x0a010203u);

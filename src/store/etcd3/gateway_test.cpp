@@ -43,6 +43,14 @@ TEST(GatewayRequests, AreProto3JsonWithBase64BytesAndStringInt64) {
       "success":[{"request_put":{"key":"aw==","value":"dg=="}}]})"));
   EXPECT_EQ(json::parse(LeaseGrantRequest(86400)), json::parse(R"({"TTL":"86400"})"));
   EXPECT_EQ(json::parse(LeaseIdRequest(-5)), json::parse(R"({"ID":"-5"})"));
+  EXPECT_EQ(json::parse(LeaseIdRequest(INT64_MIN)),
+            json::parse(R"({"ID":"-9223372036854775808"})"));
+  // Any key bytes (quotes, backslashes, not UTF-8) travel base64-encoded: still valid JSON.
+  const std::string odd("a\"\\\xff\n", 5);
+  const json range = json::parse(RangeRequest(odd, odd + "0"));
+  EXPECT_EQ(Base64Decode(range.at("key").get<std::string>()), odd);
+  EXPECT_EQ(Base64Decode(range.at("range_end").get<std::string>()), odd + "0");
+  EXPECT_EQ(Base64Decode(json::parse(CountRequest(odd)).at("key").get<std::string>()), odd);
   EXPECT_EQ(json::parse(WatchCreateRequest("/a/", "/a0", 12)),
             json::parse(R"({"create_request":{"key":"L2Ev","range_end":"L2Ew",
                             "start_revision":"12"}})"));
