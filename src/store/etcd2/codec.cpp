@@ -1,4 +1,5 @@
 #include "store/etcd2/codec.hpp"
+#include "store/json_tokens.hpp"
 
 #include <algorithm>
 #include <array>
@@ -103,7 +104,7 @@ void CollectLeaves(const Node& n, std::vector<Node>& out) {
 // and with it the last one's errors), children are checked even under a node that is not a
 // directory, and a node's first problem is reported in ToNode's order of fields, whichever
 // came first in the text.
-class ListingReader final : public json::json_sax_t {
+class ListingReader final : public TokenCallbacks<ListingReader> {
  public:
   Result<Listing> Take() && {
     if (!object_) return Bad("not a JSON object");
@@ -118,40 +119,11 @@ class ListingReader final : public json::json_sax_t {
     return std::move(listing_);
   }
 
-  bool null() override { return Value(Kind::kNull); }
-  bool boolean(bool v) override {
-    bool_ = v;
-    return Value(Kind::kBool);
-  }
-  bool number_integer(number_integer_t v) override {
-    int_ = v;
-    return Value(Kind::kInt);
-  }
-  bool number_unsigned(number_unsigned_t v) override {
-    uint_ = v;
-    return Value(Kind::kUint);
-  }
-  bool number_float(number_float_t, const string_t&) override { return Value(Kind::kOther); }
-  bool string(string_t& v) override {
-    string_ = &v;
-    return Value(Kind::kString);
-  }
-  bool binary(binary_t&) override { return Value(Kind::kOther); }
-  bool start_object(std::size_t) override { return Value(Kind::kObject); }
-  bool start_array(std::size_t) override { return Value(Kind::kArray); }
-  bool key(string_t& k) override {
-    if (skip_ == 0) key_ = std::move(k);
-    return true;
-  }
-  bool end_object() override { return End(); }
-  bool end_array() override { return End(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    object_ = false;
-    return false;
-  }
+  // TokenCallbacks' (json_tokens.hpp).
+  friend class TokenCallbacks<ListingReader>;
 
  private:
-  enum class Kind { kNull, kBool, kInt, kUint, kString, kObject, kArray, kOther };
+  using Kind = TokenKind;
   // What an open object or array is: the reply, a node, a node's "nodes" array.
   enum class Frame { kBody, kNode, kNodes };
   // Where a node's problem goes: the response's node, its prevNode, or the parent's children.
@@ -169,6 +141,8 @@ class ListingReader final : public json::json_sax_t {
     bool expiration = false;                 // a non-null "expiration"
     std::optional<std::string> nodes_error;  // of its last "nodes": its first bad child
   };
+
+  bool FollowsKeys() const { return skip_ == 0; }
 
   bool Value(Kind kind) {
     if (skip_ > 0) {
@@ -349,7 +323,6 @@ class ListingReader final : public json::json_sax_t {
     }
   }
 
-  bool object_ = false;
   bool error_code_ = false;
   const char* action_error_ = nullptr;
   bool node_is_object_ = false;
@@ -360,11 +333,6 @@ class ListingReader final : public json::json_sax_t {
   std::vector<Frame> frames_;
   std::vector<OpenNode> nodes_;
   size_t skip_ = 0;  // depth inside a value no one looks at
-  std::string key_;
-  bool bool_ = false;
-  int64_t int_ = 0;
-  uint64_t uint_ = 0;
-  string_t* string_ = nullptr;
 };
 
 bool Unreserved(unsigned char c) {

@@ -1,4 +1,5 @@
 #include "store/etcd3/gateway.hpp"
+#include "store/json_tokens.hpp"
 
 #include <array>
 #include <charconv>
@@ -113,7 +114,7 @@ Result<KeyValue> ParseKv(const json& j) {
 // ~250 bytes of JSON). Same results and errors as reading the tree: {"result":{...}} wins
 // over the top-level fields, a repeated member counts once (the last), an error anywhere
 // else in the body does not matter.
-class RangeReader final : public json::json_sax_t {
+class RangeReader final : public TokenCallbacks<RangeReader> {
  public:
   Result<Range> Take() && {
     if (!object_) return Bad("not a JSON object");
@@ -122,37 +123,11 @@ class RangeReader final : public json::json_sax_t {
     return std::move(t.range);
   }
 
-  bool null() override { return Value(Kind::kNull); }
-  bool boolean(bool) override { return Value(Kind::kOther); }
-  bool number_integer(number_integer_t v) override {
-    int_ = v;
-    return Value(Kind::kInt);
-  }
-  bool number_unsigned(number_unsigned_t v) override {
-    uint_ = v;
-    return Value(Kind::kUint);
-  }
-  bool number_float(number_float_t, const string_t&) override { return Value(Kind::kOther); }
-  bool string(string_t& v) override {
-    string_ = &v;
-    return Value(Kind::kString);
-  }
-  bool binary(binary_t&) override { return Value(Kind::kOther); }
-  bool start_object(std::size_t) override { return Value(Kind::kObject); }
-  bool start_array(std::size_t) override { return Value(Kind::kArray); }
-  bool key(string_t& k) override {
-    key_ = std::move(k);
-    return true;
-  }
-  bool end_object() override { return End(); }
-  bool end_array() override { return End(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    object_ = false;
-    return false;
-  }
+  // TokenCallbacks' (json_tokens.hpp).
+  friend class TokenCallbacks<RangeReader>;
 
  private:
-  enum class Kind { kNull, kInt, kUint, kString, kObject, kArray, kOther };
+  using Kind = TokenKind;
   // What an open object or array is: the reply's body (top level or "result"), its header,
   // the kvs array, one kv, or anything else (read and ignored).
   enum class Frame { kBody, kHeader, kKvs, kKv, kSkip };
@@ -165,6 +140,8 @@ class RangeReader final : public json::json_sax_t {
     Frame frame;
     Target* target;
   };
+
+  bool FollowsKeys() const { return true; }
 
   bool Value(Kind kind) {
     if (stack_.empty()) {
@@ -300,15 +277,10 @@ class RangeReader final : public json::json_sax_t {
     }
   }
 
-  bool object_ = false;
   Target top_;
   Target result_;
   std::vector<Open> stack_;
-  std::string key_;
   KeyValue kv_;
-  int64_t int_ = 0;
-  uint64_t uint_ = 0;
-  string_t* string_ = nullptr;
 };
 
 }  // namespace
