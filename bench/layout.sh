@@ -45,9 +45,8 @@ profile vxlan https  # the backend's own periodic work (the transport's is the s
 ls "$work"/callgrind.*.2 >/dev/null
 [ -z "${KEEP:-}" ] || cp "$work"/callgrind.* "$KEEP"/
 # Each profile (<file>.1: idle window, .2: events): "fn=<symbol>" opens a function's cost
-# lines ("<line> <instructions>"); a
-# "calls=" line is followed by the call's inclusive cost, which is the callee's, not counted.
-# Functions of tartand only (ob= names the binary).
+# lines ("<line> <instructions>"); a "calls=" line is followed by the call's inclusive cost,
+# which is the callee's, not counted. Functions of tartand only (ob= names the binary).
 python3 - "$TARTAND_BIN" "$work"/callgrind.*.[12] >cmake/tartand-steady-functions.txt <<'PY'
 import collections, os, re, sys
 binary = os.path.realpath(sys.argv[1])
@@ -73,6 +72,8 @@ for path in sys.argv[2:]:
 print("# tartand's steady-state functions, most run first (bench/layout.sh; see cmake/TartanLayout.cmake).")
 seen = set()
 for name, c in cost[0].most_common() + cost[1].most_common():
+    if c <= 0:
+        continue
     name = re.sub(r"'[0-9]+$", "", name)  # callgrind's mark of a recursion level
     # A constructor's or destructor's variants share one section, named after either.
     twins = [name] + [re.sub(a, b, name, count=1) for a, b in
@@ -80,7 +81,7 @@ for name, c in cost[0].most_common() + cost[1].most_common():
                        ("D1([EI])", r"D2\1"), ("D2([EI])", r"D1\1"))
                       if re.search(a, name)]
     for n in twins:
-        if c > 0 and n not in seen:
+        if n not in seen:
             seen.add(n)
             print(n)
 PY
