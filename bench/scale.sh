@@ -124,9 +124,12 @@ run_size() {
       wait "$pid" "$mon" 2>/dev/null || true
       # The kernel's share: the same event routes inserted again by `ip -batch` into the same
       # table (the N peer routes still in place), no agent running.
-      local kn
+      # In the form the agent used: tartand's routes go through nexthop objects where the
+      # kernel has them (docs/adr/0021), flanneld's are classic.
+      local kn nexthop=()
+      [ -n "$(ip -n "$P-h$h" nexthop show proto 84 2>/dev/null | head -n1)" ] && nexthop=(--nexthop)
       kn=$(in_ns "$P-h$h" "$PY" "$TOOL" kernel --first "$EVENT_BASE" --count "$SCALE_EVENTS" \
-        --interval-ms "$SCALE_INTERVAL_MS")
+        --interval-ms "$SCALE_INTERVAL_MS" "${nexthop[@]}")
       log "N=$n kernel alone after $agent: $kn"
       printf '%s %s %s %s %s\t%s\n' "$n" "$agent" "$startup" "$overruns" "$ev" "$kn" >>"$results"
     done

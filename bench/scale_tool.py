@@ -152,7 +152,8 @@ def cmd_fill(a):
 # ---- route monitor (rtnetlink, in the agent's namespace) ----
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTA_DST, RTA_GATEWAY, RTA_TABLE = 1, 5, 15
+RTA_DST, RTA_GATEWAY, RTA_TABLE, RTA_NH_ID = 1, 5, 15, 30
+RTM_NEWNEXTHOP, NHA_ID, NHA_OIF, NHA_GATEWAY = 104, 1, 5, 6
 RTMGRP_IPV4_ROUTE = 0x40
 RT_TABLE_MAIN = 254
 SO_RCVBUFFORCE = 33
@@ -388,22 +389,44 @@ def cmd_events(a):
     print(json.dumps(res))
 
 
-def nl_route(sock, seq, k, add):
-    """One RTM_NEWROUTE (exclusive add) or RTM_DELROUTE for peer k's route, as the agent
-    writes it; waits for the kernel's ack. Returns the errno (0 on success)."""
-    oif = socket.if_nametoindex("eth0")
-    attrs = (struct.pack("=HH4s", 8, RTA_DST, socket.inet_aton(subnet_of(k)))
-             + struct.pack("=HH4s", 8, RTA_GATEWAY, socket.inet_aton(public_ip_of(k)))
-             + struct.pack("=HHI", 8, 4, oif))  # RTA_OIF
-    rtm = struct.pack("=BBBBBBBBI", socket.AF_INET, 24, 0, 0, RT_TABLE_MAIN, 84, 0, 1, 0)
-    flags = 0x1 | 0x4 | (0x400 | 0x200 if add else 0)  # REQUEST|ACK (|CREATE|EXCL)
-    body = rtm + attrs
-    sock.send(struct.pack("=LHHLL", 16 + len(body), RTM_NEWROUTE if add else RTM_DELROUTE, flags, seq, 0) + body)
+def nl_send(sock, seq, mtype, flags, body):
+    """Sends one netlink request and waits for the kernel's ack; returns the errno (0: ok)."""
+    sock.send(struct.pack("=LHHLL", 16 + len(body), mtype, flags, seq, 0) + body)
     buf = sock.recv(65536)
-    _, mtype = struct.unpack_from("=LH", buf, 0)
-    if mtype == NLMSG_ERROR:
+    _, got = struct.unpack_from("=LH", buf, 0)
+    if got == NLMSG_ERROR:
         return -struct.unpack_from("=i", buf, 16)[0]
     return 0
+
+
+def nexthop_id(k):
+    """The id tartand gives the nexthop through peer k's public IP: the address as a number."""
+    return struct.unpack("!I", socket.inet_aton(public_ip_of(k)))[0]
+
+
+def nl_route(sock, seq, k, add, nexthop=False):
+    """One RTM_NEWROUTE (exclusive add) or RTM_DELROUTE for peer k's route, as the agent
+    writes it; waits for the kernel's ack. With `nexthop`, an add is tartand's pair of
+    requests (docs/adr/0021): the nexthop `id <public IP> via <public IP> dev eth0 proto 84`,
+    then the route through it. Returns the errno (0 on success)."""
+    oif = socket.if_nametoindex("eth0")
+    create = 0x1 | 0x4 | 0x400 | 0x200  # REQUEST|ACK|CREATE|EXCL
+    dst = struct.pack("=HH4s", 8, RTA_DST, socket.inet_aton(subnet_of(k)))
+    if add and nexthop:
+        nhm = struct.pack("=BBBBI", socket.AF_INET, 0, 84, 0, 0)
+        nattrs = (struct.pack("=HHI", 8, NHA_ID, nexthop_id(k))
+                  + struct.pack("=HH4s", 8, NHA_GATEWAY, socket.inet_aton(public_ip_of(k)))
+                  + struct.pack("=HHI", 8, NHA_OIF, oif))
+        err = nl_send(sock, seq, RTM_NEWNEXTHOP, create, nhm + nattrs)
+        if err and err != errno.EEXIST:
+            return err
+        attrs = dst + struct.pack("=HHI", 8, RTA_NH_ID, nexthop_id(k))
+    else:
+        attrs = (dst + struct.pack("=HH4s", 8, RTA_GATEWAY, socket.inet_aton(public_ip_of(k)))
+                 + struct.pack("=HHI", 8, 4, oif))  # RTA_OIF
+    rtm = struct.pack("=BBBBBBBBI", socket.AF_INET, 24, 0, 0, RT_TABLE_MAIN, 84, 0, 1, 0)
+    return nl_send(sock, seq, RTM_NEWROUTE if add else RTM_DELROUTE, create if add else 0x1 | 0x4,
+                   rtm + attrs)
 
 
 def cmd_kernel(a):
@@ -417,6 +440,10 @@ def cmd_kernel(a):
     - batch: one `ip -batch`, all adds back to back (hot cache); CPU from getrusage of the child.
     Both per route, the least of --rounds (the machine's other load only ever adds)."""
     def batch(verb):
+        if a.nexthop:
+            return "".join("nexthop %s id %d via %s dev eth0 proto 84\nroute %s %s/24 nhid %d proto 84\n"
+                           % (verb, nexthop_id(k), public_ip_of(k), verb, subnet_of(k), nexthop_id(k))
+                           for k in range(a.first, a.first + a.count))
         return "".join("route %s %s/24 via %s dev eth0 proto 84\n" % (verb, subnet_of(k), public_ip_of(k))
                        for k in range(a.first, a.first + a.count))
 
@@ -424,6 +451,8 @@ def cmd_kernel(a):
         # By destination only: the agent that ran before may mark its routes with another
         # protocol (flanneld v0.11: boot), and each must go before the exclusive adds.
         dels = "".join("route del %s/24\n" % subnet_of(k) for k in range(a.first, a.first + a.count))
+        if a.nexthop:
+            dels += "".join("nexthop del id %d\n" % nexthop_id(k) for k in range(a.first, a.first + a.count))
         subprocess.run(["ip", "-force", "-batch", "-"], input=dels.encode(),
                        stderr=subprocess.DEVNULL, check=False)
 
@@ -440,7 +469,7 @@ def cmd_kernel(a):
                 time.sleep(delay)
             seq += 1
             t0 = time.thread_time_ns()
-            err = nl_route(sock, seq, k, True)
+            err = nl_route(sock, seq, k, True, a.nexthop)
             spent += time.thread_time_ns() - t0
             if err:
                 sys.exit("kernel: adding %s failed: errno %d" % (subnet_of(k), err))
@@ -487,6 +516,8 @@ def main():
     kn.add_argument("--count", type=int, required=True)
     kn.add_argument("--rounds", type=int, default=2)
     kn.add_argument("--interval-ms", type=float, default=30)
+    kn.add_argument("--nexthop", action="store_true",
+                    help="routes through nexthop objects, as tartand installs them (docs/adr/0021)")
     a = ap.parse_args()
     {"fill": cmd_fill, "monitor": cmd_monitor, "events": cmd_events, "kernel": cmd_kernel}[a.cmd](a)
 

@@ -1020,6 +1020,7 @@ bool Agent::Relevant(const kernel::KernelEvent& e) const {
   switch (e.kind) {
     case Kind::kResyncNeeded:
     case Kind::kRoute:
+    case Kind::kNexthop:
       return true;
     case Kind::kLink:
       // A link of ours changed, or one appeared/vanished that could be (flannel.1 recreated).

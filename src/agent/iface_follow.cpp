@@ -107,6 +107,7 @@ bool MayConcernInterface(const kernel::KernelEvent& e, const backend::ExternalIn
       return waiting;
     case Kind::kNeighbour:
     case Kind::kFdb:
+    case Kind::kNexthop:
       return false;
   }
   return true;

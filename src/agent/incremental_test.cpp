@@ -2,6 +2,7 @@
 // sequence of lease events the kernel holds what a full pass would leave, and no event dumps it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "agent/peer_apply.hpp"
@@ -58,6 +59,16 @@ class CountingRtnl final : public kernel::Rtnl {
   Status AppendFdb(const kernel::FdbEntry& e) override { return fake.AppendFdb(e); }
   Status ReplaceFdb(const kernel::FdbEntry& e) override { return fake.ReplaceFdb(e); }
   Status DeleteFdb(const kernel::FdbEntry& e) override { return fake.DeleteFdb(e); }
+  // Nexthop objects (ADR 0021): what the layer says it dropped as unused.
+  std::vector<uint32_t> dropped;
+  int drop_calls = 0;
+  Status DropUnusedNexthops() override {
+    ++drop_calls;
+    return Status::Ok();
+  }
+  bool NexthopRemovalExpected(uint32_t id) const override {
+    return std::find(dropped.begin(), dropped.end(), id) != dropped.end();
+  }
 };
 
 model::Lease L(const std::string& key, const std::string& ip, const std::string& type,
@@ -285,6 +296,29 @@ TEST_P(Incremental, OwnEchoesAreExpectedHandDeletionsAreNot) {
   kernel::Route other = routes[0];
   other.gateway = A("192.0.2.77");
   EXPECT_TRUE(rec_.Unexpected({Kind::kRoute, false, other})) << "ours changed by someone";
+}
+
+TEST_P(Incremental, ANexthopRemovedByOthersAsksForAFullPassOneWeDroppedDoesNot) {
+  store::LeaseBatch snap;
+  snap.is_snapshot = true;
+  snap.snapshot = {own_};
+  table_.Apply(snap);
+  FullPass();
+  EXPECT_EQ(rtnl_.drop_calls, 1) << "a full pass lets the layer drop unused nexthops";
+  using Kind = kernel::KernelEvent::Kind;
+  kernel::Nexthop nh;
+  nh.id = A("192.0.2.13").value();
+  nh.gateway = A("192.0.2.13");
+  nh.link_index = 1;
+  // The routes through it went with it, silently.
+  EXPECT_TRUE(rec_.Unexpected({Kind::kNexthop, true, nh}));
+  rtnl_.dropped.push_back(nh.id);
+  EXPECT_FALSE(rec_.Unexpected({Kind::kNexthop, true, nh})) << "the echo of our own drop";
+  EXPECT_FALSE(rec_.Unexpected({Kind::kNexthop, false, nh})) << "a nexthop added";
+  kernel::Nexthop theirs = nh;
+  theirs.id = 5;
+  theirs.protocol = kernel::kRouteProtocolBoot;
+  EXPECT_FALSE(rec_.Unexpected({Kind::kNexthop, true, theirs})) << "not tartan's";
 }
 
 TEST_P(Incremental, PeerMovedIsRepairedInPlace) {

@@ -140,6 +140,12 @@ Result<ReconcileStats> Reconciler::Apply(const backend::DesiredState& desired,
     Report(s.ok(), what, s, stats);
   }
 
+  // Nexthops of tartan's that no route uses any more (a peer gone or moved since the last
+  // pass; ADR 0021). Harmless while they stay, so a failure here is only reported.
+  if (Status d = rtnl_.DropUnusedNexthops(); !d.ok()) {
+    Report(false, "unused nexthops removed", d, stats);
+  }
+
   // What the pass leaves in the kernel, for the incremental changes until the next one.
   routes_.clear();
   for (const kernel::Route& r : desired.routes) {
@@ -546,6 +552,14 @@ bool Reconciler::Unexpected(const kernel::KernelEvent& e) const {
       const bool as_wanted = it != neighbours_.end() && it->second.state == State::kInstalled &&
                              it->second.entry.mac == n->mac;
       return e.removed ? as_wanted : !(as_wanted && n->permanent());
+    }
+    case Kind::kNexthop: {
+      // The kernel takes the routes through a nexthop away with it, silently: unless it was
+      // one no route used (dropped by us), the kernel must be read again.
+      const auto* nh = std::get_if<kernel::Nexthop>(&e.object);
+      if (nh == nullptr) return true;
+      if (!e.removed || nh->protocol != kernel::kTartanRouteProtocol) return false;
+      return !rtnl_.NexthopRemovalExpected(nh->id);
     }
     case Kind::kFdb: {
       const auto* f = std::get_if<kernel::FdbEntry>(&e.object);

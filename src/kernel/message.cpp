@@ -5,6 +5,7 @@
 #include <linux/if.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
@@ -149,7 +150,7 @@ void Request::EndNest(nlattr* nest) {
 
 // ---------------------------------------------------------------------------------- routes
 
-Request RouteRequest(uint16_t type, uint16_t flags, const Route& route) {
+Request RouteRequest(uint16_t type, uint16_t flags, const Route& route, uint32_t nexthop_id) {
   Request req(type, flags);
   auto& rtm = req.PutHeader<rtmsg>();
   rtm.rtm_family = AF_INET;
@@ -165,13 +166,64 @@ Request RouteRequest(uint16_t type, uint16_t flags, const Route& route) {
     rtm.rtm_scope = static_cast<uint8_t>(route.scope);
     rtm.rtm_type = route.type;
   }
-  if (route.onlink) rtm.rtm_flags |= RTNH_F_ONLINK;
+  if (route.onlink && nexthop_id == 0) rtm.rtm_flags |= RTNH_F_ONLINK;
   req.PutU32(RTA_TABLE, route.table);
   req.PutIp4(RTA_DST, route.dst.Network().ip());
-  if (route.gateway) req.PutIp4(RTA_GATEWAY, *route.gateway);
-  if (route.link_index != 0) req.PutU32(RTA_OIF, static_cast<uint32_t>(route.link_index));
+  if (nexthop_id != 0) {
+    req.PutU32(RTA_NH_ID, nexthop_id);
+  } else {
+    if (route.gateway) req.PutIp4(RTA_GATEWAY, *route.gateway);
+    if (route.link_index != 0) req.PutU32(RTA_OIF, static_cast<uint32_t>(route.link_index));
+  }
   if (route.metric != 0) req.PutU32(RTA_PRIORITY, route.metric);
   return req;
+}
+
+// -------------------------------------------------------------------------------- nexthops
+
+Request NexthopRequest(uint16_t type, uint16_t flags, const Nexthop& nh) {
+  Request req(type, flags);
+  auto& nhm = req.PutHeader<nhmsg>();
+  nhm.nh_family = AF_INET;
+  if (type != RTM_DELNEXTHOP) {
+    nhm.nh_protocol = nh.protocol;
+    if (nh.onlink) nhm.nh_flags |= RTNH_F_ONLINK;
+  }
+  req.PutU32(NHA_ID, nh.id);
+  if (type != RTM_DELNEXTHOP) {
+    if (nh.gateway) req.PutIp4(NHA_GATEWAY, *nh.gateway);
+    if (nh.link_index != 0) req.PutU32(NHA_OIF, static_cast<uint32_t>(nh.link_index));
+  }
+  return req;
+}
+
+Request NexthopGet(uint32_t id) {
+  Request req(RTM_GETNEXTHOP, 0);
+  req.PutHeader<nhmsg>().nh_family = AF_INET;
+  req.PutU32(NHA_ID, id);
+  return req;
+}
+
+Request NexthopDump() {
+  Request req(RTM_GETNEXTHOP, NLM_F_DUMP);
+  req.PutHeader<nhmsg>().nh_family = AF_INET;
+  return req;
+}
+
+std::optional<Nexthop> ParseNexthop(const nlmsghdr* nlh) {
+  const auto* nhm = FamilyHeader<nhmsg>(nlh);
+  if (nhm == nullptr || nhm->nh_family != AF_INET) return std::nullopt;
+  auto attrs = ParseAttrs<NHA_MAX>(nlh, sizeof(nhmsg));
+  if (!attrs) return std::nullopt;
+  auto id = U32((*attrs)[NHA_ID]);
+  if (!id || *id == 0) return std::nullopt;
+  Nexthop nh;
+  nh.id = *id;
+  nh.gateway = Ip4Attr((*attrs)[NHA_GATEWAY]);
+  nh.link_index = static_cast<int>(U32((*attrs)[NHA_OIF]).value_or(0));
+  nh.onlink = (nhm->nh_flags & RTNH_F_ONLINK) != 0;
+  nh.protocol = nhm->nh_protocol;
+  return nh;
 }
 
 Request RouteDump() {
@@ -193,7 +245,7 @@ static_assert(kRouteTypeUnicast == RTN_UNICAST && kRouteTypeBlackhole == RTN_BLA
               kRouteTypeUnreachable == RTN_UNREACHABLE && kRouteTypeProhibit == RTN_PROHIBIT &&
               kRouteTypeThrow == RTN_THROW);
 
-std::optional<Route> ParseRoute(const nlmsghdr* nlh) {
+std::optional<Route> ParseRoute(const nlmsghdr* nlh, uint32_t* nexthop_id) {
   const auto* rtm = FamilyHeader<rtmsg>(nlh);
   if (rtm == nullptr || rtm->rtm_family != AF_INET || (rtm->rtm_flags & RTM_F_CLONED) != 0 ||
       rtm->rtm_dst_len > 32) {
@@ -225,6 +277,7 @@ std::optional<Route> ParseRoute(const nlmsghdr* nlh) {
   r.onlink = (rtm->rtm_flags & RTNH_F_ONLINK) != 0;
   r.metric = U32((*attrs)[RTA_PRIORITY]).value_or(0);
   r.type = rtm->rtm_type;
+  if (nexthop_id != nullptr) *nexthop_id = U32((*attrs)[RTA_NH_ID]).value_or(0);
   return r;
 }
 

@@ -71,10 +71,19 @@ class Request {
 // RTM_NEWROUTE / RTM_DELROUTE. A delete matches on dst, table, metric and on the protocol,
 // gateway and link when they are set, so deleting one of tartan's routes never removes an
 // operator's route to the same destination with another protocol.
-Request RouteRequest(uint16_t type, uint16_t flags, const Route& route);
+//
+// With `nexthop_id`, an RTM_NEWROUTE refers to that nexthop object (RTA_NH_ID) instead of
+// carrying the route's gateway, device and onlink flag, which the nexthop holds.
+Request RouteRequest(uint16_t type, uint16_t flags, const Route& route, uint32_t nexthop_id = 0);
 Request RouteDump();
 // RTM_GETROUTE for one destination: the kernel answers with the route it would use.
 Request RouteGet(net::Ip4 dst);
+
+// RTM_NEWNEXTHOP / RTM_DELNEXTHOP (a delete needs only the id), RTM_GETNEXTHOP for one id,
+// and a dump of every nexthop.
+Request NexthopRequest(uint16_t type, uint16_t flags, const Nexthop& nh);
+Request NexthopGet(uint32_t id);
+Request NexthopDump();
 
 Request LinkGetByIndex(int index);
 Request LinkGetByName(std::string_view name);
@@ -100,7 +109,12 @@ Request FdbDump();
 // --- Parsers: nullopt when the message is not of the kind asked for (another address
 // family, a route neither unicast nor blackhole, a cloned cache entry) or is malformed. ---
 
-std::optional<Route> ParseRoute(const nlmsghdr* nlh);
+// A route that refers to a nexthop object reads as the nexthop's gateway, device and onlink
+// flag when the kernel adds them (net.ipv4.nexthop_compat_mode=1, the default); its id goes
+// to `nexthop_id` (0 for a route of the classic form).
+std::optional<Route> ParseRoute(const nlmsghdr* nlh, uint32_t* nexthop_id = nullptr);
+// IPv4 nexthops (groups and blackholes too, without a gateway); nullopt for other families.
+std::optional<Nexthop> ParseNexthop(const nlmsghdr* nlh);
 std::optional<RouteLookup> ParseRouteLookup(const nlmsghdr* nlh);
 std::optional<Link> ParseLink(const nlmsghdr* nlh);
 std::optional<Address> ParseAddress(const nlmsghdr* nlh);

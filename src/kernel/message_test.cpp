@@ -5,6 +5,7 @@
 #include <linux/if.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
@@ -123,6 +124,100 @@ TEST(RouteMessage, DeleteUsesKernelWildcardsButKeepsProtocol) {
   EXPECT_EQ(rtm->rtm_scope, RT_SCOPE_NOWHERE);
   EXPECT_EQ(rtm->rtm_type, RTN_UNSPEC);
   EXPECT_EQ(rtm->rtm_protocol, kTartanRouteProtocol);
+}
+
+TEST(RouteMessage, ThroughANexthopTheRouteNamesOnlyItsId) {
+  const Route r = Route::ViaOnlink(Net("10.244.1.0/24"), Ip("10.244.1.0"), 5);
+  Request req = RouteRequest(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, r, 0x0af40100);
+  ASSERT_FALSE(req.overflowed());
+  const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(req.header()));
+  // The kernel refuses a route that names a nexthop id and a gateway, device or onlink flag.
+  EXPECT_EQ(rtm->rtm_flags & RTNH_F_ONLINK, 0u);
+  EXPECT_EQ(FindAttr(req.header(), sizeof(rtmsg), RTA_GATEWAY), nullptr);
+  EXPECT_EQ(FindAttr(req.header(), sizeof(rtmsg), RTA_OIF), nullptr);
+  const nlattr* id = FindAttr(req.header(), sizeof(rtmsg), RTA_NH_ID);
+  ASSERT_NE(id, nullptr);
+  EXPECT_EQ(mnl_attr_get_u32(id), 0x0af40100u);
+  EXPECT_EQ(rtm->rtm_protocol, kTartanRouteProtocol);
+}
+
+TEST(RouteMessage, ParseGivesTheNexthopIdBesideTheGatewayTheKernelAdds) {
+  // What the kernel reports with nexthop_compat_mode=1: the id and the nexthop's path.
+  const Route r = Route::Via(Net("10.244.3.0/24"), Ip("192.0.2.3"), 2);
+  Request req = RouteRequest(RTM_NEWROUTE, 0, r);
+  req.PutU32(RTA_NH_ID, 77);
+  uint32_t id = 0;
+  std::optional<Route> got = ParseRoute(req.header(), &id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, r);
+  EXPECT_EQ(id, 77u);
+  Request classic = RouteRequest(RTM_NEWROUTE, 0, r);
+  id = 5;
+  ASSERT_TRUE(ParseRoute(classic.header(), &id).has_value());
+  EXPECT_EQ(id, 0u);
+}
+
+TEST(NexthopMessage, RoundTripsAGatewayNexthop) {
+  Nexthop nh;
+  nh.id = Ip("10.244.1.0").value();
+  nh.gateway = Ip("10.244.1.0");
+  nh.link_index = 5;
+  nh.onlink = true;
+  Request req = NexthopRequest(RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_EXCL, nh);
+  ASSERT_FALSE(req.overflowed());
+  const auto* nhm = static_cast<const nhmsg*>(mnl_nlmsg_get_payload(req.header()));
+  EXPECT_EQ(nhm->nh_family, AF_INET);
+  EXPECT_EQ(nhm->nh_protocol, kTartanRouteProtocol);
+  EXPECT_EQ(nhm->nh_flags & RTNH_F_ONLINK, static_cast<unsigned>(RTNH_F_ONLINK));
+  std::optional<Nexthop> got = ParseNexthop(req.header());
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, nh);
+  EXPECT_EQ(got->ToString("flannel.1"), "id 183763200 via 10.244.1.0 dev flannel.1 onlink");
+}
+
+TEST(NexthopMessage, DeleteAndGetNameOnlyTheId) {
+  Nexthop nh;
+  nh.id = 42;
+  nh.gateway = Ip("192.0.2.3");
+  nh.link_index = 2;
+  auto only_id = [](const Request& req) {
+    EXPECT_EQ(FindAttr(req.header(), sizeof(nhmsg), NHA_GATEWAY), nullptr);
+    EXPECT_EQ(FindAttr(req.header(), sizeof(nhmsg), NHA_OIF), nullptr);
+    const nlattr* id = FindAttr(req.header(), sizeof(nhmsg), NHA_ID);
+    ASSERT_NE(id, nullptr);
+    EXPECT_EQ(mnl_attr_get_u32(id), 42u);
+  };
+  only_id(NexthopRequest(RTM_DELNEXTHOP, 0, nh));
+  only_id(NexthopGet(42));
+}
+
+TEST(NexthopMessage, ParseSkipsOtherFamiliesAndMessagesWithoutAnId) {
+  Nexthop nh;
+  nh.id = 9;
+  Request v6 = NexthopRequest(RTM_NEWNEXTHOP, 0, nh);
+  static_cast<nhmsg*>(mnl_nlmsg_get_payload(v6.header()))->nh_family = AF_INET6;
+  EXPECT_FALSE(ParseNexthop(v6.header()).has_value());
+  nh.id = 0;
+  Request no_id = NexthopRequest(RTM_NEWNEXTHOP, 0, nh);
+  EXPECT_FALSE(ParseNexthop(no_id.header()).has_value());
+}
+
+TEST(NexthopMessage, AnEventSaysWhichNexthopWent) {
+  Nexthop nh;
+  nh.id = 7;
+  nh.gateway = Ip("192.0.2.3");
+  nh.link_index = 2;
+  // The kernel's notification of a deletion describes the whole nexthop.
+  Request del = NexthopRequest(RTM_NEWNEXTHOP, 0, nh);
+  del.header()->nlmsg_type = RTM_DELNEXTHOP;
+  std::optional<KernelEvent> ev = ParseEvent(del.header());
+  ASSERT_TRUE(ev.has_value());
+  EXPECT_EQ(ev->kind, KernelEvent::Kind::kNexthop);
+  EXPECT_TRUE(ev->removed);
+  const auto* got = std::get_if<Nexthop>(&ev->object);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->id, 7u);
+  EXPECT_EQ(got->protocol, kTartanRouteProtocol);
 }
 
 TEST(RouteMessage, ParseSkipsWhatIsNotAnIpv4UnicastRoute) {

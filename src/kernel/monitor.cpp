@@ -48,6 +48,15 @@ std::optional<KernelEvent> ParseEvent(const nlmsghdr* nlh) {
         return ev;
       }
       return std::nullopt;
+    case RTM_NEWNEXTHOP:
+    case RTM_DELNEXTHOP:
+      if (auto nh = nl::ParseNexthop(nlh)) {
+        ev.kind = KernelEvent::Kind::kNexthop;
+        ev.removed = nlh->nlmsg_type == RTM_DELNEXTHOP;
+        ev.object = *nh;
+        return ev;
+      }
+      return std::nullopt;
     default:
       return std::nullopt;
   }
@@ -57,6 +66,9 @@ Result<NetlinkMonitor> NetlinkMonitor::Open(int receive_buffer) {
   auto sock =
       NetlinkSocket::Open({RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_NEIGH});
   if (!sock.ok()) return sock.error();
+  // Kernels before 5.3 have no nexthop objects and no such group; tartan then installs no
+  // nexthops either (NetlinkRtnl), so there is nothing to hear.
+  (void)sock->JoinGroup(RTNLGRP_NEXTHOP);
   if (Status s = sock->SetNonBlocking(); !s.ok()) return s.error();
   if (Status s = sock->SetReceiveBuffer(receive_buffer); !s.ok()) return s.error();
   return NetlinkMonitor(std::move(sock).value());

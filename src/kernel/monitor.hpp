@@ -18,21 +18,24 @@ struct KernelEvent {
     kRoute,
     kNeighbour,
     kFdb,
+    // A nexthop object appeared or went (ADR 0021: tartan's routes use them). The kernel
+    // removes the routes that use a deleted nexthop without a route notification.
+    kNexthop,
     // The kernel dropped notifications (the socket's receive buffer overflowed): what the
     // events say is incomplete, so the reader must re-read the kernel's state in full.
     kResyncNeeded,
   };
   Kind kind = Kind::kResyncNeeded;
   bool removed = false;  // an RTM_DEL* message
-  std::variant<std::monostate, Link, Address, Route, Neighbour, FdbEntry> object;
+  std::variant<std::monostate, Link, Address, Route, Neighbour, FdbEntry, Nexthop> object;
 };
 
 // The event carried by one rtnetlink notification; nullopt for messages of no interest
 // (IPv6, non-unicast routes, malformed).
 std::optional<KernelEvent> ParseEvent(const nlmsghdr* nlh);
 
-// A netlink socket subscribed to link, IPv4 address, IPv4 route and neighbour (ARP and FDB)
-// changes in the calling thread's network namespace. Non-blocking: wait for fd() to become
+// A netlink socket subscribed to link, IPv4 address, IPv4 route, neighbour (ARP and FDB) and
+// nexthop (where the kernel has them) changes in the calling thread's network namespace. Non-blocking: wait for fd() to become
 // readable with poll/epoll, then Drain().
 class NetlinkMonitor {
  public:

@@ -384,6 +384,114 @@ TEST_F(NetnsNode, NotificationsReportRouteDeletedElsewhere) {
   }));
 }
 
+// ADR 0021: tartan's gateway routes go through nexthop objects, id = the gateway's address.
+TEST_F(NetnsNode, GatewayRoutesGoThroughNexthopsOfTheirOwn) {
+  ASSERT_TRUE(rtnl_->uses_nexthops()) << "this kernel has nexthop objects (Linux >= 5.3)";
+  const Route r = Route::Via(Net("10.244.3.0/24"), Ip("192.0.2.3"), eth_);
+  const Route same_gw = Route::Via(Net("10.244.4.0/24"), Ip("192.0.2.3"), eth_);
+  const uint32_t id3 = Ip("192.0.2.3").value();
+  const uint32_t id4 = Ip("192.0.2.4").value();
+  ASSERT_TRUE(rtnl_->ReplaceRoute(r).ok());
+  ASSERT_TRUE(rtnl_->AddRoute(same_gw).ok());
+  auto j = IpJson("route show table main proto 84");
+  ASSERT_EQ(j.size(), 2u) << j.dump();
+  for (const auto& route : j) {
+    EXPECT_EQ(route["nhid"], id3) << j.dump();
+    EXPECT_EQ(route["gateway"], "192.0.2.3");
+  }
+  auto nh = IpJson("nexthop show id " + std::to_string(id3));
+  ASSERT_EQ(nh.size(), 1u) << nh.dump();
+  EXPECT_EQ(nh[0]["gateway"], "192.0.2.3");
+  EXPECT_EQ(nh[0]["dev"], "tv0");
+  EXPECT_EQ(nh[0]["protocol"], "84");
+  // Read back, a route is the same value it was asked as: the nexthop is the layer's business.
+  RouteFilter mine;
+  mine.protocol = kTartanRouteProtocol;
+  EXPECT_EQ(rtnl_->ListRoutes(mine).value(), (std::vector<Route>{r, same_gw}));
+
+  // A route moved to another gateway goes through that gateway's nexthop.
+  const Route moved = Route::Via(Net("10.244.3.0/24"), Ip("192.0.2.4"), eth_);
+  ASSERT_TRUE(rtnl_->ReplaceRoute(moved).ok());
+  j = IpJson("route show 10.244.3.0/24");
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["nhid"], id4);
+  // A route put in the classic way (by an earlier tartand) is deleted just the same.
+  int rc = 0;
+  Shell("ip route add 10.244.5.0/24 via 192.0.2.3 dev tv0 proto 84", &rc);
+  ASSERT_EQ(rc, 0);
+  EXPECT_TRUE(rtnl_->DeleteRoute(Route::Via(Net("10.244.5.0/24"), Ip("192.0.2.3"), eth_)).ok());
+  EXPECT_TRUE(IpJson("route show 10.244.5.0/24").empty());
+
+  // Only nexthops of tartan's that no route uses go, after a listing: 192.0.2.3's while
+  // 10.244.4.0/24 uses it stays; an orphan (a crash between the two requests) and, once its
+  // last route is gone, 192.0.2.3's go; an operator's nexthop stays.
+  Shell("ip nexthop add id 9 via 192.0.2.9 dev tv0 proto 84 && ip nexthop add id 12 via 192.0.2.8 dev tv0",
+        &rc);
+  ASSERT_EQ(rc, 0);
+  ASSERT_TRUE(rtnl_->ListRoutes({}).ok());
+  ASSERT_TRUE(rtnl_->DropUnusedNexthops().ok());
+  EXPECT_TRUE(IpJson("nexthop show id 9").empty());
+  EXPECT_EQ(IpJson("nexthop show id " + std::to_string(id3)).size(), 1u);
+  EXPECT_TRUE(rtnl_->NexthopRemovalExpected(9));
+  // Not again without a listing in between: which ids routes use is then unknown.
+  Shell("ip nexthop add id 10 via 192.0.2.10 dev tv0 proto 84", &rc);
+  ASSERT_EQ(rc, 0);
+  ASSERT_TRUE(rtnl_->DropUnusedNexthops().ok());
+  EXPECT_EQ(IpJson("nexthop show id 10").size(), 1u);
+  ASSERT_TRUE(rtnl_->DeleteRoute(same_gw).ok());
+  ASSERT_TRUE(rtnl_->ListRoutes({}).ok());
+  ASSERT_TRUE(rtnl_->DropUnusedNexthops().ok());
+  EXPECT_TRUE(IpJson("nexthop show id " + std::to_string(id3)).empty());
+  EXPECT_TRUE(rtnl_->NexthopRemovalExpected(id3));
+  EXPECT_FALSE(rtnl_->NexthopRemovalExpected(id4));
+  EXPECT_EQ(IpJson("nexthop show id 12").size(), 1u);
+  EXPECT_EQ(IpJson("route show 10.244.3.0/24").size(), 1u);
+
+  // Someone else's nexthop under the id tartan would use: left alone, the route goes in the
+  // classic way.
+  Shell("ip nexthop add id " + std::to_string(Ip("192.0.2.7").value()) + " via 192.0.2.6 dev tv0",
+        &rc);
+  ASSERT_EQ(rc, 0);
+  const Route beside = Route::Via(Net("10.244.7.0/24"), Ip("192.0.2.7"), eth_);
+  ASSERT_TRUE(rtnl_->ReplaceRoute(beside).ok());
+  j = IpJson("route show 10.244.7.0/24");
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_FALSE(j[0].contains("nhid")) << j.dump();
+  EXPECT_EQ(j[0]["gateway"], "192.0.2.7");
+  nh = IpJson("nexthop show id " + std::to_string(Ip("192.0.2.7").value()));
+  ASSERT_EQ(nh.size(), 1u);
+  EXPECT_EQ(nh[0]["gateway"], "192.0.2.6");
+
+  // A nexthop deleted by hand takes its routes with it and says so only as a nexthop event.
+  auto mon = NetlinkMonitor::Open();
+  ASSERT_TRUE(mon.ok()) << mon.error().message;
+  Shell("ip nexthop del id " + std::to_string(id4), &rc);
+  ASSERT_EQ(rc, 0);
+  EXPECT_TRUE(WaitForEvent(*mon, [&](const KernelEvent& ev) {
+    return ev.kind == KernelEvent::Kind::kNexthop && ev.removed &&
+           std::get<Nexthop>(ev.object).id == id4 &&
+           std::get<Nexthop>(ev.object).protocol == kTartanRouteProtocol;
+  }));
+  EXPECT_FALSE(rtnl_->NexthopRemovalExpected(id4));
+  EXPECT_TRUE(IpJson("route show 10.244.3.0/24").empty());
+  ASSERT_TRUE(rtnl_->ReplaceRoute(moved).ok());
+  EXPECT_EQ(IpJson("route show 10.244.3.0/24")[0]["nhid"], id4);
+
+  // With nexthop_compat_mode=0 route messages would not say a nexthop route's gateway:
+  // tartan then puts its routes in the classic way.
+  Sysctl sysctl;
+  ASSERT_TRUE(sysctl.Write("net.ipv4.nexthop_compat_mode", "0").ok());
+  ASSERT_TRUE(rtnl_->ListRoutes(mine).ok());
+  EXPECT_FALSE(rtnl_->uses_nexthops());
+  const Route classic = Route::Via(Net("10.244.8.0/24"), Ip("192.0.2.8"), eth_);
+  ASSERT_TRUE(rtnl_->AddRoute(classic).ok());
+  j = IpJson("route show 10.244.8.0/24");
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_FALSE(j[0].contains("nhid")) << j.dump();
+  ASSERT_TRUE(sysctl.Write("net.ipv4.nexthop_compat_mode", "1").ok());
+  Shell("ip route flush proto 84; ip nexthop flush");
+}
+
 TEST_F(NetnsNode, NotificationOverrunAsksForResync) {
   // 64 KiB (the kernel doubles it) holds a few hundred route notifications, far fewer than
   // are sent here without reading; yet it is ample for the single change checked afterwards,

@@ -1,7 +1,12 @@
 #include "kernel/netlink_rtnl.hpp"
 
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+
+#include <algorithm>
+
+#include "kernel/sysctl.hpp"
 
 namespace tartan::kernel {
 namespace {
@@ -23,7 +28,11 @@ std::string LinkName(int index) {
 Result<NetlinkRtnl> NetlinkRtnl::Open() {
   auto sock = NetlinkSocket::Open();
   if (!sock.ok()) return sock.error();
-  return NetlinkRtnl(std::move(sock).value());
+  NetlinkRtnl rtnl(std::move(sock).value());
+  // Nexthop objects came with Linux 5.3; before, RTM_GETNEXTHOP is an unknown request.
+  nl::Request probe = nl::NexthopDump();
+  rtnl.nexthops_ = rtnl.socket_.Query(probe, "listing nexthops", [](const nlmsghdr*) {}).ok();
+  return rtnl;
 }
 
 template <typename T, typename Parse, typename Keep>
@@ -129,25 +138,136 @@ Status NetlinkRtnl::DeleteAddress(const Address& addr) {
 // ---------------------------------------------------------------------------------- routes
 
 Result<std::vector<Route>> NetlinkRtnl::ListRoutes(const RouteFilter& filter) {
-  return Dump<Route>(nl::RouteDump, "listing routes", nl::ParseRoute, [&filter](const Route& r) {
-    return r.table == filter.table && (!filter.protocol || r.protocol == *filter.protocol) &&
-           (filter.link_index == 0 || r.link_index == filter.link_index);
-  });
+  if (nexthops_) {
+    // With compat mode off, route messages carry only the nexthop's id: tartan then puts its
+    // routes in the classic way, and replaces those it finds without a gateway.
+    auto mode = Sysctl().Read("net/ipv4/nexthop_compat_mode");
+    compat_ = !mode.ok() || *mode != "0";
+  }
+  for (int attempt = 1;; ++attempt) {
+    std::vector<Route> out;
+    std::vector<uint32_t> used;
+    nl::Request req = nl::RouteDump();
+    Status s = socket_.Query(req, "listing routes", [&](const nlmsghdr* nlh) {
+      uint32_t nexthop = 0;
+      std::optional<Route> r = nl::ParseRoute(nlh, &nexthop);
+      if (!r) return;
+      if (nexthop != 0) used.push_back(nexthop);  // whoever's route it is, in any table
+      if (r->table == filter.table && (!filter.protocol || r->protocol == *filter.protocol) &&
+          (filter.link_index == 0 || r->link_index == filter.link_index)) {
+        out.push_back(std::move(*r));
+      }
+    });
+    if (s.ok()) {
+      std::sort(used.begin(), used.end());
+      used.erase(std::unique(used.begin(), used.end()), used.end());
+      listed_nexthops_ = std::move(used);
+      used_since_listing_.clear();
+      listed_ = true;
+      return out;
+    }
+    if (s.error().code != Error::Code::kUnavailable || attempt == kDumpAttempts) return s.error();
+  }
+}
+
+std::optional<uint32_t> NetlinkRtnl::EnsureNexthop(const Route& route) {
+  if (!uses_nexthops() || route.type != kRouteTypeUnicast || !route.gateway ||
+      route.link_index == 0 || route.protocol != kTartanRouteProtocol) {
+    return std::nullopt;
+  }
+  Nexthop nh;
+  nh.id = route.gateway->value();
+  if (nh.id == 0) return std::nullopt;
+  nh.gateway = route.gateway;
+  nh.link_index = route.link_index;
+  nh.onlink = route.onlink;
+  auto used = [&] {
+    used_since_listing_.push_back(nh.id);
+    std::erase(dropped_, nh.id);
+    return nh.id;
+  };
+  nl::Request req = nl::NexthopRequest(RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_EXCL, nh);
+  // The words of a failure are not used: the classic request follows and says them.
+  Status s = socket_.Execute(req, "adding nexthop");
+  if (s.ok()) return used();
+  if (s.error().code != Error::Code::kAlreadyExists) {
+    // The kernel refused it (an unreachable gateway, a device gone): the classic request
+    // gets the same refusal, in the words operators know from `ip route`.
+    return std::nullopt;
+  }
+  // Ours from before (another route through the same gateway, an earlier run): use it. Anyone
+  // else's, or ours pointing elsewhere (changed by hand): left alone, classic route.
+  std::optional<Nexthop> have;
+  nl::Request get = nl::NexthopGet(nh.id);
+  Status g = socket_.Query(get, "getting nexthop",
+                           [&](const nlmsghdr* nlh) { have = nl::ParseNexthop(nlh); });
+  if (g.ok() && have && *have == nh) return used();
+  return std::nullopt;
+}
+
+Status NetlinkRtnl::WriteRoute(const Route& route, uint16_t flags, std::string_view verb) {
+  const std::string what = std::string(verb) + " route " + route.ToString(LinkName(route.link_index));
+  const std::optional<uint32_t> nexthop = EnsureNexthop(route);
+  nl::Request req = nl::RouteRequest(RTM_NEWROUTE, flags, route, nexthop.value_or(0));
+  return socket_.Execute(req, what);
 }
 
 Status NetlinkRtnl::AddRoute(const Route& route) {
-  nl::Request req = nl::RouteRequest(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, route);
-  return socket_.Execute(req, "adding route " + route.ToString(LinkName(route.link_index)));
+  return WriteRoute(route, NLM_F_CREATE | NLM_F_EXCL, "adding");
 }
 
 Status NetlinkRtnl::ReplaceRoute(const Route& route) {
-  nl::Request req = nl::RouteRequest(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, route);
-  return socket_.Execute(req, "replacing route " + route.ToString(LinkName(route.link_index)));
+  return WriteRoute(route, NLM_F_CREATE | NLM_F_REPLACE, "replacing");
 }
 
 Status NetlinkRtnl::DeleteRoute(const Route& route) {
-  nl::Request req = nl::RouteRequest(RTM_DELROUTE, 0, route);
+  Route match = route;
+  if (nexthops_ && route.protocol == kTartanRouteProtocol) {
+    // tartan's route in this slot (table, dst, metric), whether it refers to a nexthop or not:
+    // the kernel matches a route of the nexthop form only when no gateway or device is given.
+    match.gateway.reset();
+    match.link_index = 0;
+    match.onlink = false;
+  }
+  nl::Request req = nl::RouteRequest(RTM_DELROUTE, 0, match);
   return socket_.Execute(req, "deleting route " + route.ToString(LinkName(route.link_index)));
+}
+
+Status NetlinkRtnl::DropUnusedNexthops() {
+  dropped_.clear();
+  // Only right after a listing: without one, which nexthops routes use is not known.
+  if (!nexthops_ || !listed_) return Status::Ok();
+  std::sort(used_since_listing_.begin(), used_since_listing_.end());
+  std::vector<Nexthop> unused;
+  nl::Request req = nl::NexthopDump();
+  Status s = socket_.Query(req, "listing nexthops", [&](const nlmsghdr* nlh) {
+    std::optional<Nexthop> nh = nl::ParseNexthop(nlh);
+    if (!nh || nh->protocol != kTartanRouteProtocol) return;
+    if (std::binary_search(listed_nexthops_.begin(), listed_nexthops_.end(), nh->id)) return;
+    if (std::binary_search(used_since_listing_.begin(), used_since_listing_.end(), nh->id)) {
+      return;
+    }
+    unused.push_back(*nh);
+  });
+  if (!s.ok()) return s;
+  // Until the next listing, which says again what routes use.
+  std::vector<uint32_t>().swap(listed_nexthops_);
+  listed_ = false;
+  Status first = Status::Ok();
+  for (const Nexthop& nh : unused) {
+    nl::Request del = nl::NexthopRequest(RTM_DELNEXTHOP, 0, nh);
+    Status d = socket_.Execute(del, "deleting nexthop " + nh.ToString(LinkName(nh.link_index)));
+    if (d.ok() || d.error().code == Error::Code::kNotFound) {
+      dropped_.push_back(nh.id);
+    } else if (first.ok()) {
+      first = d;
+    }
+  }
+  return first;
+}
+
+bool NetlinkRtnl::NexthopRemovalExpected(uint32_t id) const {
+  return std::find(dropped_.begin(), dropped_.end(), id) != dropped_.end();
 }
 
 Result<RouteLookup> NetlinkRtnl::LookupRoute(net::Ip4 dst) {

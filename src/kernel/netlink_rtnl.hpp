@@ -1,6 +1,9 @@
 // Rtnl over a real rtnetlink socket, in the calling thread's network namespace.
 #pragma once
 
+#include <optional>
+#include <vector>
+
 #include "kernel/netlink_socket.hpp"
 #include "kernel/rtnl.hpp"
 
@@ -29,6 +32,11 @@ class NetlinkRtnl final : public Rtnl {
   Status ReplaceRoute(const Route& route) override;
   Status DeleteRoute(const Route& route) override;
   Result<RouteLookup> LookupRoute(net::Ip4 dst) override;
+  Status DropUnusedNexthops() override;
+  bool NexthopRemovalExpected(uint32_t id) const override;
+  // Whether gateway routes go in through nexthop objects (the kernel has them and reports
+  // their gateway in route messages, net.ipv4.nexthop_compat_mode=1).
+  bool uses_nexthops() const { return nexthops_ && compat_; }
 
   Result<std::vector<Neighbour>> ListNeighbours(int link_index) override;
   Status ReplaceNeighbour(const Neighbour& n) override;
@@ -43,7 +51,21 @@ class NetlinkRtnl final : public Rtnl {
   template <typename T, typename Parse, typename Keep>
   Result<std::vector<T>> Dump(nl::Request (*make)(), std::string_view what, Parse parse, Keep keep);
 
+  // Adds (or finds, when tartan added it before) the nexthop object a gateway route of
+  // tartan's goes through: id = the gateway address, so one per gateway (ADR 0021).
+  // nullopt when the route goes in the classic way instead.
+  std::optional<uint32_t> EnsureNexthop(const Route& route);
+  Status WriteRoute(const Route& route, uint16_t flags, std::string_view verb);
+
   NetlinkSocket socket_;
+  bool nexthops_ = false;  // the kernel has nexthop objects (probed at Open)
+  bool compat_ = true;     // net.ipv4.nexthop_compat_mode, read at each listing
+  // Nexthop ids the routes of the last full listing used (sorted), those tartan added or found
+  // since, and those DropUnusedNexthops removed (whose removal events are its own).
+  std::vector<uint32_t> listed_nexthops_;
+  bool listed_ = false;
+  std::vector<uint32_t> used_since_listing_;
+  std::vector<uint32_t> dropped_;
 };
 
 // The name of link `index` for messages ("eth0"), or "#index" when it has none (any more).

@@ -39,13 +39,19 @@ Result<NetlinkSocket> NetlinkSocket::Open(const std::vector<unsigned>& groups) {
   int on = 1;
   mnl_socket_setsockopt(raw, NETLINK_EXT_ACK, &on, sizeof on);
   mnl_socket_setsockopt(raw, NETLINK_CAP_ACK, &on, sizeof on);
-  for (unsigned group : groups) {
-    if (mnl_socket_setsockopt(raw, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
-      return nl::ErrnoError(errno, "joining netlink group " + std::to_string(group));
-    }
-  }
   uint32_t port_id = mnl_socket_get_portid(raw);
-  return NetlinkSocket(sock.release(), port_id);
+  NetlinkSocket out(sock.release(), port_id);
+  for (unsigned group : groups) {
+    if (Status s = out.JoinGroup(group); !s.ok()) return s.error();
+  }
+  return out;
+}
+
+Status NetlinkSocket::JoinGroup(unsigned group) {
+  if (mnl_socket_setsockopt(sock_.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+    return nl::ErrnoError(errno, "joining netlink group " + std::to_string(group));
+  }
+  return Status::Ok();
 }
 
 int NetlinkSocket::fd() const { return mnl_socket_get_fd(sock_.get()); }

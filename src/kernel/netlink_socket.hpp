@@ -48,6 +48,8 @@ class NetlinkSocket {
   };
   Result<Received> ReceiveAvailable(const std::function<void(const nlmsghdr*)>& on_message);
 
+  // Joins one more RTNLGRP_* multicast group after Open.
+  Status JoinGroup(unsigned group);
   Status SetNonBlocking();
   // Asks for a receive buffer of `bytes` (SO_RCVBUFFORCE when permitted, else SO_RCVBUF).
   Status SetReceiveBuffer(int bytes);

@@ -51,6 +51,13 @@ class Rtnl {
   // The route the kernel would use to reach `dst` (like `ip route get`).
   virtual Result<RouteLookup> LookupRoute(net::Ip4 dst) = 0;
 
+  // How a gateway route is put in is the implementation's business: NetlinkRtnl uses nexthop
+  // objects where the kernel has them (ADR 0021), and a Route never names one. The reconciler
+  // only says when a full listing has been acted on -- nexthops of tartan's that no route used
+  // in it may go -- and asks whether a nexthop's removal was one of those.
+  virtual Status DropUnusedNexthops() { return Status::Ok(); }
+  virtual bool NexthopRemovalExpected(uint32_t /*id*/) const { return true; }
+
   // ARP entries; link_index 0 lists every link's.
   virtual Result<std::vector<Neighbour>> ListNeighbours(int link_index) = 0;
   virtual Status ReplaceNeighbour(const Neighbour& n) = 0;  // create or overwrite

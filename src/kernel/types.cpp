@@ -63,6 +63,15 @@ Route Route::Blackhole(net::Ip4Net dst, uint32_t metric) {
   return r;
 }
 
+std::string Nexthop::ToString(std::string_view dev) const {
+  std::string s = "id " + std::to_string(id);
+  if (gateway) s += " via " + gateway->ToString();
+  if (link_index != 0) s += " " + Dev(link_index, dev);
+  if (onlink) s += " onlink";
+  if (protocol != kTartanRouteProtocol) s += " proto " + ProtocolName(protocol);
+  return s;
+}
+
 std::string Route::ToString(std::string_view dev) const {
   std::string s;
   switch (type) {

@@ -71,6 +71,20 @@ struct Route {
   auto operator<=>(const Route&) const = default;
 };
 
+// A nexthop object (`ip nexthop`, Linux >= 5.3): a gateway and device that routes refer to by
+// id. NetlinkRtnl installs tartan's gateway routes through them (ADR 0021); a Route stays the
+// value the reconciler reasons about and never names one.
+struct Nexthop {
+  uint32_t id = 0;
+  std::optional<net::Ip4> gateway;  // none for a blackhole or a group
+  int link_index = 0;
+  bool onlink = false;
+  uint8_t protocol = kTartanRouteProtocol;
+
+  std::string ToString(std::string_view dev = {}) const;  // "id 7 via 192.0.2.3 dev eth0"
+  auto operator<=>(const Nexthop&) const = default;
+};
+
 inline constexpr uint16_t kNudPermanent = 0x80;  // NUD_PERMANENT
 inline constexpr uint16_t kNudNoArp = 0x40;      // NUD_NOARP
 

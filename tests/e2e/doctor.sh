@@ -135,7 +135,7 @@ scenario_faults() {
   grep -q "route(s) not installable: $s2 via $(host_ip 2) dev eth0 (blocked by $s2 via 192.0.2.99 dev eth0 proto boot)" \
     "$E2E_WORK/doctor.txt" || { cat "$E2E_WORK/doctor.txt" >&2; fail "the blocking route not named"; }
   fix peer_routes
-  wait_for 15 "tartand routes h2 again" bash -c "ip -n $P-h1 route | grep -q '^$s2 via $(host_ip 2) .*proto 84'"
+  wait_for 15 "tartand routes h2 again" bash -c "ip -n $P-h1 route | grep -Eq '^$s2 (nhid [0-9]+ )?via $(host_ip 2) .*proto 84'"
   expect OK peer_routes
 
   # 8. A peer lease without a path (no public IP).
