@@ -181,15 +181,21 @@ def cell(n, key, fmt):
 
 print("%s events %s ms apart; run took %s s" % (events, interval, took))
 print()
-print("| N peers | all routes after start: %s | CPU per lease event: %s | lease-to-route delay p50: %s | p99: %s | RSS MiB: %s |"
+# Older result lines have no settled RSS: the end of the burst stands in.
+for n in rows:
+    for r in rows[n].values():
+        r.setdefault("rss_settled_kb", r["rss_kb"])
+mib = lambda n, key: " / ".join("%.1f" % (rows[n][a][key] / 1024) if a in rows[n] else "-" for a in agents)
+print("| N peers | all routes after start: %s | CPU per lease event: %s | lease-to-route delay p50: %s | p99: %s | RSS MiB after settling: %s |"
       % tuple([" / ".join(agents)] * 5))
 print("|---|---|---|---|---|---|")
 for n in sorted(rows):
     print("| %d | %s s | %s ms | %s ms | %s ms | %s |" % (
         n, cell(n, "startup_s", "%.2f"), cell(n, "cpu_ms_per_event", "%.2f"),
-        cell(n, "delay_p50_ms", "%.1f"), cell(n, "delay_p99_ms", "%.1f"),
-        " / ".join("%.1f" % (rows[n][a]["rss_kb"] / 1024) if a in rows[n] else "-" for a in agents)))
+        cell(n, "delay_p50_ms", "%.1f"), cell(n, "delay_p99_ms", "%.1f"), mib(n, "rss_settled_kb")))
 print()
+print("RSS MiB right at the end of the burst (before freed memory is handed back): "
+      + "; ".join("N=%d %s" % (n, mib(n, "rss_kb")) for n in sorted(rows)))
 print("CPU per lease event from schedstat (ns clock, live threads only; stat above counts in 10 ms ticks): "
       + "; ".join("N=%d %s ms" % (n, cell(n, "cpu_ms_per_event_schedstat", "%.3f")) for n in sorted(rows)))
 print("Idle CPU (ms per s, over SCALE_IDLE_S): "
@@ -223,7 +229,7 @@ if "tartand" in agents:
         f = rows[n].get("flanneld")
         ratio = lambda k: ("%.1fx" % (f[k] / t[n][k]) if f and t[n][k] > 0 else "-")
         print("| %d | %s | %s | %s | %s | %.2fx |" % (n, ratio("startup_s"), ratio("cpu_ms_per_event"),
-              ratio("delay_p99_ms"), ratio("rss_kb"), t[n]["cpu_ms_per_event"] / t[n0]["cpu_ms_per_event"]
+              ratio("delay_p99_ms"), ratio("rss_settled_kb"), t[n]["cpu_ms_per_event"] / t[n0]["cpu_ms_per_event"]
               if t[n0]["cpu_ms_per_event"] > 0 else float("nan")))
     big = max(t)
     f = rows[big].get("flanneld")
@@ -242,8 +248,11 @@ if "tartand" in agents:
         goal("CPU per event (net of idle) at N=%d >= 5x below flanneld's (%.3f vs %.3f ms)" % (big, t[big][k], f[k]),
              5 * t[big][k] <= f[k])
     goal("delay p99 <= 10 ms at N=%d (%.1f ms)" % (big, t[big]["delay_p99_ms"]), t[big]["delay_p99_ms"] <= 10)
+    # MiB here, as VmRSS counts; the decimal MB of the issue are 4.9 % more generous.
     if 5000 in t:
-        goal("RSS <= 8 MB at N=5000 (%.1f MB)" % (t[5000]["rss_kb"] / 1024), t[5000]["rss_kb"] <= 8 * 1024)
+        goal("RSS after settling <= 8 MB at N=5000 (%.1f MiB)" % (t[5000]["rss_settled_kb"] / 1024),
+             t[5000]["rss_settled_kb"] <= 8 * 1024)
     if 100 in t:
-        goal("RSS <= 5 MB at N=100 (%.1f MB)" % (t[100]["rss_kb"] / 1024), t[100]["rss_kb"] <= 5 * 1024)
+        goal("RSS after settling <= 5 MB at N=100 (%.1f MiB)" % (t[100]["rss_settled_kb"] / 1024),
+             t[100]["rss_settled_kb"] <= 5 * 1024)
 EOF

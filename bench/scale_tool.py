@@ -352,6 +352,11 @@ def cmd_events(a):
     c1, n1, u1 = cpu_ticks(a.pid), run_ns(a.pid), user_ticks(a.pid)
     event_window = time.monotonic() - start
     rss = vm_rss_kb(a.pid)
+    # Settled: once the burst is over and the agent has gone quiet again (tartand hands freed
+    # memory back 2 s after its watch went quiet), as the "RSS after settling".
+    time.sleep(a.settle_after_s)
+    settle(a.pid, a.quiet_s, a.settle_deadline_s)
+    rss_settled = vm_rss_kb(a.pid)
     delays = sorted((got[d] - sent[k]) / 1e6 for d, k in want.items() if d in got)
     # After the put was acknowledged: the agent's share (watch delivery, apply) plus the
     # monitor's own scheduling, without etcd's commit.
@@ -381,6 +386,7 @@ def cmd_events(a):
         "delay_p99_ms": pct(delays, 99),
         "delay_max_ms": delays[-1] if delays else float("nan"),
         "rss_kb": rss,
+        "rss_settled_kb": rss_settled,
         "put_ack_p50_ms": pct(sorted(acked), 50),
         "put_ack_p99_ms": pct(sorted(acked), 99),
         "after_ack_p50_ms": pct(after_ack, 50),
@@ -510,6 +516,8 @@ def main():
     ev.add_argument("--quiet-s", type=float, default=1.0)
     ev.add_argument("--idle-s", type=float, default=20.0)
     ev.add_argument("--settle-deadline-s", type=float, default=20)
+    ev.add_argument("--settle-after-s", type=float, default=4.0,
+                    help="wait this long after the burst before waiting for quiet and reading the settled RSS")
     ev.add_argument("--detail", help="write one line per event here (see cmd_events)")
     kn = sub.add_parser("kernel")
     kn.add_argument("--first", type=int, required=True)
