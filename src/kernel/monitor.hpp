@@ -35,8 +35,8 @@ struct KernelEvent {
 std::optional<KernelEvent> ParseEvent(const nlmsghdr* nlh);
 
 // A netlink socket subscribed to link, IPv4 address, IPv4 route, neighbour (ARP and FDB) and
-// nexthop (where the kernel has them) changes in the calling thread's network namespace. Non-blocking: wait for fd() to become
-// readable with poll/epoll, then Drain().
+// nexthop (where the kernel has them) changes in the calling thread's network namespace.
+// Non-blocking: wait for fd() to become readable with poll/epoll, then Drain().
 class NetlinkMonitor {
  public:
   // `receive_buffer` bytes of kernel-side queue; the default rides out a burst of thousands

@@ -425,8 +425,9 @@ TEST_F(NetnsNode, GatewayRoutesGoThroughNexthopsOfTheirOwn) {
   // Only nexthops of tartan's that no route uses go, after a listing: 192.0.2.3's while
   // 10.244.4.0/24 uses it stays; an orphan (a crash between the two requests) and, once its
   // last route is gone, 192.0.2.3's go; an operator's nexthop stays.
-  Shell("ip nexthop add id 9 via 192.0.2.9 dev tv0 proto 84 && ip nexthop add id 12 via 192.0.2.8 dev tv0",
-        &rc);
+  Shell("ip nexthop add id 9 via 192.0.2.9 dev tv0 proto 84", &rc);
+  ASSERT_EQ(rc, 0);
+  Shell("ip nexthop add id 12 via 192.0.2.8 dev tv0", &rc);
   ASSERT_EQ(rc, 0);
   ASSERT_TRUE(rtnl_->ListRoutes({}).ok());
   ASSERT_TRUE(rtnl_->DropUnusedNexthops().ok());

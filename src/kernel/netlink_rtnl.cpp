@@ -144,30 +144,26 @@ Result<std::vector<Route>> NetlinkRtnl::ListRoutes(const RouteFilter& filter) {
     auto mode = Sysctl().Read("net/ipv4/nexthop_compat_mode");
     compat_ = !mode.ok() || *mode != "0";
   }
-  for (int attempt = 1;; ++attempt) {
-    std::vector<Route> out;
-    std::vector<uint32_t> used;
-    nl::Request req = nl::RouteDump();
-    Status s = socket_.Query(req, "listing routes", [&](const nlmsghdr* nlh) {
-      uint32_t nexthop = 0;
-      std::optional<Route> r = nl::ParseRoute(nlh, &nexthop);
-      if (!r) return;
-      if (nexthop != 0) used.push_back(nexthop);  // whoever's route it is, in any table
-      if (r->table == filter.table && (!filter.protocol || r->protocol == *filter.protocol) &&
-          (filter.link_index == 0 || r->link_index == filter.link_index)) {
-        out.push_back(std::move(*r));
-      }
-    });
-    if (s.ok()) {
-      std::sort(used.begin(), used.end());
-      used.erase(std::unique(used.begin(), used.end()), used.end());
-      listed_nexthops_ = std::move(used);
-      used_since_listing_.clear();
-      listed_ = true;
-      return out;
-    }
-    if (s.error().code != Error::Code::kUnavailable || attempt == kDumpAttempts) return s.error();
+  // Ids from an interrupted attempt may be among them: a superset only keeps a nexthop longer.
+  std::vector<uint32_t> used;
+  auto parse = [&used](const nlmsghdr* nlh) {
+    uint32_t nexthop = 0;
+    std::optional<Route> r = nl::ParseRoute(nlh, &nexthop);
+    if (r && nexthop != 0) used.push_back(nexthop);  // whoever's route it is, in any table
+    return r;
+  };
+  auto routes = Dump<Route>(nl::RouteDump, "listing routes", parse, [&filter](const Route& r) {
+    return r.table == filter.table && (!filter.protocol || r.protocol == *filter.protocol) &&
+           (filter.link_index == 0 || r.link_index == filter.link_index);
+  });
+  if (routes.ok()) {
+    std::sort(used.begin(), used.end());
+    used.erase(std::unique(used.begin(), used.end()), used.end());
+    listed_nexthops_ = std::move(used);
+    used_since_listing_.clear();
+    listed_ = true;
   }
+  return routes;
 }
 
 std::optional<uint32_t> NetlinkRtnl::EnsureNexthop(const Route& route) {
@@ -206,7 +202,8 @@ std::optional<uint32_t> NetlinkRtnl::EnsureNexthop(const Route& route) {
 }
 
 Status NetlinkRtnl::WriteRoute(const Route& route, uint16_t flags, std::string_view verb) {
-  const std::string what = std::string(verb) + " route " + route.ToString(LinkName(route.link_index));
+  const std::string what =
+      std::string(verb) + " route " + route.ToString(LinkName(route.link_index));
   const std::optional<uint32_t> nexthop = EnsureNexthop(route);
   nl::Request req = nl::RouteRequest(RTM_NEWROUTE, flags, route, nexthop.value_or(0));
   return socket_.Execute(req, what);
